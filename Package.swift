@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Redeye: declarative provisioning and self-deploy for Linux fleets.
+///
+/// Layers (a lower layer never imports a higher one):
+///   C modules    CYAML CGit2 CSSH2 CSQLite CLibPQ   module maps over the system libraries
+///   wrappers     YAML  Git   SSH   Database         owning Swift types, typed errors
+///   capability   Schema, Inventory                  schemagen and primary-key record access
+///   command line RedeyeCommands (library), redeye (thin executable)
+let package = Package(
+    name: "redeye",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "redeye", targets: ["redeye"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        .systemLibrary(name: "CSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+
+        .target(name: "YAML", dependencies: ["CYAML"]),
+        .target(name: "Git", dependencies: ["CGit2"]),
+        .target(name: "SSH", dependencies: ["CSSH2"]),
+        .target(name: "Database", dependencies: ["CSQLite", "CLibPQ"]),
+        .target(name: "Schema", dependencies: ["YAML", "Database"]),
+        .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
+        .target(
+            name: "RedeyeCommands",
+            dependencies: [
+                "YAML", "Git", "SSH", "Database", "Schema", "Inventory",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "redeye", dependencies: ["RedeyeCommands"]),
+
+        .target(name: "TestSupport", dependencies: ["Database"], path: "Tests/TestSupport"),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
+        .testTarget(name: "CLibraryTests", dependencies: ["Git", "SSH", "YAML", "Database"]),
+        .testTarget(name: "SchemaTests", dependencies: ["Schema", "Database", "TestSupport"]),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Schema", "Database", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,250 @@
+import CYAML
+
+/// Reads YAML text into ``Node`` trees through libyaml's event API.
+///
+/// The event API (rather than libyaml's document loader) keeps each alias's own position and lets us
+/// bound what aliases expand to: a "billion laughs" document fails with an error instead of eating memory.
+public struct YAMLParser: Sendable {
+    /// Upper bounds that keep hostile input from exhausting memory or the stack.
+    public struct Limits: Sendable {
+        /// Nodes in the document once every alias is expanded.
+        public var maxExpandedNodes: Int
+        /// Nesting of sequences and mappings.
+        public var maxDepth: Int
+
+        public init(maxExpandedNodes: Int = 1_000_000, maxDepth: Int = 200) {
+            self.maxExpandedNodes = maxExpandedNodes
+            self.maxDepth = maxDepth
+        }
+    }
+
+    public var limits: Limits
+
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+    }
+
+    /// Parses every document of a stream.
+    /// - Parameters:
+    ///   - bytes: the file's contents (UTF-8, UTF-16 with BOM; anything else is an error with its position).
+    ///   - file: the name used in error locations.
+    public func parseAll(_ bytes: [UInt8], file: String) throws(YAMLError) -> [Node] {
+        let session = ParseSession(bytes: bytes, file: file, limits: limits)
+        return try session.run()
+    }
+
+    /// Parses a stream that holds at most one document; an empty stream gives nil.
+    public func parse(_ bytes: [UInt8], file: String) throws(YAMLError) -> Node? {
+        let documents = try parseAll(bytes, file: file)
+        if documents.count > 1 {
+            throw YAMLError(
+                location: SourceLocation(file: file, line: documents[1].mark.line, column: documents[1].mark.column),
+                path: "", message: "expected one YAML document, found \(documents.count)")
+        }
+        return documents.first
+    }
+
+    public func parse(_ text: String, file: String) throws(YAMLError) -> Node? {
+        try parse(Array(text.utf8), file: file)
+    }
+}
+
+/// Owns one `yaml_parser_t` and the input it reads from (libyaml keeps a pointer to the input).
+private final class ParseSession {
+    private let parser: UnsafeMutablePointer<yaml_parser_t>
+    private let input: UnsafeMutableBufferPointer<UInt8>
+    private let file: String
+    private let limits: YAMLParser.Limits
+
+    private enum Frame {
+        case sequence(mark: Mark, anchor: String?, startCount: Int, items: [Node])
+        case mapping(mark: Mark, anchor: String?, startCount: Int, pairs: [Node.Pair], pendingKey: Node?)
+    }
+
+    private var frames: [Frame] = []
+    private var anchors: [String: (node: Node, weight: Int)] = [:]
+    private var expandedCount = 0
+    private var documents: [Node] = []
+
+    init(bytes: [UInt8], file: String, limits: YAMLParser.Limits) {
+        self.file = file
+        self.limits = limits
+        input = .allocate(capacity: max(bytes.count, 1))
+        _ = input.initialize(from: bytes)
+        parser = .allocate(capacity: 1)
+        yaml_parser_initialize(parser)
+        yaml_parser_set_input_string(parser, input.baseAddress, bytes.count)
+    }
+
+    deinit {
+        yaml_parser_delete(parser)
+        parser.deallocate()
+        input.deallocate()
+    }
+
+    private func error(_ message: String, at mark: Mark) -> YAMLError {
+        YAMLError(location: SourceLocation(file: file, line: mark.line, column: mark.column), path: "", message: message)
+    }
+
+    private func libyamlError() -> YAMLError {
+        let p = parser.pointee
+        let problem = p.problem.map { String(cString: $0) } ?? "malformed YAML"
+        var message = problem
+        if let context = p.context.map({ String(cString: $0) }) {
+            message = "\(problem) (\(context) at line \(p.context_mark.line + 1), column \(p.context_mark.column + 1))"
+        }
+        if p.error == YAML_READER_ERROR {
+            // The reader reports a byte offset, not a line: say where in bytes, and what.
+            return error("\(problem) at byte \(p.problem_offset) (the file must be UTF-8)", at: Mark(line: 1, column: 1))
+        }
+        return error(message, at: Mark(line: Int(p.problem_mark.line) + 1, column: Int(p.problem_mark.column) + 1))
+    }
+
+    func run() throws(YAMLError) -> [Node] {
+        var event = yaml_event_t()
+        while true {
+            guard yaml_parser_parse(parser, &event) == 1 else { throw libyamlError() }
+            defer { yaml_event_delete(&event) }
+            let mark = Mark(line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1)
+            switch event.type {
+            case YAML_STREAM_END_EVENT:
+                return documents
+            case YAML_DOCUMENT_START_EVENT:
+                anchors = [:]
+            case YAML_SCALAR_EVENT:
+                let s = event.data.scalar
+                let text = String(decoding: UnsafeBufferPointer(start: s.value, count: s.length), as: UTF8.self)
+                let node = Node(
+                    content: .scalar(.init(text: text, style: style(s.style), tag: tagString(s.tag, implicit: s.plain_implicit == 1 || s.quoted_implicit == 1))),
+                    mark: mark)
+                try count(1, at: mark)
+                try register(anchor: s.anchor, node: node, weight: 1)
+                try add(node)
+            case YAML_ALIAS_EVENT:
+                let name = String(cString: event.data.alias.anchor)
+                guard let anchored = anchors[name] else { throw error("unknown alias '*\(name)'", at: mark) }
+                try count(anchored.weight, at: mark)
+                try add(anchored.node)
+            case YAML_SEQUENCE_START_EVENT:
+                try push(.sequence(mark: mark, anchor: anchorString(event.data.sequence_start.anchor), startCount: expandedCount, items: []), at: mark)
+            case YAML_MAPPING_START_EVENT:
+                try push(.mapping(mark: mark, anchor: anchorString(event.data.mapping_start.anchor), startCount: expandedCount, pairs: [], pendingKey: nil), at: mark)
+            case YAML_SEQUENCE_END_EVENT:
+                guard case .sequence(let start, let anchor, let startCount, let items) = frames.popLast() else {
+                    throw error("unbalanced sequence", at: mark)
+                }
+                let node = Node(content: .sequence(items), mark: start)
+                try finish(node, anchor: anchor, startCount: startCount)
+            case YAML_MAPPING_END_EVENT:
+                guard case .mapping(let start, let anchor, let startCount, let pairs, _) = frames.popLast() else {
+                    throw error("unbalanced mapping", at: mark)
+                }
+                let node = Node(content: .mapping(try mergeAndCheck(pairs)), mark: start)
+                try finish(node, anchor: anchor, startCount: startCount)
+            default:
+                break
+            }
+        }
+    }
+
+    private func push(_ frame: Frame, at mark: Mark) throws(YAMLError) {
+        if frames.count >= limits.maxDepth {
+            throw error("nesting deeper than \(limits.maxDepth) levels", at: mark)
+        }
+        try count(1, at: mark)
+        frames.append(frame)
+    }
+
+    private func finish(_ node: Node, anchor: String?, startCount: Int) throws(YAMLError) {
+        if let anchor {
+            anchors[anchor] = (node, expandedCount - startCount)
+        }
+        try add(node)
+    }
+
+    private func count(_ n: Int, at mark: Mark) throws(YAMLError) {
+        expandedCount += n
+        if expandedCount > limits.maxExpandedNodes {
+            throw error("document expands to more than \(limits.maxExpandedNodes) nodes (aliases nested too deeply?)", at: mark)
+        }
+    }
+
+    private func register(anchor: UnsafeMutablePointer<yaml_char_t>?, node: Node, weight: Int) throws(YAMLError) {
+        if let name = anchorString(anchor) { anchors[name] = (node, weight) }
+    }
+
+    private func add(_ node: Node) throws(YAMLError) {
+        guard let top = frames.popLast() else {
+            documents.append(node)
+            return
+        }
+        switch top {
+        case .sequence(let mark, let anchor, let startCount, var items):
+            items.append(node)
+            frames.append(.sequence(mark: mark, anchor: anchor, startCount: startCount, items: items))
+        case .mapping(let mark, let anchor, let startCount, var pairs, let pendingKey):
+            if let key = pendingKey {
+                pairs.append(Node.Pair(key: key, value: node))
+                frames.append(.mapping(mark: mark, anchor: anchor, startCount: startCount, pairs: pairs, pendingKey: nil))
+            } else {
+                frames.append(.mapping(mark: mark, anchor: anchor, startCount: startCount, pairs: pairs, pendingKey: node))
+            }
+        }
+    }
+
+    /// Applies `<<` merge keys (explicit keys win) and rejects duplicate keys.
+    private func mergeAndCheck(_ pairs: [Node.Pair]) throws(YAMLError) -> [Node.Pair] {
+        var result: [Node.Pair] = []
+        var merged: [Node.Pair] = []
+        var seen: [String: Mark] = [:]
+        for pair in pairs {
+            if case .scalar(let k) = pair.key.content, k.text == "<<", k.style == .plain {
+                switch pair.value.content {
+                case .mapping(let inner): merged += inner
+                case .sequence(let items):
+                    for item in items {
+                        guard case .mapping(let inner) = item.content else {
+                            throw error("a merge key (<<) takes a mapping or a list of mappings", at: item.mark)
+                        }
+                        merged += inner
+                    }
+                default: throw error("a merge key (<<) takes a mapping or a list of mappings", at: pair.value.mark)
+                }
+                continue
+            }
+            if let text = pair.key.scalarText {
+                if let first = seen[text] {
+                    throw error("duplicate key '\(text)' (first at line \(first.line), column \(first.column))", at: pair.key.mark)
+                }
+                seen[text] = pair.key.mark
+            }
+            result.append(pair)
+        }
+        for pair in merged {
+            guard let text = pair.key.scalarText, seen[text] == nil else { continue }
+            seen[text] = pair.key.mark
+            result.append(pair)
+        }
+        return result
+    }
+
+    private func anchorString(_ p: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+        p.map { String(cString: $0) }
+    }
+
+    private func tagString(_ p: UnsafeMutablePointer<yaml_char_t>?, implicit: Bool) -> String? {
+        guard let p else { return nil }
+        let tag = String(cString: p)
+        return tag == "!" && implicit ? nil : tag
+    }
+
+    private func style(_ s: yaml_scalar_style_t) -> Node.ScalarStyle {
+        switch s {
+        case YAML_SINGLE_QUOTED_SCALAR_STYLE: return .singleQuoted
+        case YAML_DOUBLE_QUOTED_SCALAR_STYLE: return .doubleQuoted
+        case YAML_LITERAL_SCALAR_STYLE: return .literal
+        case YAML_FOLDED_SCALAR_STYLE: return .folded
+        default: return .plain
+        }
+    }
+}
