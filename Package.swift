@@ -5,7 +5,8 @@ import PackageDescription
 ///
 /// Layers (a lower layer never imports a higher one):
 ///   C modules    CYAML CGit2 CSSH2 CSQLite CLibPQ   module maps over the system libraries
-///   wrappers     YAML  Git   SSH   Database         owning Swift types, typed errors
+///   C modules    … CCrypto (libcrypto, for SHA-256)
+///   wrappers     YAML  Git   SSH   Database  Digest owning Swift types, typed errors
 ///   capability   Schema, Inventory                  schemagen and primary-key record access
 ///   command line RedeyeCommands (library), redeye (thin executable)
 let package = Package(
@@ -23,12 +24,14 @@ let package = Package(
         .systemLibrary(name: "CSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "Git", dependencies: ["CGit2"]),
         .target(name: "SSH", dependencies: ["CSSH2"]),
+        .target(name: "Digest", dependencies: ["CCrypto"]),
         .target(name: "Database", dependencies: ["CSQLite", "CLibPQ"]),
-        .target(name: "Schema", dependencies: ["YAML", "Database"]),
+        .target(name: "Schema", dependencies: ["YAML", "Database", "Digest"]),
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
         .target(
             name: "RedeyeCommands",

@@ -1,1 +1,3 @@
 import RedeyeCommands
+
+Redeye.main()

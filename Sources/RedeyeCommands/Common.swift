@@ -1,0 +1,69 @@
+import ArgumentParser
+import Database
+import Foundation
+import Schema
+
+/// Options every command that reads the schema shares.
+struct SchemaOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Directory of schema files (*.yaml), merged.", valueName: "dir"))
+    var schema: String = "Schemas"
+
+    func load() throws -> Schema {
+        try SchemaLoader().load(directory: schema)
+    }
+}
+
+/// Options every command that opens the inventory shares.
+struct DatabaseOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Inventory database: sqlite:PATH or postgres://USER@HOST:PORT/DB (password from PGPASSWORD or ~/.pgpass). Default: $REDEYE_DB, else sqlite:inventory.db.",
+            valueName: "url"))
+    var db: String?
+
+    var url: String { db ?? ProcessInfo.processInfo.environment["REDEYE_DB"] ?? DatabaseURL.defaultURL }
+
+    func open(create: Bool = true) throws -> any SQLConnection {
+        try openDatabase(DatabaseURL(url), create: create)
+    }
+}
+
+/// Writes a line to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
+}
+
+/// Runs a command body, turning Redeye's errors into one clear message on stderr and an exit status.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch let error as MigrationRefused {
+        printError("redeye: \(error)")
+        throw ExitCode(ExitStatus.refused)
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        printError("redeye: error: \(error)")
+        throw ExitCode(ExitStatus.failure)
+    }
+}
+
+/// Pretty, key-sorted JSON for scripts.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// Who is running the command, for history records.
+func currentActor() -> String {
+    let env = ProcessInfo.processInfo.environment
+    if let user = env["SUDO_USER"] ?? env["USER"], !user.isEmpty { return user }
+    if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+    return "uid \(getuid())"
+}

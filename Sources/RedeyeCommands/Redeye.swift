@@ -1,0 +1,39 @@
+import ArgumentParser
+
+/// The `redeye` command line: a thin layer over the library targets, one file per command group.
+public struct Redeye: ParsableCommand {
+    public static let version = "0.1.0"
+
+    public static let configuration = CommandConfiguration(
+        commandName: "redeye",
+        abstract: "Declarative provisioning and self-deploy for Linux fleets.",
+        discussion: """
+            Everything a host must become is declared in YAML and versioned in git.
+
+            EXAMPLES:
+              redeye schema validate
+              redeye schema migrate --db sqlite:inventory.db
+              redeye inventory put host name=web01 kind=virtual
+
+            EXIT CODES:
+              0   success
+              1   failure: bad input, a database error, a refused constraint
+              3   drift: `schema plan --check` / `schema migrate --check` found changes to apply
+              4   refused: a migration holds destructive or conflicting changes (nothing was changed)
+              5   not found: `inventory get` / `inventory delete` found no such record
+              64  usage: unknown command or option, missing argument
+            """,
+        version: version,
+        subcommands: [SchemaCommand.self, InventoryCommand.self]
+    )
+
+    public init() {}
+}
+
+/// Exit statuses, documented in `redeye --help` and docs/cli.md.
+enum ExitStatus {
+    static let failure: Int32 = 1
+    static let drift: Int32 = 3
+    static let refused: Int32 = 4
+    static let notFound: Int32 = 5
+}
