@@ -20,7 +20,8 @@ public final class PostgresConnection: SQLConnection {
         // Server NOTICEs ("table does not exist, skipping") would go to stderr: drop them.
         PQsetNoticeReceiver(c, { _, _ in }, nil)
         conn = c
-        try execute("SET client_min_messages = warning")
+        // UTC and ISO dates, so timestamps read back the same on every client.
+        try execute("SET client_min_messages = warning; SET TIME ZONE 'UTC'; SET DateStyle = 'ISO'")
     }
 
     deinit { close() }

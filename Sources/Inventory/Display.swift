@@ -1,0 +1,65 @@
+import Database
+import Schema
+import YAML
+
+/// How a stored value reads back: by column type, the same from SQLite and PostgreSQL.
+public enum DisplayValue: Sendable, Equatable {
+    case null
+    case number(String)
+    case boolean(Bool)
+    case text(String)
+    /// JSON text, embedded as-is in JSON output.
+    case json(String)
+
+    public init(_ value: SQLValue, column: Column?) {
+        guard !value.isNull else {
+            self = .null
+            return
+        }
+        switch column?.type {
+        case .integer?, .real?: self = .number(value.description)
+        case .boolean?:
+            switch value {
+            case .integer(let i): self = .boolean(i != 0)
+            default: self = .boolean(["t", "true", "1"].contains(value.description))
+            }
+        case .json?: self = .json(value.description)
+        case .timestamp?: self = .text((try? ValueNormalizer.timestamp(value.description)) ?? value.description)
+        default: self = .text(value.description)
+        }
+    }
+
+    /// As text for a terminal.
+    public var text: String {
+        switch self {
+        case .null: return "null"
+        case .number(let s), .text(let s), .json(let s): return s
+        case .boolean(let b): return b ? "true" : "false"
+        }
+    }
+
+    /// As a JSON value.
+    public var json: String {
+        switch self {
+        case .null: return "null"
+        case .number(let s): return s
+        case .boolean(let b): return b ? "true" : "false"
+        case .text(let s): return jsonQuote(s)
+        case .json(let s): return s
+        }
+    }
+}
+
+extension Record {
+    /// The record's values for display, by column, in schema order.
+    public func display(in schema: Schema) -> [(column: String, value: DisplayValue)] {
+        let table = schema.table(self.table)
+        return values.map { ($0.column, DisplayValue($0.value, column: table?.column($0.column))) }
+    }
+
+    /// The record as a JSON object.
+    public func json(in schema: Schema, indent: String = "") -> String {
+        let fields = display(in: schema).map { "\(indent)  \(jsonQuote($0.column)): \($0.value.json)" }
+        return "{\n" + fields.joined(separator: ",\n") + "\n\(indent)}"
+    }
+}

@@ -1,0 +1,253 @@
+import Database
+import Schema
+import YAML
+
+/// What an import wrote.
+public struct ImportSummary: Sendable, Encodable {
+    public struct TableCount: Sendable, Encodable {
+        public var table: String
+        public var inserted: Int
+        public var updated: Int
+    }
+
+    public var tables: [TableCount]
+    public var records: Int { tables.reduce(0) { $0 + $1.inserted + $1.updated } }
+}
+
+extension RecordStore {
+    /// Imports records in one transaction: all of them, or (on any error) none.
+    ///
+    /// Rows are checked first (columns, types, references to existing or imported records), so an error
+    /// names the file, line and column of the offending value. Existing records (same key, or same values of
+    /// a unique constraint when the key is generated) are updated in place.
+    public func importBatches(_ batches: [ImportBatch]) throws -> ImportSummary {
+        var prepared: [PreparedBatch] = []
+        var problems: [InventoryError] = []
+        for batch in batches {
+            do {
+                prepared.append(try prepare(batch, problems: &problems))
+            } catch let error as InventoryError {
+                problems.append(error)
+            }
+        }
+        if problems.isEmpty { try checkReferences(prepared, problems: &problems) }
+        if !problems.isEmpty {
+            let shown = problems.prefix(20).map(\.description)
+            let more = problems.count > 20 ? ["… and \(problems.count - 20) more"] : []
+            throw InventoryError((shown + more).joined(separator: "\n") + "\nnothing was imported")
+        }
+        let ordered = dependencyOrder(prepared)
+        return try db.exclusiveTransaction {
+            var counts: [ImportSummary.TableCount] = []
+            for batch in ordered {
+                let before = try countRows(batch.table)
+                try write(batch)
+                let inserted = try countRows(batch.table) - before
+                counts.append(.init(table: batch.table.name, inserted: inserted, updated: batch.rows.count - inserted))
+            }
+            return ImportSummary(tables: counts)
+        }
+    }
+
+    struct PreparedBatch {
+        var table: Table
+        var columns: [String]
+        var rows: [[SQLValue]]
+        var locations: [SourceLocation]
+        /// For each column, where each row's value was written (for reference errors).
+        var valueLocations: [[SourceLocation]]
+    }
+
+    func prepare(_ batch: ImportBatch, problems: inout [InventoryError]) throws -> PreparedBatch {
+        let table: Table
+        do {
+            table = try self.table(batch.table)
+        } catch {
+            throw InventoryError(error.message, location: batch.location)
+        }
+        // Rows of one batch may name different columns (YAML): write the union, NULL-free by taking defaults.
+        var columns: [String] = []
+        var seen = Set<String>()
+        for row in batch.rows {
+            for v in row.values where !seen.contains(v.column) {
+                seen.insert(v.column)
+                columns.append(v.column)
+            }
+        }
+        var columnSpecs: [Column] = []
+        for name in columns {
+            guard let column = table.column(name) else {
+                let location = batch.rows.lazy.flatMap(\.values).first { $0.column == name }?.location
+                throw InventoryError(
+                    "table '\(table.name)' has no column '\(name)'\(suggestionSuffix(for: name, among: table.columns.map(\.name)))",
+                    location: location)
+            }
+            columnSpecs.append(column)
+        }
+        let missingRequired = table.columns.filter {
+            !$0.nullable && $0.defaultValue == nil && !$0.generated && !seen.contains($0.name)
+        }
+        if let column = missingRequired.first {
+            throw InventoryError("\(table.name) records need a value for '\(column.name)' (it cannot be null)", location: batch.location)
+        }
+        let index = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($0.element, $0.offset) })
+        var rows: [[SQLValue]] = []
+        var valueLocations = [[SourceLocation]](repeating: [], count: columns.count)
+        rows.reserveCapacity(batch.rows.count)
+        for row in batch.rows {
+            var values = [SQLValue?](repeating: nil, count: columns.count)
+            var locations = [SourceLocation?](repeating: nil, count: columns.count)
+            for v in row.values {
+                let i = index[v.column]!
+                let column = columnSpecs[i]
+                if v.structured && column.type != .json {
+                    problems.append(InventoryError("\(table.name).\(column.name) takes a single value, not a list or mapping", location: v.location))
+                    continue
+                }
+                do {
+                    values[i] = try value(v.text, for: column, in: table)
+                } catch {
+                    problems.append(InventoryError(error.message, location: v.location))
+                }
+                locations[i] = v.location
+            }
+            for i in columns.indices {
+                valueLocations[i].append(locations[i] ?? row.location)
+                if values[i] == nil {
+                    let column = columnSpecs[i]
+                    if !column.nullable && column.defaultValue == nil && !column.generated && row.values.allSatisfy({ $0.column != column.name }) {
+                        problems.append(InventoryError("\(table.name).\(column.name) needs a value", location: row.location))
+                    }
+                }
+            }
+            rows.append(values.enumerated().map { i, v in v ?? defaultFor(columnSpecs[i]) })
+            if problems.count > 100 { break }
+        }
+        return PreparedBatch(
+            table: table, columns: columns, rows: rows, locations: batch.rows.map(\.location), valueLocations: valueLocations)
+    }
+
+    /// A value for a column a row left out: its default (as a literal) or NULL.
+    func defaultFor(_ column: Column) -> SQLValue {
+        guard case .literal(let literal) = column.defaultValue else { return .null }
+        switch literal {
+        case .integer(let i): return .integer(i)
+        case .real(let d): return .real(d)
+        case .text(let s): return .text(s)
+        case .boolean(let b): return db.dialect == .sqlite ? .integer(b ? 1 : 0) : .text(b ? "true" : "false")
+        }
+    }
+
+    /// Every non-null reference must name a record that exists or is imported in the same run.
+    func checkReferences(_ batches: [PreparedBatch], problems: inout [InventoryError]) throws {
+        var known: [String: Set<SQLValue>] = [:]
+        func keys(_ table: String, _ column: String) throws -> Set<SQLValue> {
+            let id = table + "." + column
+            if let cached = known[id] { return cached }
+            var set = Set(try db.query("SELECT \(q(column)) AS k FROM \(q(table))").map { normalized($0["k"]) })
+            for batch in batches where batch.table.name == table {
+                if let i = batch.columns.firstIndex(of: column) { set.formUnion(batch.rows.map { normalized($0[i]) }) }
+            }
+            known[id] = set
+            return set
+        }
+        for batch in batches {
+            for (i, name) in batch.columns.enumerated() {
+                guard let ref = batch.table.column(name)?.reference, let target = ref.column else { continue }
+                let existing = try keys(ref.table, target)
+                for (r, row) in batch.rows.enumerated() where !row[i].isNull && !existing.contains(normalized(row[i])) {
+                    problems.append(
+                        InventoryError(
+                            "\(batch.table.name).\(name): \(ref.table) '\(row[i])' does not exist (neither in the database nor in this import)",
+                            location: batch.valueLocations[i][r]))
+                    if problems.count >= 20 { return }
+                }
+            }
+        }
+    }
+
+    func normalized(_ v: SQLValue) -> SQLValue {
+        if case .integer(let i) = v { return .text(String(i)) }
+        return v
+    }
+
+    /// Referenced tables first, so that foreign keys hold at each step.
+    func dependencyOrder(_ batches: [PreparedBatch]) -> [PreparedBatch] {
+        var remaining = batches
+        var ordered: [PreparedBatch] = []
+        while !remaining.isEmpty {
+            let names = Set(remaining.map(\.table.name))
+            let index =
+                remaining.firstIndex { batch in
+                    !batch.table.columns.contains { c in
+                        c.reference.map { $0.table != batch.table.name && names.contains($0.table) } ?? false
+                    }
+                } ?? 0
+            ordered.append(remaining.remove(at: index))
+        }
+        return ordered
+    }
+
+    func countRows(_ table: Table) throws -> Int {
+        Int(try db.query("SELECT count(*) AS n FROM \(q(table.name))").first?.int("n") ?? 0)
+    }
+
+    /// The columns an upsert recognizes an existing record by: the key, else a unique set the rows give.
+    func conflictTarget(_ batch: PreparedBatch) -> [String]? {
+        if batch.table.primaryKey.allSatisfy(batch.columns.contains) { return batch.table.primaryKey }
+        let uniques = batch.table.uniques + batch.table.columns.filter(\.unique).map { [$0.name] }
+        return uniques.first { $0.allSatisfy(batch.columns.contains) }
+    }
+
+    func write(_ batch: PreparedBatch) throws {
+        let table = batch.table
+        let target = conflictTarget(batch)
+        let updates = batch.columns.filter { !(target ?? []).contains($0) }
+        var conflict = ""
+        if let target {
+            conflict =
+                " ON CONFLICT (\(target.map(q).joined(separator: ", "))) DO "
+                + (updates.isEmpty ? "NOTHING" : "UPDATE SET " + updates.map { "\(q($0)) = excluded.\(q($0))" }.joined(separator: ", "))
+        }
+        let columnList = batch.columns.map(q).joined(separator: ", ")
+        if let pg = db as? PostgresConnection {
+            // COPY into a temporary table, then one upsert: PostgreSQL's fast bulk path.
+            var rows = batch.rows
+            if let target {
+                // ON CONFLICT cannot touch one row twice: the last record for a key wins, as it would row by row.
+                let positions = target.map { batch.columns.firstIndex(of: $0)! }
+                var last: [[SQLValue]: Int] = [:]
+                for (i, row) in rows.enumerated() { last[positions.map { row[$0] }] = i }
+                if last.count != rows.count {
+                    rows = rows.enumerated().filter { entry in last[positions.map { entry.element[$0] }] == entry.offset }
+                        .map(\.element)
+                }
+            }
+            let ddl = DDLGenerator(dialect: .postgres)
+            let definitions = batch.columns.map { name -> String in
+                var column = table.column(name)!
+                column.generated = false
+                return "\(q(name)) \(ddl.typeName(column))"
+            }
+            do {
+                try pg.execute("DROP TABLE IF EXISTS pg_temp._redeye_import; CREATE TEMP TABLE _redeye_import (\(definitions.joined(separator: ", "))) ON COMMIT DROP")
+                try pg.copyIn(table: "_redeye_import", columns: batch.columns, rows: rows)
+                try pg.execute("INSERT INTO \(q(table.name)) (\(columnList)) SELECT \(columnList) FROM _redeye_import\(conflict)")
+                try pg.execute("DROP TABLE pg_temp._redeye_import")
+            } catch {
+                throw ConstraintMessages(schema: schema).explain(error, table: table, subject: "importing \(table.name)")
+            }
+            return
+        }
+        let statement = try db.prepare(
+            "INSERT INTO \(q(table.name)) (\(columnList)) VALUES (\(batch.columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")))\(conflict)")
+        for (i, row) in batch.rows.enumerated() {
+            do {
+                try statement.run(row)
+            } catch {
+                let explained = ConstraintMessages(schema: schema).explain(error, table: table, subject: "\(table.name) record")
+                throw InventoryError("\(explained)", location: batch.locations[i])
+            }
+        }
+    }
+}

@@ -1,0 +1,269 @@
+import Database
+import Foundation
+import Schema
+import YAML
+
+/// An inventory error in words an operator can act on: which record, which rule.
+public struct InventoryError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var location: SourceLocation?
+    public var notFound = false
+
+    public init(_ message: String, location: SourceLocation? = nil) {
+        self.message = message
+        self.location = location
+    }
+
+    public var description: String { location.map { "\($0): \(message)" } ?? message }
+}
+
+/// One record, its values by column name as they are stored.
+public struct Record: Sendable {
+    public var table: String
+    public var values: [(column: String, value: SQLValue)]
+
+    public subscript(_ column: String) -> SQLValue { values.first { $0.column == column }?.value ?? .null }
+}
+
+/// Reads and writes inventory records by primary key, through the schema: values are checked and
+/// normalized by column type before they reach the database, and constraint failures come back as sentences.
+public struct RecordStore {
+    public let schema: Schema
+    public let db: any SQLConnection
+    let ddl: DDLGenerator
+
+    public init(schema: Schema, db: any SQLConnection) {
+        self.schema = schema
+        self.db = db
+        self.ddl = DDLGenerator(dialect: db.dialect)
+    }
+
+    // MARK: lookups
+
+    public func table(_ name: String) throws(InventoryError) -> Table {
+        guard let table = schema.table(name) else {
+            throw InventoryError(
+                "unknown table '\(name)'\(suggestionSuffix(for: name, among: schema.tables.map(\.name)))")
+        }
+        return table
+    }
+
+    func column(_ name: String, of table: Table) throws(InventoryError) -> Column {
+        guard let column = table.column(name) else {
+            throw InventoryError(
+                "table '\(table.name)' has no column '\(name)'\(suggestionSuffix(for: name, among: table.columns.map(\.name)))"
+            )
+        }
+        return column
+    }
+
+    /// Converts text (nil for NULL) to the value stored for a column, or says why it does not fit.
+    public func value(_ text: String?, for column: Column, in table: Table) throws(InventoryError) -> SQLValue {
+        guard let text else {
+            if !column.nullable && !column.generated && column.defaultValue == nil {
+                throw InventoryError("\(table.name).\(column.name) cannot be null")
+            }
+            return .null
+        }
+        let literal: SQLLiteral
+        do {
+            literal = try ValueNormalizer.value(text, for: column)
+        } catch {
+            throw InventoryError("\(table.name).\(column.name): \(error.message)")
+        }
+        switch literal {
+        case .integer(let i): return .integer(i)
+        case .real(let d): return .real(d)
+        case .text(let s): return .text(s)
+        case .boolean(let b): return db.dialect == .sqlite ? .integer(b ? 1 : 0) : .text(b ? "true" : "false")
+        }
+    }
+
+    func keyValues(_ table: Table, _ key: [String]) throws(InventoryError) -> [SQLValue] {
+        guard key.count == table.primaryKey.count else {
+            throw InventoryError(
+                "table '\(table.name)' is keyed by (\(table.primaryKey.joined(separator: ", "))): give \(table.primaryKey.count) key value\(table.primaryKey.count == 1 ? "" : "s"), got \(key.count)"
+            )
+        }
+        var values: [SQLValue] = []
+        for (name, text) in zip(table.primaryKey, key) {
+            values.append(try value(text, for: try column(name, of: table), in: table))
+        }
+        return values
+    }
+
+    func keyDescription(_ table: Table, _ values: [String]) -> String {
+        "\(table.name) '\(values.joined(separator: "/"))'"
+    }
+
+    func whereKey(_ table: Table, from index: Int = 1) -> String {
+        table.primaryKey.enumerated().map { "\(q($0.element)) = $\($0.offset + index)" }.joined(separator: " AND ")
+    }
+
+    func selectList(_ table: Table) -> String {
+        table.columns.map { c in
+            // Read timestamps and JSON back as text in one canonical form on both engines.
+            db.dialect == .postgres && (c.type == .timestamp || c.type == .json)
+                ? "\(q(c.name))::text AS \(q(c.name))" : q(c.name)
+        }.joined(separator: ", ")
+    }
+
+    func record(_ table: Table, _ row: SQLRow) -> Record {
+        Record(table: table.name, values: table.columns.map { ($0.name, row[$0.name]) })
+    }
+
+    // MARK: get, list, delete
+
+    public func get(_ tableName: String, key: [String]) throws -> Record? {
+        let table = try table(tableName)
+        let rows = try db.query(
+            "SELECT \(selectList(table)) FROM \(q(table.name)) WHERE \(whereKey(table))", try keyValues(table, key))
+        return rows.first.map { record(table, $0) }
+    }
+
+    public func list(_ tableName: String, where filters: [(String, String)] = [], limit: Int? = nil) throws -> [Record] {
+        let table = try table(tableName)
+        var clauses: [String] = []
+        var parameters: [SQLValue] = []
+        for (name, text) in filters {
+            let column = try column(name, of: table)
+            let v = try value(text.isEmpty ? nil : text, for: Column(nullableCopyOf: column), in: table)
+            if v.isNull {
+                clauses.append("\(q(name)) IS NULL")
+            } else {
+                parameters.append(v)
+                clauses.append("\(q(name)) = $\(parameters.count)")
+            }
+        }
+        var sql = "SELECT \(selectList(table)) FROM \(q(table.name))"
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += " ORDER BY " + table.primaryKey.map(q).joined(separator: ", ")
+        if let limit { sql += " LIMIT \(max(0, limit))" }
+        return try db.query(sql, parameters).map { record(table, $0) }
+    }
+
+    /// Deletes one record. Returns false when there was none.
+    public func delete(_ tableName: String, key: [String]) throws -> Bool {
+        let table = try table(tableName)
+        let keyValues = try keyValues(table, key)
+        return try db.exclusiveTransaction {
+            // Say which records still refer to this one, rather than "FOREIGN KEY constraint failed".
+            if table.primaryKey.count == 1 {
+                for other in schema.tables {
+                    for column in other.columns {
+                        guard let ref = column.reference, ref.table == table.name, ref.column == table.primaryKey[0],
+                            ref.onDelete == .restrict || ref.onDelete == .noAction
+                        else { continue }
+                        let n =
+                            try db.query(
+                                "SELECT count(*) AS n FROM \(q(other.name)) WHERE \(q(column.name)) = $1", [keyValues[0]]
+                            ).first?.int("n") ?? 0
+                        if n > 0 {
+                            throw InventoryError(
+                                "cannot delete \(keyDescription(table, key)): \(n) \(other.name) record\(n == 1 ? "" : "s") refer to it (\(other.name).\(column.name))"
+                            )
+                        }
+                    }
+                }
+            }
+            let changed = try run(
+                "DELETE FROM \(q(table.name)) WHERE \(whereKey(table))", keyValues, table: table, subject: keyDescription(table, key))
+            return changed > 0
+        }
+    }
+
+    // MARK: put
+
+    public enum PutOutcome: Sendable, Equatable {
+        case inserted(key: [String])
+        case updated(key: [String])
+        case unchanged(key: [String])
+    }
+
+    /// Inserts a record, or updates the given columns of the existing one with the same key.
+    /// - Parameter assignments: column → text, nil for NULL.
+    public func put(_ tableName: String, _ assignments: [(String, String?)]) throws -> PutOutcome {
+        let table = try table(tableName)
+        var values: [String: SQLValue] = [:]
+        var order: [String] = []
+        for (name, text) in assignments {
+            let column = try column(name, of: table)
+            if values[name] != nil { throw InventoryError("column '\(name)' is given twice") }
+            values[name] = try value(text, for: column, in: table)
+            order.append(name)
+        }
+        return try db.exclusiveTransaction {
+            let keyGiven = table.primaryKey.allSatisfy { values[$0] != nil }
+            var existing: Record?
+            if keyGiven {
+                existing = try db.query(
+                    "SELECT \(selectList(table)) FROM \(q(table.name)) WHERE \(whereKey(table))",
+                    table.primaryKey.map { values[$0]! }
+                ).first.map { record(table, $0) }
+            }
+            try checkReferences(table, values)
+            if let existing {
+                let updates = order.filter { !table.primaryKey.contains($0) }
+                let key = table.primaryKey.map { existing[$0].description }
+                if updates.isEmpty { return .unchanged(key: key) }
+                let sets = updates.enumerated().map { "\(q($0.element)) = $\($0.offset + 1)" }.joined(separator: ", ")
+                try run(
+                    "UPDATE \(q(table.name)) SET \(sets) WHERE \(whereKey(table, from: updates.count + 1))",
+                    updates.map { values[$0]! } + table.primaryKey.map { values[$0]! }, table: table,
+                    subject: keyDescription(table, key))
+                return .updated(key: key)
+            }
+            for column in table.columns
+            where values[column.name] == nil && !column.nullable && column.defaultValue == nil && !column.generated {
+                throw InventoryError("new \(table.name) record needs a value for '\(column.name)' (it cannot be null)")
+            }
+            let subject =
+                keyGiven ? keyDescription(table, table.primaryKey.map { values[$0]!.description }) : "new \(table.name) record"
+            let rows = try query(
+                "INSERT INTO \(q(table.name)) (\(order.map(q).joined(separator: ", "))) VALUES (\(order.indices.map { "$\($0 + 1)" }.joined(separator: ", "))) RETURNING \(table.primaryKey.map(q).joined(separator: ", "))",
+                order.map { values[$0]! }, table: table, subject: subject)
+            return .inserted(key: table.primaryKey.map { rows.first?[$0].description ?? "" })
+        }
+    }
+
+    /// Checks that every referenced record exists, naming the first that does not.
+    func checkReferences(_ table: Table, _ values: [String: SQLValue]) throws {
+        for column in table.columns {
+            guard let ref = column.reference, let v = values[column.name], !v.isNull else { continue }
+            let found = try db.query(
+                "SELECT 1 FROM \(q(ref.table)) WHERE \(q(ref.column ?? "")) = $1 LIMIT 1", [v])
+            if found.isEmpty {
+                throw InventoryError(
+                    "\(table.name).\(column.name): \(ref.table) '\(v)' does not exist (\(table.name).\(column.name) refers to \(ref.table).\(ref.column ?? ""))"
+                )
+            }
+        }
+    }
+
+    @discardableResult
+    func run(_ sql: String, _ parameters: [SQLValue], table: Table, subject: String) throws -> Int {
+        do {
+            return try db.prepare(sql).run(parameters)
+        } catch {
+            throw ConstraintMessages(schema: schema).explain(error, table: table, subject: subject)
+        }
+    }
+
+    func query(_ sql: String, _ parameters: [SQLValue], table: Table, subject: String) throws -> [SQLRow] {
+        do {
+            return try db.query(sql, parameters)
+        } catch {
+            throw ConstraintMessages(schema: schema).explain(error, table: table, subject: subject)
+        }
+    }
+
+    func q(_ name: String) -> String { quoteIdentifier(name) }
+}
+
+extension Column {
+    /// The same column, allowing NULL: for filters, where an empty value means "is null".
+    init(nullableCopyOf column: Column) {
+        self = column
+        self.nullable = true
+    }
+}
