@@ -30,6 +30,9 @@ extension RecordStore {
                 problems.append(error)
             }
         }
+        if problems.isEmpty {
+            for batch in prepared { checkDuplicates(batch, problems: &problems) }
+        }
         if problems.isEmpty { try checkReferences(prepared, problems: &problems) }
         if !problems.isEmpty {
             let shown = problems.prefix(20).map(\.description)
@@ -127,6 +130,29 @@ extension RecordStore {
             table: table, columns: columns, rows: rows, locations: batch.rows.map(\.location), valueLocations: valueLocations)
     }
 
+    /// Two records of one import with the same key (or unique values) would silently overwrite each other.
+    func checkDuplicates(_ batch: PreparedBatch, problems: inout [InventoryError]) {
+        let uniques = [batch.table.primaryKey] + batch.table.uniques + batch.table.columns.filter(\.unique).map { [$0.name] }
+        for columns in uniques where columns.allSatisfy(batch.columns.contains) {
+            let positions = columns.map { batch.columns.firstIndex(of: $0)! }
+            var first: [[SQLValue]: Int] = [:]
+            for (r, row) in batch.rows.enumerated() {
+                let key = positions.map { normalized(row[$0]) }
+                if key.contains(.null) { continue }
+                if let earlier = first[key] {
+                    let shown = key.map(\.description).joined(separator: "/")
+                    problems.append(
+                        InventoryError(
+                            "\(batch.table.name) \(columns.joined(separator: ", ")) '\(shown)' appears twice in this import (first at line \(batch.locations[earlier].line))",
+                            location: batch.locations[r]))
+                    if problems.count >= 20 { return }
+                } else {
+                    first[key] = r
+                }
+            }
+        }
+    }
+
     /// A value for a column a row left out: its default (as a literal) or NULL.
     func defaultFor(_ column: Column) -> SQLValue {
         guard case .literal(let literal) = column.defaultValue else { return .null }
@@ -212,17 +238,7 @@ extension RecordStore {
         let columnList = batch.columns.map(q).joined(separator: ", ")
         if let pg = db as? PostgresConnection {
             // COPY into a temporary table, then one upsert: PostgreSQL's fast bulk path.
-            var rows = batch.rows
-            if let target {
-                // ON CONFLICT cannot touch one row twice: the last record for a key wins, as it would row by row.
-                let positions = target.map { batch.columns.firstIndex(of: $0)! }
-                var last: [[SQLValue]: Int] = [:]
-                for (i, row) in rows.enumerated() { last[positions.map { row[$0] }] = i }
-                if last.count != rows.count {
-                    rows = rows.enumerated().filter { entry in last[positions.map { entry.element[$0] }] == entry.offset }
-                        .map(\.element)
-                }
-            }
+            let rows = batch.rows
             let ddl = DDLGenerator(dialect: .postgres)
             let definitions = batch.columns.map { name -> String in
                 var column = table.column(name)!

@@ -104,7 +104,10 @@ func decodeNode<T: Decodable>(_ type: T.Type, node: Node, path: [any CodingKey],
     } catch let error as YAMLError {
         throw error
     } catch let error as DecodingError {
-        if case .keyNotFound = error, let unknown = decoder.unknownKeyError() { throw unknown }
+        // A misspelled required key shows up first as "missing": report the misspelling instead.
+        if case .keyNotFound(let key, _) = error, let unknown = decoder.unknownKeyError(near: key.stringValue) {
+            throw unknown
+        }
         throw decoder.locate(error)
     }
 }
@@ -159,10 +162,13 @@ final class NodeDecoder: Decoder {
         if let e = unknownKeyError() { throw e }
     }
 
-    func unknownKeyError() -> YAMLError? {
+    /// The first key of the mapping the type never asked about; with `near`, only one that looks like a
+    /// misspelling of that key (decoding stopped early, so other keys may simply not have been asked yet).
+    func unknownKeyError(near missing: String? = nil) -> YAMLError? {
         guard let tracker, !tracker.tookAllKeys, case .mapping(let pairs) = node.content else { return nil }
         for pair in pairs {
             guard let key = pair.key.scalarText, !tracker.queried.contains(key) else { continue }
+            if let missing, closestMatch(to: key, among: [missing]) == nil { continue }
             let expected = tracker.queried.sorted()
             return error(
                 "unknown key '\(key)'\(suggestionSuffix(for: key, among: expected))", at: pair.key,

@@ -1,0 +1,36 @@
+# Redeye: `make demo` and `make test` work on a fresh Debian machine as root.
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+SWIFT ?= swift
+
+.PHONY: all deps build release test demo bench fuzz lint clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+test: deps
+	scripts/run-tests
+
+demo: deps
+	$(SWIFT) build
+	scripts/demo
+
+bench: deps
+	scripts/bench
+
+fuzz: deps
+	scripts/fuzz $${FUZZ_SECONDS:-300}
+
+lint:
+	$(SWIFT) format lint -r Sources Tests
+
+clean:
+	rm -rf .build .build-* /tmp/redeye-demo
