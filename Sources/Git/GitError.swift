@@ -1,0 +1,32 @@
+import CGit2
+
+/// A libgit2 failure: the return code, libgit2's error class and its message.
+public struct GitError: Error, Sendable, CustomStringConvertible {
+    public var code: Int32
+    public var errorClass: Int32
+    public var message: String
+    /// What we were doing, e.g. "open repository /srv/plans.git".
+    public var operation: String
+
+    public var description: String { "\(operation): \(message) (libgit2 error \(code))" }
+
+    /// Reads libgit2's thread-local last error; call right after the failing call, on the same thread.
+    static func last(_ code: Int32, _ operation: String) -> GitError {
+        let message: String
+        var errorClass: Int32 = 0
+        if let error = git_error_last() {
+            message = String(cString: error.pointee.message)
+            errorClass = error.pointee.klass
+        } else {
+            message = "unknown error"
+        }
+        return GitError(code: code, errorClass: errorClass, message: message, operation: operation)
+    }
+}
+
+/// Throws a ``GitError`` for a negative libgit2 return code.
+@discardableResult
+func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(GitError) -> Int32 {
+    if code < 0 { throw GitError.last(code, operation()) }
+    return code
+}

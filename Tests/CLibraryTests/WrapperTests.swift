@@ -1,0 +1,71 @@
+import CSSH2
+import Database
+import Foundation
+import Git
+import SSH
+import Testing
+
+@Suite struct WrapperTests {
+    @Test func libgit2CreatesAndOpensRepositoriesOnMain() throws {
+        let dir = NSTemporaryDirectory() + "redeye-git-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let created = try Repository.create(dir + "/plans.git", bare: true)
+        #expect(created.isBare)
+        #expect(try created.headBranch() == "main")
+        let opened = try Repository.open(dir + "/plans.git")
+        #expect(opened.isBare)
+        #expect(Repository.libraryVersion.hasPrefix("1."))
+    }
+
+    @Test func libgit2ErrorsCarryTheLibraryMessage() {
+        do {
+            _ = try Repository.open("/nonexistent/redeye/repo")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code < 0)
+            #expect(error.operation == "open repository /nonexistent/redeye/repo")
+            #expect(error.message.contains("No such file or directory"), "libgit2's own words: \(error.message)")
+        }
+    }
+
+    @Test func libssh2SessionListsEd25519HostKeys() throws {
+        let session = try SSHSession()
+        let hostKeys = try session.supportedAlgorithms(LIBSSH2_METHOD_HOSTKEY)
+        #expect(hostKeys.contains("ssh-ed25519"))
+        #expect(SSHSession.libraryVersion.hasPrefix("1."))
+    }
+
+    @Test func sqliteErrorsAreTyped() throws {
+        let db = try SQLiteConnection(path: ":memory:")
+        try db.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT UNIQUE)")
+        try db.execute("INSERT INTO t (b) VALUES ('x')")
+        do {
+            try db.execute("INSERT INTO t (b) VALUES ('x')")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.kind == .constraint(.unique))
+            #expect(error.table == "t" && error.columns == ["b"])
+        }
+        #expect(throws: DatabaseError.self) { try SQLiteConnection(path: "/nonexistent/dir/x.db", create: true) }
+    }
+
+    @Test func postgresURLWithPasswordIsRefused() {
+        do {
+            _ = try DatabaseURL("postgres://redeye:secret@127.0.0.1/x")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("PGPASSWORD or ~/.pgpass"))
+            #expect(!error.description.contains("secret"))
+        }
+    }
+
+    @Test func unreachablePostgresIsAConnectionError() {
+        do {
+            _ = try PostgresConnection(conninfo: "postgres://redeye@127.0.0.1:1/x?connect_timeout=2")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.kind == .connection)
+            #expect(error.message.hasPrefix("cannot connect to PostgreSQL"))
+        }
+    }
+}
