@@ -1,0 +1,113 @@
+import Foundation
+import TestSupport
+import Testing
+
+@Suite struct CLITests {
+    @Test func versionIsPrinted() throws {
+        let result = try runRedeye(["--version"])
+        #expect(result.status == 0)
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
+    }
+
+    @Test(arguments: [
+        [], ["schema"], ["schema", "validate"], ["schema", "sql"], ["schema", "plan"], ["schema", "migrate"],
+        ["inventory"], ["inventory", "get"], ["inventory", "put"], ["inventory", "delete"], ["inventory", "list"],
+        ["inventory", "import"],
+    ])
+    func everyCommandHasHelpWithExamples(_ command: [String]) throws {
+        let result = try runRedeye(command + ["--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("EXAMPLES:"), "\(command.joined(separator: " ")) --help has no examples")
+    }
+
+    @Test func unknownOptionIsAUsageError() throws {
+        let result = try runRedeye(["schema", "plan", "--frobnicate"])
+        #expect(result.status == 64)
+    }
+
+    @Test func brokenSchemaExitsOneWithLocatedErrors() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeFiles(["schema/a.yaml": "tables:\n  host:\n    key: name\n    columns:\n      name: strng\n"], under: dir)
+        let result = try runRedeye(["schema", "validate", "--schema", "schema"], in: dir)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("schema/a.yaml:5:13: tables.host.columns.name: unknown value 'strng'"))
+        let json = try runRedeye(["schema", "validate", "--schema", "schema", "--json"], in: dir)
+        #expect(json.status == 1)
+        let decoded = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(decoded?["valid"] as? Bool == false)
+        #expect((decoded?["errors"] as? [[String: Any]])?.first?["line"] as? Int == 5)
+    }
+
+    @Test func migrateThenCheckForDrift() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let v1 = "tables:\n  host:\n    key: name\n    columns:\n      name: text\n      notes: {type: text, null: true}\n"
+        try writeFiles(["s/a.yaml": v1], under: dir)
+        let db = ["--schema", "s", "--db", "sqlite:inv.db"]
+        let first = try runRedeye(["schema", "migrate"] + db, in: dir)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("host: create table (2 columns)"))
+        let again = try runRedeye(["schema", "migrate"] + db, in: dir)
+        #expect(again.stdout.hasPrefix("up to date"))
+        #expect(try runRedeye(["schema", "plan", "--check"] + db, in: dir).status == 0)
+
+        try writeFiles(["s/a.yaml": v1 + "      rack: {type: integer, null: true}\n"], under: dir)
+        let drift = try runRedeye(["schema", "plan", "--check"] + db, in: dir)
+        #expect(drift.status == 3)
+        #expect(drift.stdout.contains("+ host: add column rack (integer, null)"))
+        #expect(try runRedeye(["schema", "migrate", "--check"] + db, in: dir).status == 3)
+        let plan = try runRedeye(["schema", "plan", "--json"] + db, in: dir)
+        let decoded = try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any]
+        #expect(decoded?["up_to_date"] as? Bool == false)
+        #expect((decoded?["sql"] as? [String])?.first == "ALTER TABLE \"host\" ADD COLUMN \"rack\" INTEGER")
+
+        try writeFiles(["s/a.yaml": "tables:\n  host:\n    key: name\n    columns:\n      name: text\n"], under: dir)
+        let refused = try runRedeye(["schema", "migrate"] + db, in: dir)
+        #expect(refused.status == 4)
+        #expect(refused.stderr.contains("host: drop column notes [destructive"))
+        #expect(refused.stderr.contains("--allow-destructive"))
+        #expect(try runRedeye(["schema", "migrate", "--allow-destructive"] + db, in: dir).status == 0)
+    }
+
+    @Test func inventoryCommandsAndExitCodes() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let common = ["--schema", repositoryRoot + "/Schemas", "--db", "sqlite:inv.db"]
+        #expect(try runRedeye(["schema", "migrate"] + common, in: dir).status == 0)
+        let put = try runRedeye(["inventory", "put", "site", "name=dc1", "--json"] + common, in: dir)
+        #expect(put.status == 0, "\(put.stderr)")
+        #expect(put.stdout.contains(#""outcome": "inserted""#))
+        #expect(try runRedeye(["inventory", "put", "host", "name=web01", "site=dc1", "vcpus=2"] + common, in: dir).stdout == "inserted host web01\n")
+        let get = try runRedeye(["inventory", "get", "host", "web01", "--json"] + common, in: dir)
+        let record = try JSONSerialization.jsonObject(with: Data(get.stdout.utf8)) as? [String: Any]
+        #expect(record?["vcpus"] as? Int == 2)
+        #expect(record?["serial"] is NSNull)
+        let list = try runRedeye(["inventory", "list", "host", "--json", "--where", "site=dc1"] + common, in: dir)
+        #expect((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [Any])?.count == 1)
+        let missing = try runRedeye(["inventory", "get", "host", "web99"] + common, in: dir)
+        #expect(missing.status == 5)
+        #expect(missing.stderr.contains("no host record with key web99"))
+        let bad = try runRedeye(["inventory", "put", "host", "name=web02", "kind=virtul"] + common, in: dir)
+        #expect(bad.status == 1)
+        #expect(bad.stderr == "redeye: error: host.kind: 'virtul' is not one of: physical, virtual, container (did you mean 'virtual'?)\n")
+        #expect(try runRedeye(["inventory", "delete", "host", "web01"] + common, in: dir).status == 0)
+        #expect(try runRedeye(["inventory", "delete", "host", "web01"] + common, in: dir).status == 5)
+    }
+
+    @Test func passwordInTheDatabaseURLIsRefusedWithoutEchoingIt() throws {
+        let result = try runRedeye(["schema", "plan", "--db", "postgres://redeye:hunter2@127.0.0.1/inv"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("PGPASSWORD or ~/.pgpass"))
+        #expect(!result.stderr.contains("hunter2"))
+    }
+
+    @Test func missingSQLiteDatabaseIsNotCreatedByReadOnlyCommands() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let result = try runRedeye(["schema", "plan", "--schema", repositoryRoot + "/Schemas", "--db", "sqlite:absent.db"], in: dir)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("cannot open SQLite database 'absent.db'"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/absent.db"))
+    }
+}
