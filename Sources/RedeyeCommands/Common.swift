@@ -27,6 +27,16 @@ struct DatabaseOptions: ParsableArguments {
     func open(create: Bool = true) throws -> any SQLConnection {
         try openDatabase(DatabaseURL(url), create: create)
     }
+
+    /// For commands that only read: a SQLite file that does not exist yet reads as an empty database
+    /// (so `schema plan` shows everything `migrate` would create) and is not created.
+    func openForReading() throws -> any SQLConnection {
+        let parsed = try DatabaseURL(url)
+        if case .sqlite(let path) = parsed, path != ":memory:", !FileManager.default.fileExists(atPath: path) {
+            return try SQLiteConnection(path: ":memory:")
+        }
+        return try openDatabase(parsed, create: false)
+    }
 }
 
 /// Writes a line to standard error.

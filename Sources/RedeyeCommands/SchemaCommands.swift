@@ -107,7 +107,7 @@ struct SchemaCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let schema = try schemaOptions.load()
-                let db = try database.open(create: false)
+                let db = try database.openForReading()
                 defer { db.close() }
                 let plan = try Migrator(schema: schema, actor: currentActor()).plan(db)
                 if json { try printJSON(plan) } else { print(plan.text, terminator: "") }
@@ -141,7 +141,7 @@ struct SchemaCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let schema = try schemaOptions.load()
-                let db = try database.open(create: !check)
+                let db = try check ? database.openForReading() : database.open()
                 defer { db.close() }
                 let migrator = Migrator(schema: schema, actor: currentActor())
                 if check {

@@ -59,7 +59,7 @@ struct Planner {
             changes.append(
                 .init(
                     table: name, change: "drop table", safety: .destructive, rows: rows,
-                    reason: "deletes the table and its \(rows.map(String.init) ?? "unknown number of") rows"))
+                    reason: "deletes the table and its \(describeRows(rows))"))
             phases[3].append("DROP TABLE \(q(name))")
         }
         for table in created {
@@ -117,7 +117,7 @@ struct Planner {
             if !logical.nullable && logical.defaultValue == nil && !logical.generated && rowCount > 0 {
                 change.safety = .conflict
                 change.rows = rowCount
-                change.reason = "NOT NULL without a default: \(rowCount) existing rows would have no value"
+                change.reason = "NOT NULL without a default: \(describeRows(rowCount)) would have no value"
             }
             changes.append(change)
             let checkNames = ddl.columnChecks(logical).map { constraintName(name, [logical.name], suffix: $0.0) }
@@ -140,7 +140,7 @@ struct Planner {
             changes.append(
                 .init(
                     table: name, change: "drop column \(column.name)", safety: .destructive, rows: rows,
-                    reason: "deletes the values of \(rows.map(String.init) ?? "an unknown number of") rows"))
+                    reason: rows == 0 ? "deletes the column (no row has a value in it)" : "deletes the values of \(describeRows(rows))"))
             if sqlite {
                 rebuildReasons.append("drop column \(column.name)")
             } else {
@@ -157,7 +157,7 @@ struct Planner {
                     let rows = count("SELECT count(*) FROM \(q(pair.liveName)) WHERE \(q(liveName)) IS NOT NULL")
                     change.safety = .destructive
                     change.rows = rows
-                    change.reason = "narrows the type of \(rows.map(String.init) ?? "an unknown number of") values"
+                    change.reason = "narrows the type of the values of \(describeRows(rows))"
                 }
                 changes.append(change)
                 if sqlite {
@@ -184,7 +184,7 @@ struct Planner {
                     if nulls > 0 {
                         change.safety = .conflict
                         change.rows = nulls
-                        change.reason = "\(nulls) rows have no value in \(column.name)"
+                        change.reason = rowsThat(nulls, "has", "have") + " no value in \(column.name)"
                     }
                 }
                 changes.append(change)
@@ -218,7 +218,7 @@ struct Planner {
                 .init(
                     table: name, change: "change key from (\(live.primaryKey.joined(separator: ", "))) to (\(want.primaryKey.joined(separator: ", ")))",
                     safety: duplicates > 0 ? .conflict : .destructive, rows: duplicates > 0 ? duplicates : nil,
-                    reason: duplicates > 0 ? "\(duplicates) rows share a key value" : "changes how rows are identified"))
+                    reason: duplicates > 0 ? rowsThat(duplicates, "shares", "share") + " a key value" : "changes how rows are identified"))
             if sqlite {
                 rebuildReasons.append("key")
             } else {
@@ -266,7 +266,7 @@ struct Planner {
                 if let orphans, orphans > 0 {
                     change.safety = .conflict
                     change.rows = orphans
-                    change.reason = "\(orphans) rows refer to \(fk.table) rows that do not exist"
+                    change.reason = rowsThat(orphans, "refers", "refer") + " to \(fk.table) rows that do not exist"
                 }
             }
             changes.append(change)
@@ -293,7 +293,7 @@ struct Planner {
                 .init(
                     table: name, change: "add unique (\(unique.columns.joined(separator: ", ")))",
                     safety: duplicates > 0 ? .conflict : .safe, rows: duplicates > 0 ? duplicates : nil,
-                    reason: duplicates > 0 ? "\(duplicates) rows share a value" : nil))
+                    reason: duplicates > 0 ? rowsThat(duplicates, "shares", "share") + " a value" : nil))
             if sqlite { rebuildReasons.append("unique") } else {
                 phases[6].append("ALTER TABLE \(q(name)) ADD \(ddl.uniqueConstraint(name, unique.columns))")
             }
@@ -319,7 +319,7 @@ struct Planner {
             if let violations = count("SELECT count(*) FROM \(desiredView(pair)) WHERE NOT (\(expression))"), violations > 0 {
                 change.safety = .conflict
                 change.rows = violations
-                change.reason = "\(violations) rows fail the check"
+                change.reason = rowsThat(violations, "fails", "fail") + " the check"
             }
             changes.append(change)
             if sqlite { rebuildReasons.append("checks") } else {
@@ -349,7 +349,7 @@ struct Planner {
                 if duplicates > 0 {
                     change.safety = .conflict
                     change.rows = duplicates
-                    change.reason = "\(duplicates) rows share a value"
+                    change.reason = rowsThat(duplicates, "shares", "share") + " a value"
                 }
             }
             changes.append(change)
@@ -481,6 +481,17 @@ struct Planner {
     }
 
     func q(_ name: String) -> String { quoteIdentifier(name) }
+
+    /// "1 row fails" / "3 rows fail".
+    func rowsThat(_ n: Int, _ singular: String, _ plural: String) -> String {
+        n == 1 ? "1 row \(singular)" : "\(n) rows \(plural)"
+    }
+
+    /// "1 row", "3 rows", or "an unknown number of rows".
+    func describeRows(_ n: Int?) -> String {
+        guard let n else { return "an unknown number of rows" }
+        return n == 1 ? "1 row" : "\(n) rows"
+    }
 }
 
 extension Column {

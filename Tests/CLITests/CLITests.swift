@@ -102,12 +102,16 @@ import Testing
         #expect(!result.stderr.contains("hunter2"))
     }
 
-    @Test func missingSQLiteDatabaseIsNotCreatedByReadOnlyCommands() throws {
+    @Test func planOfAMissingSQLiteDatabaseShowsTheCreationWithoutCreatingIt() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let result = try runRedeye(["schema", "plan", "--schema", repositoryRoot + "/Schemas", "--db", "sqlite:absent.db"], in: dir)
-        #expect(result.status == 1)
-        #expect(result.stderr.contains("cannot open SQLite database 'absent.db'"))
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("+ host: create table"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/absent.db"))
+        let get = try runRedeye(["inventory", "get", "host", "x", "--schema", repositoryRoot + "/Schemas", "--db", "sqlite:absent.db"], in: dir)
+        #expect(get.status == 1)
+        #expect(get.stderr.contains("cannot open SQLite database 'absent.db'"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/absent.db"))
     }
 }

@@ -225,7 +225,7 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
                 Issue.record("expected a refusal")
             } catch let refused as MigrationRefused {
                 #expect(refused.refused.map(\.safety) == [.conflict])
-                #expect(refused.refused[0].reason == "1 rows fail the check")
+                #expect(refused.refused[0].reason == "1 row fails the check")
             }
             try db.execute("UPDATE host SET kind = 'virtual'")
             _ = try migrate(db, v2)
@@ -243,7 +243,7 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
                 _ = try migrate(db, v1)
                 Issue.record("expected a refusal")
             } catch let refused as MigrationRefused {
-                #expect(refused.refused.map(\.reason) == ["1 rows refer to role rows that do not exist"])
+                #expect(refused.refused.map(\.reason) == ["1 row refers to role rows that do not exist"])
             }
             #expect(try database.snapshot() == before)
         }
