@@ -216,16 +216,23 @@ struct InventoryCommand: ParsableCommand {
                 EXAMPLES:
                   redeye inventory import fleet.yaml
                   redeye inventory import hosts.csv --table host --json
+                  redeye inventory import host.csv interface.csv   # one transaction
                 """)
 
         @OptionGroup var options: Options
-        @Argument(help: "A .yaml/.yml or .csv file.") var file: String
-        @Option(help: "The table a CSV file fills (default: the file's base name).") var table: String?
+        @Argument(help: "One or more .yaml/.yml or .csv files, imported together.") var files: [String]
+        @Option(help: "The table a CSV file fills (default: the file's base name; only with one file).") var table: String?
         @Flag(help: "Print the summary as JSON.") var json = false
+
+        func validate() throws {
+            if files.isEmpty { throw ValidationError("give at least one file to import") }
+            if table != nil && files.count > 1 { throw ValidationError("--table needs exactly one file") }
+        }
 
         func run() throws {
             try reportingErrors {
-                let batches = try ImportReader.read(path: file, table: table)
+                var batches: [ImportBatch] = []
+                for file in files { batches += try ImportReader.read(path: file, table: table) }
                 let context = try options.open()
                 defer { context.db.close() }
                 let summary = try context.store.importBatches(batches)
@@ -233,7 +240,7 @@ struct InventoryCommand: ParsableCommand {
                     try printJSON(summary)
                 } else {
                     for t in summary.tables { print("\(t.table): \(t.inserted) inserted, \(t.updated) updated") }
-                    print("imported \(summary.records) record\(summary.records == 1 ? "" : "s") from \(file)")
+                    print("imported \(summary.records) record\(summary.records == 1 ? "" : "s") from \(files.joined(separator: ", "))")
                 }
             }
         }

@@ -16,7 +16,7 @@ struct SchemaCommand: ParsableCommand {
               redeye schema plan --db sqlite:inventory.db
               redeye schema migrate --db postgres://redeye@db.example:5432/inventory
             """,
-        subcommands: [Validate.self, SQL.self, Plan.self, Migrate.self]
+        subcommands: [Validate.self, SQL.self, Plan.self, Migrate.self, Doc.self]
     )
 
     struct Validate: ParsableCommand {
@@ -82,6 +82,24 @@ struct SchemaCommand: ParsableCommand {
             }
             try reportingErrors {
                 print(DDLGenerator(dialect: d).script(for: try schemaOptions.load()), terminator: "")
+            }
+        }
+    }
+
+    struct Doc: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a Markdown reference of the schema's tables and columns.",
+            discussion: """
+                EXAMPLES:
+                  redeye schema doc > docs/inventory.md
+                  redeye schema doc --schema ./site-schema
+                """)
+
+        @OptionGroup var schemaOptions: SchemaOptions
+
+        func run() throws {
+            try reportingErrors {
+                print(SchemaDocumentation(schema: try schemaOptions.load()).markdown, terminator: "")
             }
         }
     }

@@ -10,7 +10,7 @@ import Testing
     }
 
     @Test(arguments: [
-        [], ["schema"], ["schema", "validate"], ["schema", "sql"], ["schema", "plan"], ["schema", "migrate"],
+        [], ["schema"], ["schema", "validate"], ["schema", "sql"], ["schema", "plan"], ["schema", "migrate"], ["schema", "doc"],
         ["inventory"], ["inventory", "get"], ["inventory", "put"], ["inventory", "delete"], ["inventory", "list"],
         ["inventory", "import"],
     ])
@@ -18,6 +18,13 @@ import Testing
         let result = try runRedeye(command + ["--help"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("EXAMPLES:"), "\(command.joined(separator: " ")) --help has no examples")
+    }
+
+    @Test func inventoryDocumentationIsCurrent() throws {
+        let generated = try runRedeye(["schema", "doc", "--schema", repositoryRoot + "/Schemas"])
+        #expect(generated.status == 0)
+        let committed = try String(contentsOfFile: repositoryRoot + "/docs/inventory.md", encoding: .utf8)
+        #expect(committed == generated.stdout, "docs/inventory.md is stale: run `redeye schema doc > docs/inventory.md`")
     }
 
     @Test func unknownOptionIsAUsageError() throws {
