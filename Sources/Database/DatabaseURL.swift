@@ -13,7 +13,8 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
             var path = String(text.dropFirst("sqlite:".count))
             if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
             guard !path.isEmpty else {
-                throw DatabaseError(kind: .usage, message: "'\(text)': a sqlite URL needs a path, e.g. sqlite:inventory.db")
+                throw DatabaseError(
+                    kind: .usage, message: "'\(text)': a sqlite URL needs a path, e.g. sqlite:inventory.db")
             }
             self = .sqlite(path: path)
         } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {

@@ -36,13 +36,15 @@ public final class PostgresConnection: SQLConnection {
 
     func error(from result: OpaquePointer?) -> DatabaseError {
         guard let result else {
-            return DatabaseError(kind: .connection, message: String(cString: PQerrorMessage(conn)).trimmingSuffixWhitespace())
+            return DatabaseError(
+                kind: .connection, message: String(cString: PQerrorMessage(conn)).trimmingSuffixWhitespace())
         }
         func field(_ code: Int32) -> String? { PQresultErrorField(result, code).map { String(cString: $0) } }
         let sqlstate = field(CLIBPQ_DIAG_SQLSTATE)
-        let message = String(cString: PQresultErrorMessage(result)).split(separator: "\n").first.map {
-            String($0).replacing("ERROR:  ", with: "")
-        } ?? "unknown PostgreSQL error"
+        let message =
+            String(cString: PQresultErrorMessage(result)).split(separator: "\n").first.map {
+                String($0).replacing("ERROR:  ", with: "")
+            } ?? "unknown PostgreSQL error"
         var kind = DatabaseError.Kind.other
         switch sqlstate {
         case "23505": kind = .constraint(.unique)

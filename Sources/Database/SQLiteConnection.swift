@@ -177,7 +177,8 @@ final class SQLiteStatement: PreparedStatement {
                 default:
                     let count = Int(sqlite3_column_bytes(statement, i))
                     if let p = sqlite3_column_text(statement, i) {
-                        values.append(.text(String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)))
+                        values.append(
+                            .text(String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)))
                     } else {
                         values.append(.text(""))
                     }

@@ -52,7 +52,8 @@ public final class Repository {
         GitRuntime.acquire()
         var options = git_repository_init_options()
         git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION))
-        options.flags = UInt32(GIT_REPOSITORY_INIT_MKPATH.rawValue) | (bare ? UInt32(GIT_REPOSITORY_INIT_BARE.rawValue) : 0)
+        options.flags =
+            UInt32(GIT_REPOSITORY_INIT_MKPATH.rawValue) | (bare ? UInt32(GIT_REPOSITORY_INIT_BARE.rawValue) : 0)
         var repo: OpaquePointer?
         let code = "main".withCString { branch in
             options.initial_head = branch

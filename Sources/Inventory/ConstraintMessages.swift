@@ -12,7 +12,8 @@ struct ConstraintMessages {
         switch kind {
         case .unique, .primaryKey:
             let what = columns.isEmpty ? "a unique value" : "the same \(listed)"
-            return InventoryError("\(subject): another \(table.name) record already has \(what)\(detail(error)) (must be unique)")
+            return InventoryError(
+                "\(subject): another \(table.name) record already has \(what)\(detail(error)) (must be unique)")
         case .notNull:
             return InventoryError("\(subject): \(table.name).\(listed) cannot be null")
         case .foreignKey:

@@ -53,7 +53,8 @@ public enum ImportReader {
             }
             for (i, item) in items.enumerated() {
                 guard case .mapping(let fields) = item.content else {
-                    throw InventoryError("\(table)[\(i)]: expected a record (a mapping of column: value)", location: location(item))
+                    throw InventoryError(
+                        "\(table)[\(i)]: expected a record (a mapping of column: value)", location: location(item))
                 }
                 var values: [ImportValue] = []
                 for field in fields {
@@ -61,7 +62,9 @@ public enum ImportReader {
                     switch field.value.content {
                     case .scalar(let s):
                         values.append(
-                            ImportValue(column: column, text: s.isNull ? nil : s.text, structured: false, location: location(field.value)))
+                            ImportValue(
+                                column: column, text: s.isNull ? nil : s.text, structured: false,
+                                location: location(field.value)))
                     default:
                         values.append(
                             ImportValue(
@@ -144,11 +147,15 @@ public enum ImportReader {
             column += 1
         }
         if quoted {
-            throw InventoryError("a quoted field is not closed", location: SourceLocation(file: file, line: recordLine, column: fieldColumn))
+            throw InventoryError(
+                "a quoted field is not closed",
+                location: SourceLocation(file: file, line: recordLine, column: fieldColumn))
         }
         if !field.isEmpty || !fields.isEmpty || wasQuoted { try endRecord() }
         guard let header = records.first else {
-            throw InventoryError("empty CSV file: the first line must name the columns", location: SourceLocation(file: file, line: 1, column: 1))
+            throw InventoryError(
+                "empty CSV file: the first line must name the columns",
+                location: SourceLocation(file: file, line: 1, column: 1))
         }
         let names = header.fields.map { $0.text ?? "" }
         var rows: [ImportRow] = []

@@ -91,7 +91,8 @@ extension RecordStore {
             !$0.nullable && $0.defaultValue == nil && !$0.generated && !seen.contains($0.name)
         }
         if let column = missingRequired.first {
-            throw InventoryError("\(table.name) records need a value for '\(column.name)' (it cannot be null)", location: batch.location)
+            throw InventoryError(
+                "\(table.name) records need a value for '\(column.name)' (it cannot be null)", location: batch.location)
         }
         let index = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($0.element, $0.offset) })
         var rows: [[SQLValue]] = []
@@ -104,7 +105,10 @@ extension RecordStore {
                 let i = index[v.column]!
                 let column = columnSpecs[i]
                 if v.structured && column.type != .json {
-                    problems.append(InventoryError("\(table.name).\(column.name) takes a single value, not a list or mapping", location: v.location))
+                    problems.append(
+                        InventoryError(
+                            "\(table.name).\(column.name) takes a single value, not a list or mapping",
+                            location: v.location))
                     continue
                 }
                 do {
@@ -118,8 +122,11 @@ extension RecordStore {
                 valueLocations[i].append(locations[i] ?? row.location)
                 if values[i] == nil {
                     let column = columnSpecs[i]
-                    if !column.nullable && column.defaultValue == nil && !column.generated && row.values.allSatisfy({ $0.column != column.name }) {
-                        problems.append(InventoryError("\(table.name).\(column.name) needs a value", location: row.location))
+                    if !column.nullable && column.defaultValue == nil && !column.generated
+                        && row.values.allSatisfy({ $0.column != column.name })
+                    {
+                        problems.append(
+                            InventoryError("\(table.name).\(column.name) needs a value", location: row.location))
                     }
                 }
             }
@@ -127,12 +134,14 @@ extension RecordStore {
             if problems.count > 100 { break }
         }
         return PreparedBatch(
-            table: table, columns: columns, rows: rows, locations: batch.rows.map(\.location), valueLocations: valueLocations)
+            table: table, columns: columns, rows: rows, locations: batch.rows.map(\.location),
+            valueLocations: valueLocations)
     }
 
     /// Two records of one import with the same key (or unique values) would silently overwrite each other.
     func checkDuplicates(_ batch: PreparedBatch, problems: inout [InventoryError]) {
-        let uniques = [batch.table.primaryKey] + batch.table.uniques + batch.table.columns.filter(\.unique).map { [$0.name] }
+        let uniques =
+            [batch.table.primaryKey] + batch.table.uniques + batch.table.columns.filter(\.unique).map { [$0.name] }
         for columns in uniques where columns.allSatisfy(batch.columns.contains) {
             let positions = columns.map { batch.columns.firstIndex(of: $0)! }
             var first: [[SQLValue]: Int] = [:]
@@ -240,7 +249,9 @@ extension RecordStore {
         if let target {
             conflict =
                 " ON CONFLICT (\(target.map(q).joined(separator: ", "))) DO "
-                + (updates.isEmpty ? "NOTHING" : "UPDATE SET " + updates.map { "\(q($0)) = excluded.\(q($0))" }.joined(separator: ", "))
+                + (updates.isEmpty
+                    ? "NOTHING"
+                    : "UPDATE SET " + updates.map { "\(q($0)) = excluded.\(q($0))" }.joined(separator: ", "))
         }
         let columnList = batch.columns.map(q).joined(separator: ", ")
         if let pg = db as? PostgresConnection {
@@ -253,22 +264,28 @@ extension RecordStore {
                 return "\(q(name)) \(ddl.typeName(column))"
             }
             do {
-                try pg.execute("DROP TABLE IF EXISTS pg_temp._redeye_import; CREATE TEMP TABLE _redeye_import (\(definitions.joined(separator: ", "))) ON COMMIT DROP")
+                try pg.execute(
+                    "DROP TABLE IF EXISTS pg_temp._redeye_import; CREATE TEMP TABLE _redeye_import (\(definitions.joined(separator: ", "))) ON COMMIT DROP"
+                )
                 try pg.copyIn(table: "_redeye_import", columns: batch.columns, rows: rows)
-                try pg.execute("INSERT INTO \(q(table.name)) (\(columnList)) SELECT \(columnList) FROM _redeye_import\(conflict)")
+                try pg.execute(
+                    "INSERT INTO \(q(table.name)) (\(columnList)) SELECT \(columnList) FROM _redeye_import\(conflict)")
                 try pg.execute("DROP TABLE pg_temp._redeye_import")
             } catch {
-                throw ConstraintMessages(schema: schema).explain(error, table: table, subject: "importing \(table.name)")
+                throw ConstraintMessages(schema: schema).explain(
+                    error, table: table, subject: "importing \(table.name)")
             }
             return
         }
         let statement = try db.prepare(
-            "INSERT INTO \(q(table.name)) (\(columnList)) VALUES (\(batch.columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")))\(conflict)")
+            "INSERT INTO \(q(table.name)) (\(columnList)) VALUES (\(batch.columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")))\(conflict)"
+        )
         for (i, row) in batch.rows.enumerated() {
             do {
                 try statement.run(row)
             } catch {
-                let explained = ConstraintMessages(schema: schema).explain(error, table: table, subject: "\(table.name) record")
+                let explained = ConstraintMessages(schema: schema).explain(
+                    error, table: table, subject: "\(table.name) record")
                 throw InventoryError("\(explained)", location: batch.locations[i])
             }
         }

@@ -121,7 +121,8 @@ public struct RecordStore {
         return rows.first.map { record(table, $0) }
     }
 
-    public func list(_ tableName: String, where filters: [(String, String)] = [], limit: Int? = nil) throws -> [Record] {
+    public func list(_ tableName: String, where filters: [(String, String)] = [], limit: Int? = nil) throws -> [Record]
+    {
         let table = try table(tableName)
         var clauses: [String] = []
         var parameters: [SQLValue] = []
@@ -156,7 +157,8 @@ public struct RecordStore {
                         else { continue }
                         let n =
                             try db.query(
-                                "SELECT count(*) AS n FROM \(q(other.name)) WHERE \(q(column.name)) = $1", [keyValues[0]]
+                                "SELECT count(*) AS n FROM \(q(other.name)) WHERE \(q(column.name)) = $1",
+                                [keyValues[0]]
                             ).first?.int("n") ?? 0
                         if n > 0 {
                             throw InventoryError(
@@ -167,7 +169,8 @@ public struct RecordStore {
                 }
             }
             let changed = try run(
-                "DELETE FROM \(q(table.name)) WHERE \(whereKey(table))", keyValues, table: table, subject: keyDescription(table, key))
+                "DELETE FROM \(q(table.name)) WHERE \(whereKey(table))", keyValues, table: table,
+                subject: keyDescription(table, key))
             return changed > 0
         }
     }
@@ -218,7 +221,8 @@ public struct RecordStore {
                 throw InventoryError("new \(table.name) record needs a value for '\(column.name)' (it cannot be null)")
             }
             let subject =
-                keyGiven ? keyDescription(table, table.primaryKey.map { values[$0]!.description }) : "new \(table.name) record"
+                keyGiven
+                ? keyDescription(table, table.primaryKey.map { values[$0]!.description }) : "new \(table.name) record"
             let rows = try query(
                 "INSERT INTO \(q(table.name)) (\(order.map(q).joined(separator: ", "))) VALUES (\(order.indices.map { "$\($0 + 1)" }.joined(separator: ", "))) RETURNING \(table.primaryKey.map(q).joined(separator: ", "))",
                 order.map { values[$0]! }, table: table, subject: subject)

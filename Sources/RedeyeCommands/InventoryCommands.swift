@@ -72,7 +72,9 @@ struct InventoryCommand: ParsableCommand {
                     let fields = record.display(in: context.schema)
                     let width = fields.map(\.column.count).max() ?? 0
                     for field in fields {
-                        print(field.column.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + field.value.text)
+                        print(
+                            field.column.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + field.value.text
+                        )
                     }
                 }
             }
@@ -115,7 +117,9 @@ struct InventoryCommand: ParsableCommand {
                 case .unchanged(let k): (word, key) = ("unchanged", k)
                 }
                 if json {
-                    print("{\"outcome\": \(jsonQuote(word)), \"table\": \(jsonQuote(table)), \"key\": [\(key.map(jsonQuote).joined(separator: ", "))]}")
+                    print(
+                        "{\"outcome\": \(jsonQuote(word)), \"table\": \(jsonQuote(table)), \"key\": [\(key.map(jsonQuote).joined(separator: ", "))]}"
+                    )
                 } else {
                     print("\(word) \(table) \(key.joined(separator: "/"))")
                 }
@@ -163,16 +167,22 @@ struct InventoryCommand: ParsableCommand {
 
         @OptionGroup var options: Options
         @Argument(help: "The table.") var table: String
-        @Option(name: .customLong("where"), help: ArgumentHelp("Only records with column=value (repeatable; col= means NULL).", valueName: "column=value"))
+        @Option(
+            name: .customLong("where"),
+            help: ArgumentHelp(
+                "Only records with column=value (repeatable; col= means NULL).", valueName: "column=value"))
         var filters: [String] = []
-        @Option(help: ArgumentHelp("Comma-separated columns to show (text output).", valueName: "list")) var columns: String?
+        @Option(help: ArgumentHelp("Comma-separated columns to show (text output).", valueName: "list")) var columns:
+            String?
         @Option(help: "At most this many records.") var limit: Int?
         @Flag(help: "Print the records as a JSON array.") var json = false
 
         func run() throws {
             var parsed: [(String, String)] = []
             for filter in filters {
-                guard let eq = filter.firstIndex(of: "=") else { throw ValidationError("'\(filter)' is not column=value") }
+                guard let eq = filter.firstIndex(of: "=") else {
+                    throw ValidationError("'\(filter)' is not column=value")
+                }
                 parsed.append((String(filter[..<eq]), String(filter[filter.index(after: eq)...])))
             }
             try reportingErrors {
@@ -180,17 +190,22 @@ struct InventoryCommand: ParsableCommand {
                 defer { context.db.close() }
                 let records = try context.store.list(table, where: parsed, limit: limit)
                 if json {
-                    print("[" + records.map { "\n  " + $0.json(in: context.schema, indent: "  ") }.joined(separator: ",") + (records.isEmpty ? "]" : "\n]"))
+                    print(
+                        "[" + records.map { "\n  " + $0.json(in: context.schema, indent: "  ") }.joined(separator: ",")
+                            + (records.isEmpty ? "]" : "\n]"))
                     return
                 }
                 let tableSpec = try context.store.table(table)
                 let shown = columns.map { $0.split(separator: ",").map(String.init) } ?? tableSpec.columns.map(\.name)
                 for name in shown where tableSpec.column(name) == nil {
-                    throw InventoryError("table '\(table)' has no column '\(name)'\(suggestionSuffix(for: name, among: tableSpec.columns.map(\.name)))")
+                    throw InventoryError(
+                        "table '\(table)' has no column '\(name)'\(suggestionSuffix(for: name, among: tableSpec.columns.map(\.name)))"
+                    )
                 }
                 var grid = [shown]
                 for record in records {
-                    let display = Dictionary(uniqueKeysWithValues: record.display(in: context.schema).map { ($0.column, $0.value) })
+                    let display = Dictionary(
+                        uniqueKeysWithValues: record.display(in: context.schema).map { ($0.column, $0.value) })
                     grid.append(shown.map { display[$0]?.text ?? "" })
                 }
                 let widths = shown.indices.map { i in min(40, grid.map { $0[i].count }.max() ?? 0) }
@@ -221,7 +236,8 @@ struct InventoryCommand: ParsableCommand {
 
         @OptionGroup var options: Options
         @Argument(help: "One or more .yaml/.yml or .csv files, imported together.") var files: [String]
-        @Option(help: "The table a CSV file fills (default: the file's base name; only with one file).") var table: String?
+        @Option(help: "The table a CSV file fills (default: the file's base name; only with one file).") var table:
+            String?
         @Flag(help: "Print the summary as JSON.") var json = false
 
         func validate() throws {
@@ -240,7 +256,9 @@ struct InventoryCommand: ParsableCommand {
                     try printJSON(summary)
                 } else {
                     for t in summary.tables { print("\(t.table): \(t.inserted) inserted, \(t.updated) updated") }
-                    print("imported \(summary.records) record\(summary.records == 1 ? "" : "s") from \(files.joined(separator: ", "))")
+                    print(
+                        "imported \(summary.records) record\(summary.records == 1 ? "" : "s") from \(files.joined(separator: ", "))"
+                    )
                 }
             }
         }

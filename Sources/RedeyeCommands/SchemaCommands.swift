@@ -41,19 +41,26 @@ struct SchemaCommand: ParsableCommand {
                         var valid = true
                         var tables: [String: Int]
                     }
-                    try printJSON(Summary(tables: Dictionary(uniqueKeysWithValues: schema.tables.map { ($0.name, $0.columns.count) })))
+                    try printJSON(
+                        Summary(
+                            tables: Dictionary(uniqueKeysWithValues: schema.tables.map { ($0.name, $0.columns.count) }))
+                    )
                 } else {
                     let columns = schema.tables.reduce(0) { $0 + $1.columns.count }
                     print("\(schemaOptions.schema): valid (\(schema.tables.count) tables, \(columns) columns)")
                 }
             } catch let error as SchemaError {
                 if json {
-                    struct Issue: Encodable { var file: String; var line: Int; var column: Int; var path: String; var message: String }
+                    struct Issue: Encodable {
+                        var file: String; var line: Int; var column: Int; var path: String; var message: String
+                    }
                     struct Failure: Encodable { var valid = false; var errors: [Issue] }
                     try printJSON(
                         Failure(
                             errors: error.issues.map {
-                                Issue(file: $0.location.file, line: $0.location.line, column: $0.location.column, path: $0.path, message: $0.message)
+                                Issue(
+                                    file: $0.location.file, line: $0.location.line, column: $0.location.column,
+                                    path: $0.path, message: $0.message)
                             }))
                 } else {
                     printError(error.description)
@@ -164,7 +171,11 @@ struct SchemaCommand: ParsableCommand {
                 let migrator = Migrator(schema: schema, actor: currentActor())
                 if check {
                     let plan = try migrator.plan(db)
-                    if json { try printJSON(plan) } else { print(plan.isUpToDate ? "up to date" : plan.text, terminator: plan.isUpToDate ? "\n" : "") }
+                    if json {
+                        try printJSON(plan)
+                    } else {
+                        print(plan.isUpToDate ? "up to date" : plan.text, terminator: plan.isUpToDate ? "\n" : "")
+                    }
                     if !plan.isUpToDate { throw ExitCode(ExitStatus.drift) }
                     return
                 }
@@ -176,7 +187,9 @@ struct SchemaCommand: ParsableCommand {
                     if json {
                         try printJSON(plan)
                     } else {
-                        print("applied \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s") to \(database.url):")
+                        print(
+                            "applied \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s") to \(database.url):"
+                        )
                         for change in plan.changes { print("  \(change.summary)") }
                     }
                 }

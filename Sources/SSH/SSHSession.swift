@@ -12,7 +12,8 @@ public final class SSHSession {
 
     public init() throws(SSHError) {
         guard SSHRuntime.initialized == 0 else {
-            throw SSHError(code: SSHRuntime.initialized, message: "libssh2_init failed", operation: "initialize libssh2")
+            throw SSHError(
+                code: SSHRuntime.initialized, message: "libssh2_init failed", operation: "initialize libssh2")
         }
         guard let session = cssh2_session_init() else {
             throw SSHError(code: -1, message: "out of memory", operation: "create SSH session")

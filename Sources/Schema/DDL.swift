@@ -65,7 +65,8 @@ public struct DDLGenerator: Sendable {
 
     func foreignKeyConstraint(table: String, column: Column) -> String {
         let reference = column.reference!
-        return "CONSTRAINT \(quoteIdentifier(constraintName(table, [column.name], suffix: "fkey"))) FOREIGN KEY (\(quoteIdentifier(column.name))) "
+        return
+            "CONSTRAINT \(quoteIdentifier(constraintName(table, [column.name], suffix: "fkey"))) FOREIGN KEY (\(quoteIdentifier(column.name))) "
             + "REFERENCES \(quoteIdentifier(reference.table)) (\(quoteIdentifier(reference.column ?? ""))) ON DELETE \(reference.onDelete.sql)"
     }
 
@@ -79,7 +80,9 @@ public struct DDLGenerator: Sendable {
         if !column.nullable { parts.append("NOT NULL") }
         if let d = column.defaultValue { parts.append("DEFAULT " + defaultSQL(d)) }
         for (suffix, expression) in columnChecks(column) {
-            parts.append("CONSTRAINT \(quoteIdentifier(constraintName(table, [column.name], suffix: suffix))) CHECK (\(expression))")
+            parts.append(
+                "CONSTRAINT \(quoteIdentifier(constraintName(table, [column.name], suffix: suffix))) CHECK (\(expression))"
+            )
         }
         if inlineForeignKey, let reference = column.reference {
             parts.append(

@@ -167,11 +167,13 @@ public enum Introspector {
             var table =
                 result[t]
                 ?? LiveTable(
-                    name: t, columns: [], primaryKey: [], primaryKeyName: nil, foreignKeys: [], uniques: [], indexes: [],
+                    name: t, columns: [], primaryKey: [], primaryKeyName: nil, foreignKeys: [], uniques: [],
+                    indexes: [],
                     checks: [:])
             table.columns.append(
                 .init(
-                    name: c.string("name") ?? "", type: (c.string("type") ?? "").lowercased(), notNull: c.int("nn") == 1,
+                    name: c.string("name") ?? "", type: (c.string("type") ?? "").lowercased(),
+                    notNull: c.int("nn") == 1,
                     defaultSQL: c.string("dflt"), identity: c.int("ident") == 1))
             result[t] = table
         }
@@ -241,7 +243,8 @@ public enum Introspector {
             guard var table = result[t] else { continue }
             table.indexes.append(
                 .init(
-                    name: x.string("name") ?? "", columns: (x.string("cols") ?? "").split(separator: ",").map(String.init),
+                    name: x.string("name") ?? "",
+                    columns: (x.string("cols") ?? "").split(separator: ",").map(String.init),
                     unique: x.int("u") == 1))
             result[t] = table
         }
@@ -255,7 +258,9 @@ enum SQLTokenizer {
         let s = Array(sql.unicodeScalars)
         var out: [String] = []
         var i = 0
-        func isWord(_ c: Unicode.Scalar) -> Bool { c.properties.isAlphabetic || c.properties.numericType != nil || c == "_" || c == "$" }
+        func isWord(_ c: Unicode.Scalar) -> Bool {
+            c.properties.isAlphabetic || c.properties.numericType != nil || c == "_" || c == "$"
+        }
         while i < s.count {
             let c = s[i]
             if c.properties.isWhitespace {
@@ -283,7 +288,9 @@ enum SQLTokenizer {
                 out.append(String(String.UnicodeScalarView(s[i..<j])))
                 i = j
             } else {
-                if i + 1 < s.count, ["<=", ">=", "<>", "!=", "||", "=="].contains(String(String.UnicodeScalarView(s[i...i + 1]))) {
+                if i + 1 < s.count,
+                    ["<=", ">=", "<>", "!=", "||", "=="].contains(String(String.UnicodeScalarView(s[i...i + 1])))
+                {
                     out.append(String(String.UnicodeScalarView(s[i...i + 1])))
                     i += 2
                 } else {

@@ -74,7 +74,8 @@ public struct MigrationPlan: Sendable, Encodable {
         }
         out += "\nSQL:\n"
         for statement in statements {
-            out += statement.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n")
+            out += statement.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(
+                separator: "\n")
             out += ";\n"
         }
         return out
@@ -87,7 +88,9 @@ public struct MigrationRefused: Error, Sendable, CustomStringConvertible {
     public var plan: MigrationPlan
 
     public var description: String {
-        var lines = ["refusing to migrate: \(refused.count) change\(refused.count == 1 ? "" : "s") would lose or contradict data; nothing was changed"]
+        var lines = [
+            "refusing to migrate: \(refused.count) change\(refused.count == 1 ? "" : "s") would lose or contradict data; nothing was changed"
+        ]
         for change in refused { lines.append("  \(change.summary)") }
         if refused.contains(where: { $0.safety == .destructive }) {
             lines.append("pass --allow-destructive to apply destructive changes")

@@ -25,7 +25,8 @@ public struct Migrator: Sendable {
     /// A fingerprint of the schema: the SHA-256 of its DDL in both dialects.
     public var schemaHash: String {
         let text =
-            DDLGenerator(dialect: .sqlite).script(for: schema) + "\n--\n" + DDLGenerator(dialect: .postgres).script(for: schema)
+            DDLGenerator(dialect: .sqlite).script(for: schema) + "\n--\n"
+            + DDLGenerator(dialect: .postgres).script(for: schema)
         return SHA256Hasher.hex(text)
     }
 
@@ -43,7 +44,8 @@ public struct Migrator: Sendable {
             try db.execute("BEGIN")
             do {
                 let scratch = "redeye_scratch_\(getpid())"
-                try db.execute("CREATE SCHEMA \(quoteIdentifier(scratch)); SET LOCAL search_path TO \(quoteIdentifier(scratch))")
+                try db.execute(
+                    "CREATE SCHEMA \(quoteIdentifier(scratch)); SET LOCAL search_path TO \(quoteIdentifier(scratch))")
                 try db.execute(statements.joined(separator: "\n"))
                 let tables = try Introspector.tables(db)
                 try db.execute("ROLLBACK")
@@ -121,7 +123,10 @@ public struct Migrator: Sendable {
             let elapsed = Int(clock().timeIntervalSince(started) * 1000)
             _ = try db.query(
                 "INSERT INTO schema_history (schema_hash, applied_by, steps, plan, duration_ms) VALUES ($1, $2, $3, $4, $5)",
-                [.text(plan.schemaHash), .text(actor), .integer(Int64(plan.changes.count)), .text(planJSON), .integer(Int64(elapsed))])
+                [
+                    .text(plan.schemaHash), .text(actor), .integer(Int64(plan.changes.count)), .text(planJSON),
+                    .integer(Int64(elapsed)),
+                ])
             return .applied(plan)
         }
     }

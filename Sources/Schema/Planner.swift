@@ -32,7 +32,9 @@ struct Planner {
         var liveToDesired: [String: String] = [:]
     }
 
-    mutating func plan(live: [String: LiveTable], desired: [String: LiveTable]) -> (changes: [SchemaChange], sql: [String]) {
+    mutating func plan(live: [String: LiveTable], desired: [String: LiveTable]) -> (
+        changes: [SchemaChange], sql: [String]
+    ) {
         var pairs: [Pair] = []
         var created: [Table] = []
         var usedLive = Set<String>()
@@ -42,7 +44,9 @@ struct Planner {
             if let have = live[table.name] {
                 pairs.append(Pair(table: table, desired: want, live: have, liveName: table.name))
                 usedLive.insert(table.name)
-            } else if let old = table.renamedFrom.first(where: { live[$0] != nil && schema.table($0) == nil && !usedLive.contains($0) }) {
+            } else if let old = table.renamedFrom.first(where: {
+                live[$0] != nil && schema.table($0) == nil && !usedLive.contains($0)
+            }) {
                 pairs.append(Pair(table: table, desired: want, live: live[old]!, liveName: old))
                 usedLive.insert(old)
                 tableRenames[old] = table.name
@@ -63,7 +67,8 @@ struct Planner {
             phases[3].append("DROP TABLE \(q(name))")
         }
         for table in created {
-            changes.append(.init(table: table.name, change: "create table (\(table.columns.count) columns)", safety: .safe))
+            changes.append(
+                .init(table: table.name, change: "create table (\(table.columns.count) columns)", safety: .safe))
             phases[4].append(ddl.createTable(table, foreignKeys: sqlite))
             if !sqlite {
                 for column in table.columns where column.reference != nil {
@@ -132,7 +137,8 @@ struct Planner {
             } else {
                 addedByColumn.formUnion(checkNames)
                 phases[5].append(
-                    "ALTER TABLE \(q(name)) ADD COLUMN \(ddl.columnDefinition(logical, table: name, inlineForeignKey: false))")
+                    "ALTER TABLE \(q(name)) ADD COLUMN \(ddl.columnDefinition(logical, table: name, inlineForeignKey: false))"
+                )
             }
         }
         for column in live.columns where pair.liveToDesired[column.name] == nil {
@@ -140,7 +146,9 @@ struct Planner {
             changes.append(
                 .init(
                     table: name, change: "drop column \(column.name)", safety: .destructive, rows: rows,
-                    reason: rows == 0 ? "deletes the column (no row has a value in it)" : "deletes the values of \(describeRows(rows))"))
+                    reason: rows == 0
+                        ? "deletes the column (no row has a value in it)"
+                        : "deletes the values of \(describeRows(rows))"))
             if sqlite {
                 rebuildReasons.append("drop column \(column.name)")
             } else {
@@ -152,7 +160,8 @@ struct Planner {
             let logical = pair.table.column(column.name)!
             if have.type != column.type || have.identity != column.identity {
                 var change = SchemaChange(
-                    table: name, change: "change type of \(column.name) from \(have.type) to \(column.type)", safety: .safe)
+                    table: name, change: "change type of \(column.name) from \(have.type) to \(column.type)",
+                    safety: .safe)
                 if !isWidening(from: have.type, to: column.type) {
                     let rows = count("SELECT count(*) FROM \(q(pair.liveName)) WHERE \(q(liveName)) IS NOT NULL")
                     change.safety = .destructive
@@ -166,7 +175,8 @@ struct Planner {
                     if have.type != column.type {
                         let type = ddl.typeName(Column(copying: logical, generated: false))
                         phases[5].append(
-                            "ALTER TABLE \(q(name)) ALTER COLUMN \(q(column.name)) TYPE \(type) USING \(q(column.name))::\(type)")
+                            "ALTER TABLE \(q(name)) ALTER COLUMN \(q(column.name)) TYPE \(type) USING \(q(column.name))::\(type)"
+                        )
                     }
                     if have.identity != column.identity {
                         phases[5].append(
@@ -177,7 +187,8 @@ struct Planner {
             }
             if have.notNull != column.notNull {
                 var change = SchemaChange(
-                    table: name, change: column.notNull ? "make \(column.name) NOT NULL" : "allow NULL in \(column.name)",
+                    table: name,
+                    change: column.notNull ? "make \(column.name) NOT NULL" : "allow NULL in \(column.name)",
                     safety: .safe)
                 if column.notNull {
                     let nulls = count("SELECT count(*) FROM \(q(pair.liveName)) WHERE \(q(liveName)) IS NULL") ?? 0
@@ -192,19 +203,22 @@ struct Planner {
                     rebuildReasons.append("nullability of \(column.name)")
                 } else {
                     phases[5].append(
-                        "ALTER TABLE \(q(name)) ALTER COLUMN \(q(column.name)) \(column.notNull ? "SET" : "DROP") NOT NULL")
+                        "ALTER TABLE \(q(name)) ALTER COLUMN \(q(column.name)) \(column.notNull ? "SET" : "DROP") NOT NULL"
+                    )
                 }
             }
             if have.defaultSQL != column.defaultSQL && !(have.identity && column.identity) {
                 changes.append(
                     .init(
                         table: name,
-                        change: "change default of \(column.name) to \(logical.defaultValue.map(ddl.defaultSQL) ?? "none")",
+                        change:
+                            "change default of \(column.name) to \(logical.defaultValue.map(ddl.defaultSQL) ?? "none")",
                         safety: .safe))
                 if sqlite {
                     rebuildReasons.append("default of \(column.name)")
                 } else if let value = logical.defaultValue {
-                    phases[5].append("ALTER TABLE \(q(name)) ALTER COLUMN \(q(column.name)) SET DEFAULT \(ddl.defaultSQL(value))")
+                    phases[5].append(
+                        "ALTER TABLE \(q(name)) ALTER COLUMN \(q(column.name)) SET DEFAULT \(ddl.defaultSQL(value))")
                 } else {
                     phases[5].append("ALTER TABLE \(q(name)) ALTER COLUMN \(q(column.name)) DROP DEFAULT")
                 }
@@ -216,13 +230,18 @@ struct Planner {
             let duplicates = duplicateCount(pair, columns: want.primaryKey)
             changes.append(
                 .init(
-                    table: name, change: "change key from (\(live.primaryKey.joined(separator: ", "))) to (\(want.primaryKey.joined(separator: ", ")))",
+                    table: name,
+                    change:
+                        "change key from (\(live.primaryKey.joined(separator: ", "))) to (\(want.primaryKey.joined(separator: ", ")))",
                     safety: duplicates > 0 ? .conflict : .destructive, rows: duplicates > 0 ? duplicates : nil,
-                    reason: duplicates > 0 ? rowsThat(duplicates, "shares", "share") + " a key value" : "changes how rows are identified"))
+                    reason: duplicates > 0
+                        ? rowsThat(duplicates, "shares", "share") + " a key value" : "changes how rows are identified"))
             if sqlite {
                 rebuildReasons.append("key")
             } else {
-                if let old = live.primaryKeyName { phases[2].append("ALTER TABLE \(q(name)) DROP CONSTRAINT \(q(old))") }
+                if let old = live.primaryKeyName {
+                    phases[2].append("ALTER TABLE \(q(name)) DROP CONSTRAINT \(q(old))")
+                }
                 phases[6].append(
                     "ALTER TABLE \(q(name)) ADD CONSTRAINT \(q(constraintName(name, [], suffix: "pkey"))) PRIMARY KEY (\(want.primaryKey.map(q).joined(separator: ", ")))"
                 )
@@ -241,9 +260,12 @@ struct Planner {
         for (shape, fk) in liveKeys.sorted(by: { $0.key.joined() < $1.key.joined() }) where wantKeys[shape] == nil {
             changes.append(
                 .init(
-                    table: name, change: "drop reference (\(toDesired(fk.columns).joined(separator: ", "))) → \(fk.table)",
+                    table: name,
+                    change: "drop reference (\(toDesired(fk.columns).joined(separator: ", "))) → \(fk.table)",
                     safety: .safe))
-            if sqlite { rebuildReasons.append("references") } else if let fkName = fk.name {
+            if sqlite {
+                rebuildReasons.append("references")
+            } else if let fkName = fk.name {
                 phases[2].append("ALTER TABLE \(q(name)) DROP CONSTRAINT \(q(fkName))")
             }
         }
@@ -251,7 +273,8 @@ struct Planner {
             let column = fk.columns[0]
             let logical = pair.table.column(column)!
             var change = SchemaChange(
-                table: name, change: "add reference \(column) → \(fk.table).\(fk.referencedColumns.joined(separator: ", "))",
+                table: name,
+                change: "add reference \(column) → \(fk.table).\(fk.referencedColumns.joined(separator: ", "))",
                 safety: .safe)
             if let liveName = liveColumn(column) {
                 let targetLive = pairs.first { $0.table.name == fk.table }
@@ -282,8 +305,12 @@ struct Planner {
         let wantUniques = Set(want.uniques.map(\.columns))
         for unique in live.uniques where !wantUniques.contains(toDesired(unique.columns)) {
             changes.append(
-                .init(table: name, change: "drop unique (\(toDesired(unique.columns).joined(separator: ", ")))", safety: .safe))
-            if sqlite { rebuildReasons.append("unique") } else if let uniqueName = unique.name {
+                .init(
+                    table: name, change: "drop unique (\(toDesired(unique.columns).joined(separator: ", ")))",
+                    safety: .safe))
+            if sqlite {
+                rebuildReasons.append("unique")
+            } else if let uniqueName = unique.name {
                 phases[2].append("ALTER TABLE \(q(name)) DROP CONSTRAINT \(q(uniqueName))")
             }
         }
@@ -294,7 +321,9 @@ struct Planner {
                     table: name, change: "add unique (\(unique.columns.joined(separator: ", ")))",
                     safety: duplicates > 0 ? .conflict : .safe, rows: duplicates > 0 ? duplicates : nil,
                     reason: duplicates > 0 ? rowsThat(duplicates, "shares", "share") + " a value" : nil))
-            if sqlite { rebuildReasons.append("unique") } else {
+            if sqlite {
+                rebuildReasons.append("unique")
+            } else {
                 phases[6].append("ALTER TABLE \(q(name)) ADD \(ddl.uniqueConstraint(name, unique.columns))")
             }
         }
@@ -306,7 +335,9 @@ struct Planner {
             if want.checks[checkName] == nil {
                 changes.append(.init(table: name, change: "drop check \(checkName)", safety: .safe))
             }
-            if sqlite { rebuildReasons.append("checks") } else {
+            if sqlite {
+                rebuildReasons.append("checks")
+            } else {
                 phases[2].append("ALTER TABLE \(q(name)) DROP CONSTRAINT \(q(checkName))")
             }
         }
@@ -314,15 +345,20 @@ struct Planner {
         where live.checks[checkName] != want.checks[checkName] && !addedByColumn.contains(checkName) {
             let expression = expressions[checkName] ?? "true"
             var change = SchemaChange(
-                table: name, change: (live.checks[checkName] == nil ? "add" : "change") + " check \(checkName): \(expression)",
+                table: name,
+                change: (live.checks[checkName] == nil ? "add" : "change") + " check \(checkName): \(expression)",
                 safety: .safe)
-            if let violations = count("SELECT count(*) FROM \(desiredView(pair)) WHERE NOT (\(expression))"), violations > 0 {
+            if let violations = count("SELECT count(*) FROM \(desiredView(pair)) WHERE NOT (\(expression))"),
+                violations > 0
+            {
                 change.safety = .conflict
                 change.rows = violations
                 change.reason = rowsThat(violations, "fails", "fail") + " the check"
             }
             changes.append(change)
-            if sqlite { rebuildReasons.append("checks") } else {
+            if sqlite {
+                rebuildReasons.append("checks")
+            } else {
                 phases[6].append("ALTER TABLE \(q(name)) ADD CONSTRAINT \(q(checkName)) CHECK (\(expression))")
             }
         }
@@ -338,11 +374,14 @@ struct Planner {
             if !rebuild { phases[2].append("DROP INDEX \(q(indexName))") }
         }
         for (indexName, index) in wantIndexes.sorted(by: { $0.key < $1.key }) {
-            if let have = liveIndexes[indexName], have.unique == index.unique, toDesired(have.columns) == index.columns {
+            if let have = liveIndexes[indexName], have.unique == index.unique, toDesired(have.columns) == index.columns
+            {
                 continue
             }
             var change = SchemaChange(
-                table: name, change: "create \(index.unique ? "unique " : "")index \(indexName) (\(index.columns.joined(separator: ", ")))",
+                table: name,
+                change:
+                    "create \(index.unique ? "unique " : "")index \(indexName) (\(index.columns.joined(separator: ", ")))",
                 safety: .safe)
             if index.unique {
                 let duplicates = duplicateCount(pair, columns: index.columns)
@@ -364,12 +403,14 @@ struct Planner {
             if rebuild {
                 phases[5] += sqliteRebuild(pair)
             } else {
-                for (desiredName, liveName) in pair.columnMap.sorted(by: { $0.key < $1.key }) where desiredName != liveName {
+                for (desiredName, liveName) in pair.columnMap.sorted(by: { $0.key < $1.key })
+                where desiredName != liveName {
                     phases[1].append("ALTER TABLE \(q(name)) RENAME COLUMN \(q(liveName)) TO \(q(desiredName))")
                 }
                 for column in simpleAdds {
                     phases[5].append(
-                        "ALTER TABLE \(q(name)) ADD COLUMN \(ddl.columnDefinition(column, table: name, inlineForeignKey: true))")
+                        "ALTER TABLE \(q(name)) ADD COLUMN \(ddl.columnDefinition(column, table: name, inlineForeignKey: true))"
+                    )
                 }
             }
         }

@@ -27,7 +27,8 @@ public struct SchemaDocumentation: Sendable {
             if !indexes.isEmpty { out += ". Indexed: \(indexes.joined(separator: ", "))" }
             out += ".\n\n| column | type | null | default | notes |\n|---|---|---|---|---|\n"
             for column in table.columns {
-                var type = column.type == .enum ? "enum (\(column.enumValues.joined(separator: ", ")))" : column.type.rawValue
+                var type =
+                    column.type == .enum ? "enum (\(column.enumValues.joined(separator: ", ")))" : column.type.rawValue
                 if column.generated { type += ", generated" }
                 var notes: [String] = []
                 if table.primaryKey.contains(column.name) { notes.append("key") }
@@ -39,7 +40,8 @@ public struct SchemaDocumentation: Sendable {
                 if let check = column.check { notes.append("check `\(check)`") }
                 if let comment = column.comment { notes.append(comment) }
                 let defaultText = column.defaultValue.map { "`\(ddl.defaultSQL($0))`" } ?? ""
-                out += "| \(column.name) | \(type) | \(column.nullable ? "yes" : "") | \(defaultText) | \(notes.joined(separator: "; ").replacing("|", with: "\\|")) |\n"
+                out +=
+                    "| \(column.name) | \(type) | \(column.nullable ? "yes" : "") | \(defaultText) | \(notes.joined(separator: "; ").replacing("|", with: "\\|")) |\n"
             }
             for check in table.checks {
                 out += "\nCheck `\(check.name)`: `\(check.expression)`\n"

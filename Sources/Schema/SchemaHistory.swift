@@ -23,7 +23,8 @@ public enum SchemaHistory {
     ) -> Column {
         Column(
             name: name, type: type, nullable: nullable, defaultValue: defaultValue, unique: false, reference: nil,
-            enumValues: [], maxLength: nil, check: nil, comment: nil, renamedFrom: [], generated: generated, location: nil)
+            enumValues: [], maxLength: nil, check: nil, comment: nil, renamedFrom: [], generated: generated,
+            location: nil)
     }
 }
 

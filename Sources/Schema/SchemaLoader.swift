@@ -32,7 +32,8 @@ public struct SchemaLoader: Sendable {
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw SchemaError([
-                    YAMLError(location: SourceLocation(file: path, line: 0, column: 0), path: "", message: "cannot read")
+                    YAMLError(
+                        location: SourceLocation(file: path, line: 0, column: 0), path: "", message: "cannot read")
                 ])
             }
             sources.append((path, Array(data)))
@@ -65,7 +66,9 @@ struct SchemaBuilder {
 
     mutating func issue(_ location: SourceLocation?, _ path: String, _ message: String) {
         issues.append(
-            YAMLError(location: location ?? SourceLocation(file: "<schema>", line: 0, column: 0), path: path, message: message))
+            YAMLError(
+                location: location ?? SourceLocation(file: "<schema>", line: 0, column: 0), path: path, message: message
+            ))
     }
 
     mutating func build(_ files: [(String, SchemaFile)]) -> Schema {
@@ -85,7 +88,9 @@ struct SchemaBuilder {
             }
             for entry in file.commonColumns?.entries ?? [] {
                 if common.contains(where: { $0.name == entry.name }) {
-                    issue(entry.location, "common_columns.\(entry.name)", "common column '\(entry.name)' is defined twice")
+                    issue(
+                        entry.location, "common_columns.\(entry.name)", "common column '\(entry.name)' is defined twice"
+                    )
                     continue
                 }
                 common.append(entry)
@@ -125,7 +130,8 @@ struct SchemaBuilder {
             guard let i = columns.firstIndex(where: { $0.name == k }) else {
                 issue(
                     location, "\(path).key",
-                    "key column '\(k)' is not a column of '\(name)'\(suggestionSuffix(for: k, among: columns.map(\.name)))")
+                    "key column '\(k)' is not a column of '\(name)'\(suggestionSuffix(for: k, among: columns.map(\.name)))"
+                )
                 continue
             }
             if columns[i].nullable {
@@ -134,7 +140,9 @@ struct SchemaBuilder {
         }
         for column in columns where column.generated {
             if key != [column.name] || column.type != .integer {
-                issue(column.location, "\(path).columns.\(column.name)", "only a single integer key column can be generated")
+                issue(
+                    column.location, "\(path).columns.\(column.name)",
+                    "only a single integer key column can be generated")
             }
         }
         var uniques: [[String]] = []
@@ -159,7 +167,9 @@ struct SchemaBuilder {
                 issue(located.location, "\(path).indexes[\(i)]", "index '\(indexName)' is declared twice")
             }
             indexes.append(
-                Index(name: indexName, columns: spec.columns.names, unique: spec.unique ?? false, location: located.location))
+                Index(
+                    name: indexName, columns: spec.columns.names, unique: spec.unique ?? false,
+                    location: located.location))
         }
         var checks: [Check] = []
         for (i, located) in (spec.checks ?? []).enumerated() {
@@ -184,7 +194,9 @@ struct SchemaBuilder {
             reference = Reference(
                 table: parts[0], column: parts.count > 1 ? parts[1] : nil, onDelete: spec.onDelete ?? .restrict)
             if spec.type != nil {
-                issue(location, path, "give either `type` or `ref`: a reference takes the type of the column it refers to")
+                issue(
+                    location, path, "give either `type` or `ref`: a reference takes the type of the column it refers to"
+                )
             }
         } else if spec.onDelete != nil {
             issue(location, "\(path).on_delete", "`on_delete` needs a `ref`")
@@ -213,12 +225,15 @@ struct SchemaBuilder {
             issue(location, "\(path).on_delete", "`on_delete: set_null` needs a column that can be null (`null: true`)")
         }
         if let node = spec.defaultNode {
-            column.defaultValue = defaultValue(node, for: column, location: spec.defaultLocation, path: "\(path).default")
+            column.defaultValue = defaultValue(
+                node, for: column, location: spec.defaultLocation, path: "\(path).default")
         }
         return column
     }
 
-    mutating func defaultValue(_ node: Node, for column: Column, location: SourceLocation?, path: String) -> DefaultValue? {
+    mutating func defaultValue(_ node: Node, for column: Column, location: SourceLocation?, path: String)
+        -> DefaultValue?
+    {
         if case .scalar(let s) = node.content, s.isNull { return nil }
         if column.type == .json {
             return .literal(.text(YAMLValue(node).jsonText))
@@ -273,7 +288,8 @@ struct SchemaBuilder {
                 if !isKey && !isUnique {
                     issue(
                         column.location, path,
-                        "'\(target.name).\(targetColumn.name)' is neither the key nor unique, so it cannot be referenced")
+                        "'\(target.name).\(targetColumn.name)' is neither the key nor unique, so it cannot be referenced"
+                    )
                 }
                 schema.tables[t].columns[c].reference = reference
                 schema.tables[t].columns[c].type = targetColumn.type
@@ -290,7 +306,9 @@ struct SchemaBuilder {
             let path = "tables.\(table.name)"
             if let problem = identifierProblem(table.name) { issue(table.location, path, "table name \(problem)") }
             for old in table.renamedFrom where tableNames.contains(old) {
-                issue(table.location, "\(path).renamed_from", "'\(old)' is still a table of the schema, so it cannot be renamed")
+                issue(
+                    table.location, "\(path).renamed_from",
+                    "'\(old)' is still a table of the schema, so it cannot be renamed")
             }
             for column in table.columns {
                 if let problem = identifierProblem(column.name) {
@@ -303,7 +321,9 @@ struct SchemaBuilder {
                 }
             }
             for index in table.indexes {
-                if let problem = identifierProblem(index.name) { issue(index.location, "\(path).indexes", "index name \(problem)") }
+                if let problem = identifierProblem(index.name) {
+                    issue(index.location, "\(path).indexes", "index name \(problem)")
+                }
             }
         }
     }

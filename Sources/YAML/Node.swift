@@ -15,7 +15,8 @@ public struct Node: Sendable {
 
         /// A plain `~`, `null` or empty scalar: YAML's null.
         public var isNull: Bool {
-            style == .plain && tag == nil && (text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL")
+            style == .plain && tag == nil
+                && (text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL")
         }
     }
 

@@ -197,7 +197,9 @@ final class NodeDecoder: Decoder {
         for key in fullPath[codingPath.count...] {
             switch current.content {
             case .mapping(let pairs):
-                guard let next = pairs.first(where: { $0.key.scalarText == key.stringValue }) else { return (current, fullPath) }
+                guard let next = pairs.first(where: { $0.key.scalarText == key.stringValue }) else {
+                    return (current, fullPath)
+                }
                 current = next.value
             case .sequence(let items):
                 guard let i = key.intValue, items.indices.contains(i) else { return (current, fullPath) }
@@ -287,14 +289,24 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_ type: Double.Type, forKey key: Key) throws -> Double {
         try decode(Wrapped<Double>.self, forKey: key).value
     }
-    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try decode(Wrapped<Float>.self, forKey: key).value }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float {
+        try decode(Wrapped<Float>.self, forKey: key).value
+    }
     func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try decode(Wrapped<Int>.self, forKey: key).value }
     func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try decode(Wrapped<Int8>.self, forKey: key).value }
-    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try decode(Wrapped<Int16>.self, forKey: key).value }
-    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try decode(Wrapped<Int32>.self, forKey: key).value }
-    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try decode(Wrapped<Int64>.self, forKey: key).value }
+    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 {
+        try decode(Wrapped<Int16>.self, forKey: key).value
+    }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 {
+        try decode(Wrapped<Int32>.self, forKey: key).value
+    }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 {
+        try decode(Wrapped<Int64>.self, forKey: key).value
+    }
     func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try decode(Wrapped<UInt>.self, forKey: key).value }
-    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try decode(Wrapped<UInt8>.self, forKey: key).value }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 {
+        try decode(Wrapped<UInt8>.self, forKey: key).value
+    }
     func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 {
         try decode(Wrapped<UInt16>.self, forKey: key).value
     }

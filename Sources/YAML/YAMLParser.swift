@@ -83,7 +83,8 @@ private final class ParseSession {
     }
 
     private func error(_ message: String, at mark: Mark) -> YAMLError {
-        YAMLError(location: SourceLocation(file: file, line: mark.line, column: mark.column), path: "", message: message)
+        YAMLError(
+            location: SourceLocation(file: file, line: mark.line, column: mark.column), path: "", message: message)
     }
 
     private func libyamlError() -> YAMLError {
@@ -95,7 +96,8 @@ private final class ParseSession {
         }
         if p.error == YAML_READER_ERROR {
             // The reader reports a byte offset, not a line: say where in bytes, and what.
-            return error("\(problem) at byte \(p.problem_offset) (the file must be UTF-8)", at: Mark(line: 1, column: 1))
+            return error(
+                "\(problem) at byte \(p.problem_offset) (the file must be UTF-8)", at: Mark(line: 1, column: 1))
         }
         return error(message, at: Mark(line: Int(p.problem_mark.line) + 1, column: Int(p.problem_mark.column) + 1))
     }
@@ -115,7 +117,10 @@ private final class ParseSession {
                 let s = event.data.scalar
                 let text = String(decoding: UnsafeBufferPointer(start: s.value, count: s.length), as: UTF8.self)
                 let node = Node(
-                    content: .scalar(.init(text: text, style: style(s.style), tag: tagString(s.tag, implicit: s.plain_implicit == 1 || s.quoted_implicit == 1))),
+                    content: .scalar(
+                        .init(
+                            text: text, style: style(s.style),
+                            tag: tagString(s.tag, implicit: s.plain_implicit == 1 || s.quoted_implicit == 1))),
                     mark: mark)
                 try count(1, at: mark)
                 try register(anchor: s.anchor, node: node, weight: 1)
@@ -126,9 +131,15 @@ private final class ParseSession {
                 try count(anchored.weight, at: mark)
                 try add(anchored.node)
             case YAML_SEQUENCE_START_EVENT:
-                try push(.sequence(mark: mark, anchor: anchorString(event.data.sequence_start.anchor), startCount: expandedCount, items: []), at: mark)
+                try push(
+                    .sequence(
+                        mark: mark, anchor: anchorString(event.data.sequence_start.anchor), startCount: expandedCount,
+                        items: []), at: mark)
             case YAML_MAPPING_START_EVENT:
-                try push(.mapping(mark: mark, anchor: anchorString(event.data.mapping_start.anchor), startCount: expandedCount, pairs: [], pendingKey: nil), at: mark)
+                try push(
+                    .mapping(
+                        mark: mark, anchor: anchorString(event.data.mapping_start.anchor), startCount: expandedCount,
+                        pairs: [], pendingKey: nil), at: mark)
             case YAML_SEQUENCE_END_EVENT:
                 guard case .sequence(let start, let anchor, let startCount, let items) = frames.popLast() else {
                     throw error("unbalanced sequence", at: mark)
@@ -165,7 +176,8 @@ private final class ParseSession {
     private func count(_ n: Int, at mark: Mark) throws(YAMLError) {
         expandedCount += n
         if expandedCount > limits.maxExpandedNodes {
-            throw error("document expands to more than \(limits.maxExpandedNodes) nodes (aliases nested too deeply?)", at: mark)
+            throw error(
+                "document expands to more than \(limits.maxExpandedNodes) nodes (aliases nested too deeply?)", at: mark)
         }
     }
 
@@ -185,9 +197,11 @@ private final class ParseSession {
         case .mapping(let mark, let anchor, let startCount, var pairs, let pendingKey):
             if let key = pendingKey {
                 pairs.append(Node.Pair(key: key, value: node))
-                frames.append(.mapping(mark: mark, anchor: anchor, startCount: startCount, pairs: pairs, pendingKey: nil))
+                frames.append(
+                    .mapping(mark: mark, anchor: anchor, startCount: startCount, pairs: pairs, pendingKey: nil))
             } else {
-                frames.append(.mapping(mark: mark, anchor: anchor, startCount: startCount, pairs: pairs, pendingKey: node))
+                frames.append(
+                    .mapping(mark: mark, anchor: anchor, startCount: startCount, pairs: pairs, pendingKey: node))
             }
         }
     }
@@ -214,7 +228,9 @@ private final class ParseSession {
             }
             if let text = pair.key.scalarText {
                 if let first = seen[text] {
-                    throw error("duplicate key '\(text)' (first at line \(first.line), column \(first.column))", at: pair.key.mark)
+                    throw error(
+                        "duplicate key '\(text)' (first at line \(first.line), column \(first.column))",
+                        at: pair.key.mark)
                 }
                 seen[text] = pair.key.mark
             }

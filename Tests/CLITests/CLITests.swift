@@ -10,7 +10,8 @@ import Testing
     }
 
     @Test(arguments: [
-        [], ["schema"], ["schema", "validate"], ["schema", "sql"], ["schema", "plan"], ["schema", "migrate"], ["schema", "doc"],
+        [], ["schema"], ["schema", "validate"], ["schema", "sql"], ["schema", "plan"], ["schema", "migrate"],
+        ["schema", "doc"],
         ["inventory"], ["inventory", "get"], ["inventory", "put"], ["inventory", "delete"], ["inventory", "list"],
         ["inventory", "import"],
     ])
@@ -24,7 +25,8 @@ import Testing
         let generated = try runRedeye(["schema", "doc", "--schema", repositoryRoot + "/Schemas"])
         #expect(generated.status == 0)
         let committed = try String(contentsOfFile: repositoryRoot + "/docs/inventory.md", encoding: .utf8)
-        #expect(committed == generated.stdout, "docs/inventory.md is stale: run `redeye schema doc > docs/inventory.md`")
+        #expect(
+            committed == generated.stdout, "docs/inventory.md is stale: run `redeye schema doc > docs/inventory.md`")
     }
 
     @Test func unknownOptionIsAUsageError() throws {
@@ -35,7 +37,8 @@ import Testing
     @Test func brokenSchemaExitsOneWithLocatedErrors() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try writeFiles(["schema/a.yaml": "tables:\n  host:\n    key: name\n    columns:\n      name: strng\n"], under: dir)
+        try writeFiles(
+            ["schema/a.yaml": "tables:\n  host:\n    key: name\n    columns:\n      name: strng\n"], under: dir)
         let result = try runRedeye(["schema", "validate", "--schema", "schema"], in: dir)
         #expect(result.status == 1)
         #expect(result.stderr.contains("schema/a.yaml:5:13: tables.host.columns.name: unknown value 'strng'"))
@@ -49,7 +52,8 @@ import Testing
     @Test func migrateThenCheckForDrift() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let v1 = "tables:\n  host:\n    key: name\n    columns:\n      name: text\n      notes: {type: text, null: true}\n"
+        let v1 =
+            "tables:\n  host:\n    key: name\n    columns:\n      name: text\n      notes: {type: text, null: true}\n"
         try writeFiles(["s/a.yaml": v1], under: dir)
         let db = ["--schema", "s", "--db", "sqlite:inv.db"]
         let first = try runRedeye(["schema", "migrate"] + db, in: dir)
@@ -85,7 +89,9 @@ import Testing
         let put = try runRedeye(["inventory", "put", "site", "name=dc1", "--json"] + common, in: dir)
         #expect(put.status == 0, "\(put.stderr)")
         #expect(put.stdout.contains(#""outcome": "inserted""#))
-        #expect(try runRedeye(["inventory", "put", "host", "name=web01", "site=dc1", "vcpus=2"] + common, in: dir).stdout == "inserted host web01\n")
+        #expect(
+            try runRedeye(["inventory", "put", "host", "name=web01", "site=dc1", "vcpus=2"] + common, in: dir).stdout
+                == "inserted host web01\n")
         let get = try runRedeye(["inventory", "get", "host", "web01", "--json"] + common, in: dir)
         let record = try JSONSerialization.jsonObject(with: Data(get.stdout.utf8)) as? [String: Any]
         #expect(record?["vcpus"] as? Int == 2)
@@ -97,7 +103,10 @@ import Testing
         #expect(missing.stderr.contains("no host record with key web99"))
         let bad = try runRedeye(["inventory", "put", "host", "name=web02", "kind=virtul"] + common, in: dir)
         #expect(bad.status == 1)
-        #expect(bad.stderr == "redeye: error: host.kind: 'virtul' is not one of: physical, virtual, container (did you mean 'virtual'?)\n")
+        #expect(
+            bad.stderr
+                == "redeye: error: host.kind: 'virtul' is not one of: physical, virtual, container (did you mean 'virtual'?)\n"
+        )
         #expect(try runRedeye(["inventory", "delete", "host", "web01"] + common, in: dir).status == 0)
         #expect(try runRedeye(["inventory", "delete", "host", "web01"] + common, in: dir).status == 5)
     }
@@ -112,11 +121,14 @@ import Testing
     @Test func planOfAMissingSQLiteDatabaseShowsTheCreationWithoutCreatingIt() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let result = try runRedeye(["schema", "plan", "--schema", repositoryRoot + "/Schemas", "--db", "sqlite:absent.db"], in: dir)
+        let result = try runRedeye(
+            ["schema", "plan", "--schema", repositoryRoot + "/Schemas", "--db", "sqlite:absent.db"], in: dir)
         #expect(result.status == 0)
         #expect(result.stdout.contains("+ host: create table"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/absent.db"))
-        let get = try runRedeye(["inventory", "get", "host", "x", "--schema", repositoryRoot + "/Schemas", "--db", "sqlite:absent.db"], in: dir)
+        let get = try runRedeye(
+            ["inventory", "get", "host", "x", "--schema", repositoryRoot + "/Schemas", "--db", "sqlite:absent.db"],
+            in: dir)
         #expect(get.status == 1)
         #expect(get.stderr.contains("cannot open SQLite database 'absent.db'"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/absent.db"))

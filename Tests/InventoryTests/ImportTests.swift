@@ -59,18 +59,32 @@ private let fleet = """
     @Test(arguments: Engine.allCases)
     func brokenImportsChangeNothing(_ engine: Engine) throws {
         let cases: [(name: String, text: String, expected: String)] = [
-            ("bad-mac.yaml", "mac_address:\n  - {mac: 52:54:00:00:00:02}\n  - {mac: 'not-a-mac'}\n",
-             "3:11: mac_address.mac: 'not-a-mac' is not a MAC address"),
-            ("dup-mac.yaml", "mac_address:\n  - {mac: 52:54:00:00:00:02}\n  - {mac: 52-54-00-00-00-02}\n",
-             "3:5: mac_address mac '52:54:00:00:00:02' appears twice in this import (first at line 2)"),
-            ("taken-mac.yaml", "mac_address:\n  - {mac: 52:54:00:00:00:09, interface: 7}\n",
-             "2:41: mac_address.interface: interface '7' does not exist"),
-            ("unknown-column.yaml", "host:\n  - {name: web09, colour: red}\n",
-             "2:27: table 'host' has no column 'colour'"),
+            (
+                "bad-mac.yaml", "mac_address:\n  - {mac: 52:54:00:00:00:02}\n  - {mac: 'not-a-mac'}\n",
+                "3:11: mac_address.mac: 'not-a-mac' is not a MAC address"
+            ),
+            (
+                "dup-mac.yaml", "mac_address:\n  - {mac: 52:54:00:00:00:02}\n  - {mac: 52-54-00-00-00-02}\n",
+                "3:5: mac_address mac '52:54:00:00:00:02' appears twice in this import (first at line 2)"
+            ),
+            (
+                "taken-mac.yaml", "mac_address:\n  - {mac: 52:54:00:00:00:09, interface: 7}\n",
+                "2:41: mac_address.interface: interface '7' does not exist"
+            ),
+            (
+                "unknown-column.yaml", "host:\n  - {name: web09, colour: red}\n",
+                "2:27: table 'host' has no column 'colour'"
+            ),
             ("unknown-table.yaml", "hosts:\n  - {name: web09}\n", "1:1: unknown table 'hosts' (did you mean 'host'?)"),
-            ("wrong-type.yaml", "host:\n  - {name: web09, vcpus: many}\n", "2:26: host.vcpus: 'many' is not an integer"),
+            (
+                "wrong-type.yaml", "host:\n  - {name: web09, vcpus: many}\n",
+                "2:26: host.vcpus: 'many' is not an integer"
+            ),
             ("structured.yaml", "host:\n  - {name: web09, site: [a, b]}\n", "2:25: host.site takes a single value"),
-            ("oversized.yaml", "host:\n  - {name: \(String(repeating: "x", count: 300))}\n", "host.name: value is 300 characters long"),
+            (
+                "oversized.yaml", "host:\n  - {name: \(String(repeating: "x", count: 300))}\n",
+                "host.name: value is 300 characters long"
+            ),
             ("malformed.yaml", "host:\n  - {name: web09\n", "malformed.yaml:3:1:"),
             ("short-row.csv", "name,site\nweb09\n", "short-row.csv:2:1: 1 fields, but the header names 2 columns"),
             ("open-quote.csv", "name\n\"web09\n", "open-quote.csv:2:1: a quoted field is not closed"),
@@ -88,7 +102,8 @@ private let fleet = """
             let directory = try makeTemporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let path = directory + "/host.csv"
-            FileManager.default.createFile(atPath: path, contents: Data("name\nweb09\n".utf8 + [0x77, 0xe9, 0x62, 0x0a]))
+            FileManager.default.createFile(
+                atPath: path, contents: Data("name\nweb09\n".utf8 + [0x77, 0xe9, 0x62, 0x0a]))
             let error = message { _ = try store.importBatches(try ImportReader.read(path: path)) }
             #expect(error?.contains("host.csv:3:1: not valid UTF-8 text") == true, "\(error ?? "no error")")
             #expect(try database.snapshot() == before)

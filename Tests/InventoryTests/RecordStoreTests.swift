@@ -31,7 +31,8 @@ func message(_ body: () throws -> Void) -> String? {
         try withInventory(engine) { _, store in
             #expect(try store.put("site", [("name", "dc1")]) == .inserted(key: ["dc1"]))
             #expect(
-                try store.put("host", [("name", "web01"), ("site", "dc1"), ("kind", "virtual"), ("primary_address", "10.0.0.11")])
+                try store.put(
+                    "host", [("name", "web01"), ("site", "dc1"), ("kind", "virtual"), ("primary_address", "10.0.0.11")])
                     == .inserted(key: ["web01"]))
             #expect(try store.put("host", [("name", "web01"), ("vcpus", "4")]) == .updated(key: ["web01"]))
             let host = try #require(try store.get("host", key: ["web01"]))
@@ -51,9 +52,12 @@ func message(_ body: () throws -> Void) -> String? {
     @Test(arguments: Engine.allCases)
     func valuesAreNormalizedByColumnType(_ engine: Engine) throws {
         try withInventory(engine) { _, store in
-            _ = try store.put("mac_address", [("mac", "52-54-00-AB-CD-EF"), ("pxe_enabled", "yes"), ("last_seen", "2026-11-22 23:30:00+02:00")])
+            _ = try store.put(
+                "mac_address",
+                [("mac", "52-54-00-AB-CD-EF"), ("pxe_enabled", "yes"), ("last_seen", "2026-11-22 23:30:00+02:00")])
             let record = try #require(try store.get("mac_address", key: ["5254.00ab.cdef"]))
-            let display = Dictionary(uniqueKeysWithValues: record.display(in: store.schema).map { ($0.column, $0.value) })
+            let display = Dictionary(
+                uniqueKeysWithValues: record.display(in: store.schema).map { ($0.column, $0.value) })
             #expect(display["mac"] == .text("52:54:00:ab:cd:ef"))
             #expect(display["pxe_enabled"] == .boolean(true))
             #expect(display["last_seen"] == .text("2026-11-22T21:30:00Z"))
@@ -68,7 +72,8 @@ func message(_ body: () throws -> Void) -> String? {
             _ = try store.put("site", [("name", "dc1")])
             _ = try store.put("host", [("name", "web01"), ("asset_tag", "A1")])
             let before = try database.snapshot()
-            #expect(message { _ = try store.put("hots", [("name", "x")]) } == "unknown table 'hots' (did you mean 'host'?)")
+            #expect(
+                message { _ = try store.put("hots", [("name", "x")]) } == "unknown table 'hots' (did you mean 'host'?)")
             #expect(
                 message { _ = try store.put("host", [("name", "x"), ("knd", "virtual")]) }
                     == "table 'host' has no column 'knd' (did you mean 'kind'?)")
@@ -77,8 +82,11 @@ func message(_ body: () throws -> Void) -> String? {
                     == "host.kind: 'virtul' is not one of: physical, virtual, container (did you mean 'virtual'?)")
             #expect(
                 message { _ = try store.put("mac_address", [("mac", "52:54:00:zz:00:01")]) }
-                    == "mac_address.mac: '52:54:00:zz:00:01' is not a MAC address (expected six hex octets, e.g. 52:54:00:12:34:56)")
-            #expect(message { _ = try store.put("host", [("name", "x"), ("primary_address", "10.0.0.300")]) } == "host.primary_address: '10.0.0.300' is not an IP address")
+                    == "mac_address.mac: '52:54:00:zz:00:01' is not a MAC address (expected six hex octets, e.g. 52:54:00:12:34:56)"
+            )
+            #expect(
+                message { _ = try store.put("host", [("name", "x"), ("primary_address", "10.0.0.300")]) }
+                    == "host.primary_address: '10.0.0.300' is not an IP address")
             #expect(
                 message { _ = try store.put("host", [("name", "x"), ("site", "dc9")]) }
                     == "host.site: site 'dc9' does not exist (host.site refers to site.name)")
@@ -94,7 +102,8 @@ func message(_ body: () throws -> Void) -> String? {
             #expect(
                 message { _ = try store.put("monitor", [("name", "m"), ("kind", "tcp"), ("target", "x:1")]) }?
                     .contains("breaks the rule 'role IS NOT NULL OR host IS NOT NULL'") == true)
-            #expect(message { _ = try store.get("host_role", key: ["web01"]) }?.contains("keyed by (host, role)") == true)
+            #expect(
+                message { _ = try store.get("host_role", key: ["web01"]) }?.contains("keyed by (host, role)") == true)
             #expect(try database.snapshot() == before)
         }
     }
@@ -115,7 +124,9 @@ func message(_ body: () throws -> Void) -> String? {
             #expect(try store.get("host", key: ["web01"])?["os_platform"] == .null)
             _ = before
             _ = try store.put("account", [("login", "deploy"), ("uid", "1000")])
-            #expect(message { _ = try store.put("account", [("login", "other"), ("uid", "1000")]) }?.contains("uid") == true)
+            #expect(
+                message { _ = try store.put("account", [("login", "other"), ("uid", "1000")]) }?.contains("uid") == true
+            )
         }
     }
 }

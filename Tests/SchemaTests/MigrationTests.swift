@@ -32,8 +32,11 @@ private func withMigrated(
     try body(database, db)
 }
 
-private func migrate(_ db: any SQLConnection, _ schema: String, allowDestructive: Bool = false) throws -> Migrator.Outcome {
-    try Migrator(schema: try loadSchema(["s.yaml": schema]), actor: "test").migrate(db, allowDestructive: allowDestructive)
+private func migrate(_ db: any SQLConnection, _ schema: String, allowDestructive: Bool = false) throws
+    -> Migrator.Outcome
+{
+    try Migrator(schema: try loadSchema(["s.yaml": schema]), actor: "test").migrate(
+        db, allowDestructive: allowDestructive)
 }
 
 private func historyCount(_ db: any SQLConnection) throws -> Int64 {
@@ -77,15 +80,18 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
     func additiveChangesApplyAndKeepRows(_ engine: Engine) throws {
         try withMigrated(engine, v1) { _, db in
             try db.execute("INSERT INTO role (name) VALUES ('web'); INSERT INTO host (name, role) VALUES ('a', 'web')")
-            let v2 = v1 + """
+            let v2 =
+                v1 + """
 
-                  site:
-                    key: name
-                    columns: {name: text}
-                """
+                      site:
+                        key: name
+                        columns: {name: text}
+                    """
             let v3 = v2.replacingOccurrences(
                 of: "      notes: {type: text, null: true}",
-                with: "      notes: {type: text, null: true}\n      rack: {type: integer, default: 7}\n    indexes:\n      - {columns: [role]}")
+                with:
+                    "      notes: {type: text, null: true}\n      rack: {type: integer, default: 7}\n    indexes:\n      - {columns: [role]}"
+            )
             guard case .applied(let plan) = try migrate(db, v3) else {
                 Issue.record("expected changes")
                 return
@@ -115,7 +121,8 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
             }
             #expect(try database.snapshot() == before)
             _ = try migrate(db, v2, allowDestructive: true)
-            #expect(try db.query("SELECT * FROM host ORDER BY name").map { $0.columns.contains("notes") } == [false, false])
+            #expect(
+                try db.query("SELECT * FROM host ORDER BY name").map { $0.columns.contains("notes") } == [false, false])
             #expect(try db.query("SELECT count(*) AS n FROM host").first?.int("n") == 2)
         }
     }
@@ -129,7 +136,10 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
                 _ = try migrate(db, v1)
                 Issue.record("expected a refusal")
             } catch let refused as MigrationRefused {
-                #expect(refused.refused.map(\.summary) == ["extra: drop table [destructive: deletes the table and its 3 rows]"])
+                #expect(
+                    refused.refused.map(\.summary) == [
+                        "extra: drop table [destructive: deletes the table and its 3 rows]"
+                    ])
             }
             #expect(try database.snapshot() == before)
         }
@@ -139,7 +149,8 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
     func narrowingATypeIsDestructive(_ engine: Engine) throws {
         try withMigrated(engine, v1) { _, db in
             try db.execute("INSERT INTO host (name, serial) VALUES ('a', '42')")
-            let v2 = v1.replacingOccurrences(of: "serial: {type: text, null: true}", with: "serial: {type: integer, null: true}")
+            let v2 = v1.replacingOccurrences(
+                of: "serial: {type: text, null: true}", with: "serial: {type: integer, null: true}")
             #expect(throws: MigrationRefused.self) { _ = try migrate(db, v2) }
             _ = try migrate(db, v2, allowDestructive: true)
             #expect(try db.query("SELECT serial FROM host").first?.int("serial") == 42)
@@ -148,7 +159,8 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
 
     @Test(arguments: Engine.allCases)
     func wideningATypeIsSafe(_ engine: Engine) throws {
-        let v0 = v1.replacingOccurrences(of: "serial: {type: text, null: true}", with: "serial: {type: integer, null: true}")
+        let v0 = v1.replacingOccurrences(
+            of: "serial: {type: text, null: true}", with: "serial: {type: integer, null: true}")
         try withMigrated(engine, v0) { _, db in
             try db.execute("INSERT INTO host (name, serial) VALUES ('a', 42)")
             let outcome = try migrate(db, v1)
@@ -159,7 +171,9 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
 
     @Test(arguments: Engine.allCases)
     func notNullWithoutDefaultConflictsOnlyWhenRowsExist(_ engine: Engine) throws {
-        let v2 = v1.replacingOccurrences(of: "      notes: {type: text, null: true}\n", with: "      notes: {type: text, null: true}\n      owner: text\n")
+        let v2 = v1.replacingOccurrences(
+            of: "      notes: {type: text, null: true}\n",
+            with: "      notes: {type: text, null: true}\n      owner: text\n")
         try withMigrated(engine, v1) { _, db in
             _ = try migrate(db, v2)  // empty table: nothing to contradict
             #expect(try migrate(db, v2).plan.isUpToDate)
@@ -183,13 +197,15 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
     func uniqueOverDuplicatesConflictsNamingTheRows(_ engine: Engine) throws {
         try withMigrated(engine, v1) { database, db in
             try db.execute("INSERT INTO host (name, serial) VALUES ('a', 'S1'), ('b', 'S1'), ('c', 'S2')")
-            let v2 = v1.replacingOccurrences(of: "serial: {type: text, null: true}", with: "serial: {type: text, null: true, unique: true}")
+            let v2 = v1.replacingOccurrences(
+                of: "serial: {type: text, null: true}", with: "serial: {type: text, null: true, unique: true}")
             let before = try database.snapshot()
             do {
                 _ = try migrate(db, v2, allowDestructive: true)
                 Issue.record("expected a refusal")
             } catch let refused as MigrationRefused {
-                #expect(refused.refused.map(\.summary) == ["host: add unique (serial) [conflict: 2 rows share a value]"])
+                #expect(
+                    refused.refused.map(\.summary) == ["host: add unique (serial) [conflict: 2 rows share a value]"])
             }
             #expect(try database.snapshot() == before)
             try db.execute("UPDATE host SET serial = 'S3' WHERE name = 'b'")
@@ -201,9 +217,13 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
     @Test(arguments: Engine.allCases)
     func renamesKeepData(_ engine: Engine) throws {
         try withMigrated(engine, v1) { _, db in
-            try db.execute("INSERT INTO role (name) VALUES ('web'); INSERT INTO host (name, role, serial) VALUES ('a', 'web', 'S1')")
+            try db.execute(
+                "INSERT INTO role (name) VALUES ('web'); INSERT INTO host (name, role, serial) VALUES ('a', 'web', 'S1')"
+            )
             let v2 = v1.replacingOccurrences(of: "  host:\n", with: "  machine:\n    renamed_from: host\n")
-                .replacingOccurrences(of: "serial: {type: text, null: true}", with: "serial_number: {type: text, null: true, renamed_from: serial}")
+                .replacingOccurrences(
+                    of: "serial: {type: text, null: true}",
+                    with: "serial_number: {type: text, null: true, renamed_from: serial}")
             let outcome = try migrate(db, v2)
             #expect(outcome.plan.changes.map(\.change).contains("rename table from host"))
             #expect(outcome.plan.changes.map(\.change).contains("rename column serial to serial_number"))
@@ -211,7 +231,9 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
             #expect(row.string("serial_number") == "S1" && row.string("role") == "web")
             #expect(try migrate(db, v2).plan.isUpToDate)
             // The reference still works after the rename: a missing role is refused.
-            #expect(throws: DatabaseError.self) { try db.execute("INSERT INTO machine (name, role) VALUES ('b', 'nope')") }
+            #expect(throws: DatabaseError.self) {
+                try db.execute("INSERT INTO machine (name, role) VALUES ('b', 'nope')")
+            }
         }
     }
 
@@ -229,7 +251,9 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
             }
             try db.execute("UPDATE host SET kind = 'virtual'")
             _ = try migrate(db, v2)
-            #expect(throws: DatabaseError.self) { try db.execute("INSERT INTO host (name, kind) VALUES ('b', 'container')") }
+            #expect(throws: DatabaseError.self) {
+                try db.execute("INSERT INTO host (name, kind) VALUES ('b', 'container')")
+            }
         }
     }
 
@@ -237,7 +261,9 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
     func addingAReferenceOverOrphansConflicts(_ engine: Engine) throws {
         let v0 = v1.replacingOccurrences(of: "role: {ref: role, null: true}", with: "role: {type: text, null: true}")
         try withMigrated(engine, v0) { database, db in
-            try db.execute("INSERT INTO role (name) VALUES ('web'); INSERT INTO host (name, role) VALUES ('a', 'web'), ('b', 'ghost')")
+            try db.execute(
+                "INSERT INTO role (name) VALUES ('web'); INSERT INTO host (name, role) VALUES ('a', 'web'), ('b', 'ghost')"
+            )
             let before = try database.snapshot()
             do {
                 _ = try migrate(db, v1)
@@ -253,7 +279,10 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
     func planChangesNothing(_ engine: Engine) throws {
         try withMigrated(engine, v1) { database, db in
             let before = try database.snapshot()
-            let plan = try Migrator(schema: try loadSchema(["s.yaml": v1 + "\n  site:\n    key: name\n    columns: {name: text}\n"]), actor: "t").plan(db)
+            let plan = try Migrator(
+                schema: try loadSchema(["s.yaml": v1 + "\n  site:\n    key: name\n    columns: {name: text}\n"]),
+                actor: "t"
+            ).plan(db)
             #expect(plan.changes.map(\.summary) == ["site: create table (1 columns)"])
             #expect(plan.statements.count == 1)
             #expect(try database.snapshot() == before)
@@ -280,21 +309,32 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
             for try await outcome in group { applied.append(outcome) }
             return applied
         }
-        #expect(outcomes.filter { $0 }.count == 1 && outcomes.count == 2, "exactly one of the two applies; the other finds it up to date")
+        #expect(
+            outcomes.filter { $0 }.count == 1 && outcomes.count == 2,
+            "exactly one of the two applies; the other finds it up to date")
         let db = try database.open()
         defer { db.close() }
         #expect(try historyCount(db) == 1)
     }
 
     @Test func sqliteRebuildKeepsIndexesAndForeignKeys() throws {
-        let v0 = v1.replacingOccurrences(of: "      notes: {type: text, null: true}\n", with: "      notes: {type: text, null: true}\n    indexes:\n      - {columns: [serial]}\n")
+        let v0 = v1.replacingOccurrences(
+            of: "      notes: {type: text, null: true}\n",
+            with: "      notes: {type: text, null: true}\n    indexes:\n      - {columns: [serial]}\n")
         try withMigrated(.sqlite, v0) { _, db in
-            try db.execute("INSERT INTO role (name) VALUES ('web'); INSERT INTO host (name, role, notes) VALUES ('a', 'web', 'n')")
-            let v2 = v0.replacingOccurrences(of: "notes: {type: text, null: true}", with: "notes: {type: text, default: none}")
+            try db.execute(
+                "INSERT INTO role (name) VALUES ('web'); INSERT INTO host (name, role, notes) VALUES ('a', 'web', 'n')")
+            let v2 = v0.replacingOccurrences(
+                of: "notes: {type: text, null: true}", with: "notes: {type: text, default: none}")
             let outcome = try migrate(db, v2)
             #expect(outcome.plan.statements.contains { $0.hasPrefix("CREATE TABLE \"_redeye_new_host\"") })
-            #expect(try db.query("SELECT name FROM pragma_index_list('host') WHERE origin = 'c'").map { $0.string("name") } == ["host_serial_idx"])
-            #expect(try db.query("SELECT \"table\" AS t FROM pragma_foreign_key_list('host')").map { $0.string("t") } == ["role"])
+            #expect(
+                try db.query("SELECT name FROM pragma_index_list('host') WHERE origin = 'c'").map { $0.string("name") }
+                    == ["host_serial_idx"])
+            #expect(
+                try db.query("SELECT \"table\" AS t FROM pragma_foreign_key_list('host')").map { $0.string("t") } == [
+                    "role"
+                ])
             #expect(try db.query("SELECT notes FROM host").first?.string("notes") == "n")
             #expect(try migrate(db, v2).plan.isUpToDate)
         }
@@ -303,7 +343,8 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
     @Test func generatedSchemaOf300TablesMigrates() throws {
         var text = "tables:\n"
         for i in 0..<300 {
-            text += "  t\(i):\n    key: id\n    columns:\n      id: {type: integer, generated: true}\n      name: {type: text, unique: true}\n"
+            text +=
+                "  t\(i):\n    key: id\n    columns:\n      id: {type: integer, generated: true}\n      name: {type: text, unique: true}\n"
             text += "      kind: {type: enum, values: [a, b, c], default: a}\n"
             if i > 0 { text += "      parent: {ref: t\(i - 1), null: true}\n" }
         }

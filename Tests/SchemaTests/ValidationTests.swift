@@ -22,7 +22,8 @@ func schemaErrors(_ files: [String: String]) -> [String] {
     @Test func motherBrainIsValid() throws {
         let schema = try SchemaLoader().load(directory: repositoryRoot + "/Schemas")
         let required = [
-            "site", "rack", "hardware_model", "host", "interface", "mac_address", "network", "ip_address", "os_platform",
+            "site", "rack", "hardware_model", "host", "interface", "mac_address", "network", "ip_address",
+            "os_platform",
             "package", "role", "role_package", "host_role", "bundle", "release", "service", "account", "monitor",
             "check_result", "sla", "deployment", "deployment_host", "tag", "change_log", "schema_history",
         ]

@@ -9,13 +9,17 @@ public struct CommandResult: Sendable {
 
 /// The `redeye` binary built next to the test bundle.
 public let redeyeBinary: String = {
-    let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("redeye").path
+    let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+        "redeye"
+    ).path
     if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
     return repositoryRoot + "/.build/debug/redeye"
 }()
 
 /// Runs `redeye` with arguments, in `directory`, with extra environment variables; waits for it to exit.
-public func runRedeye(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> CommandResult {
+public func runRedeye(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws
+    -> CommandResult
+{
     let process = Process()
     process.executableURL = URL(fileURLWithPath: redeyeBinary)
     process.arguments = arguments

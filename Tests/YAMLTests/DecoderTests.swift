@@ -26,7 +26,8 @@ private struct Outer: Decodable {
     let decoder = YAMLDecoder()
 
     @Test func scalarsAreTypedByTheTargetField() throws {
-        let s = try decoder.decode(Settings.self, from: "name: yes\nport: 22\nenabled: yes\nlabel: 0750\nmode: 0750\n", file: "s.yaml")
+        let s = try decoder.decode(
+            Settings.self, from: "name: yes\nport: 22\nenabled: yes\nlabel: 0750\nmode: 0750\n", file: "s.yaml")
         #expect(s == Settings(name: "yes", port: 22, enabled: true, label: "0750", mode: 750))
     }
 
@@ -94,7 +95,10 @@ private struct Outer: Decodable {
     @Test func sequencePathsUseIndexes() {
         struct List: Decodable { var items: [Settings] }
         do {
-            _ = try decoder.decode(List.self, from: "items:\n  - {name: a, port: 1, enabled: true}\n  - {name: b, port: x, enabled: true}\n", file: "l.yaml")
+            _ = try decoder.decode(
+                List.self,
+                from: "items:\n  - {name: a, port: 1, enabled: true}\n  - {name: b, port: x, enabled: true}\n",
+                file: "l.yaml")
             Issue.record("expected an error")
         } catch {
             #expect(error.path == "items[1].port")
