@@ -271,6 +271,13 @@ extension RecordStore {
                 try pg.execute(
                     "INSERT INTO \(q(table.name)) (\(columnList)) SELECT \(columnList) FROM _redeye_import\(conflict)")
                 try pg.execute("DROP TABLE pg_temp._redeye_import")
+                // Explicit values in an identity column do not advance its sequence: move it past them, so
+                // the next record the database numbers does not collide.
+                for name in batch.columns where table.column(name)?.generated == true {
+                    try pg.execute(
+                        "SELECT setval(pg_get_serial_sequence(\(quoteLiteral(q(table.name))), \(quoteLiteral(name))), "
+                            + "(SELECT coalesce(max(\(q(name))), 0) + 1 FROM \(q(table.name))), false)")
+                }
             } catch {
                 throw ConstraintMessages(schema: schema).explain(
                     error, table: table, subject: "importing \(table.name)")

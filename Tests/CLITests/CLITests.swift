@@ -111,6 +111,24 @@ import Testing
         #expect(try runRedeye(["inventory", "delete", "host", "web01"] + common, in: dir).status == 5)
     }
 
+    @Test func brokenSchemaLeavesTheDatabaseByteForByteUnchanged() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let good = "tables:\n  host:\n    key: name\n    columns:\n      name: text\n"
+        try writeFiles(["s/a.yaml": good], under: dir)
+        #expect(try runRedeye(["schema", "migrate", "--schema", "s", "--db", "sqlite:inv.db"], in: dir).status == 0)
+        let before = FileManager.default.contents(atPath: dir + "/inv.db")
+        for broken in [
+            good + "      role: {ref: nowhere}\n", good + "    colour: red\n", good + "      x: [unclosed\n",
+        ] {
+            try writeFiles(["s/a.yaml": broken], under: dir)
+            let result = try runRedeye(["schema", "migrate", "--schema", "s", "--db", "sqlite:inv.db"], in: dir)
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("s/a.yaml:"))
+            #expect(FileManager.default.contents(atPath: dir + "/inv.db") == before)
+        }
+    }
+
     @Test func passwordInTheDatabaseURLIsRefusedWithoutEchoingIt() throws {
         let result = try runRedeye(["schema", "plan", "--db", "postgres://redeye:hunter2@127.0.0.1/inv"])
         #expect(result.status == 1)

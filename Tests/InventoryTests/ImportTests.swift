@@ -43,6 +43,16 @@ private let fleet = """
     }
 
     @Test(arguments: Engine.allCases)
+    func explicitGeneratedKeysDoNotCollideWithLaterInserts(_ engine: Engine) throws {
+        try withInventory(engine) { _, store in
+            _ = try importText(
+                store, "bundle:\n  - {name: web, repository: r}\nrelease:\n  - {id: 5, bundle: web, ref: v1}\n",
+                name: "r.yaml")
+            #expect(try store.put("release", [("bundle", "web"), ("ref", "v2")]) == .inserted(key: ["6"]))
+        }
+    }
+
+    @Test(arguments: Engine.allCases)
     func csvImportWithQuotesAndNulls(_ engine: Engine) throws {
         try withInventory(engine) { _, store in
             _ = try store.put("site", [("name", "dc1")])
