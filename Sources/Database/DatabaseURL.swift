@@ -20,7 +20,9 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
         } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
             let rest = text.drop { $0 != "/" }.dropFirst(2)
             let authority = rest.prefix { $0 != "/" && $0 != "?" }
-            if let at = authority.lastIndex(of: "@"), authority[..<at].contains(":") {
+            let query = text.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
+            let passwordParameter = query.split(separator: "&").contains { $0.lowercased().hasPrefix("password=") }
+            if passwordParameter || authority.lastIndex(of: "@").map({ authority[..<$0].contains(":") }) == true {
                 throw DatabaseError(
                     kind: .usage,
                     message: "refusing a password in the database URL: put it in PGPASSWORD or ~/.pgpass instead")

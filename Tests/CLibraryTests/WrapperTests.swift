@@ -49,14 +49,23 @@ import Testing
         #expect(throws: DatabaseError.self) { try SQLiteConnection(path: "/nonexistent/dir/x.db", create: true) }
     }
 
-    @Test func postgresURLWithPasswordIsRefused() {
+    @Test(arguments: [
+        "postgres://redeye:secret@127.0.0.1/x", "postgresql://redeye@127.0.0.1/x?sslmode=disable&password=secret",
+    ])
+    func postgresURLWithPasswordIsRefused(_ url: String) {
         do {
-            _ = try DatabaseURL("postgres://redeye:secret@127.0.0.1/x")
+            _ = try DatabaseURL(url)
             Issue.record("expected an error")
         } catch {
             #expect(error.description.contains("PGPASSWORD or ~/.pgpass"))
             #expect(!error.description.contains("secret"))
         }
+    }
+
+    @Test func urlsWithoutPasswordsAreAccepted() throws {
+        #expect(try DatabaseURL("postgres://redeye@127.0.0.1:5432/inv?options=-csearch_path%3Dx").dialect == .postgres)
+        #expect(try DatabaseURL("sqlite:inventory.db") == .sqlite(path: "inventory.db"))
+        #expect(throws: DatabaseError.self) { try DatabaseURL("mysql://x") }
     }
 
     @Test func unreachablePostgresIsAConnectionError() {
