@@ -120,9 +120,8 @@ struct Planner {
             let logical = pair.table.column(column.name)!
             var change = SchemaChange(table: name, change: "add column \(describe(logical))", safety: .safe)
             if !logical.nullable && logical.defaultValue == nil && !logical.generated && rowCount > 0 {
-                change.safety = .conflict
-                change.rows = rowCount
-                change.reason = "NOT NULL without a default: \(describeRows(rowCount)) would have no value"
+                change.markConflict(
+                    rows: rowCount, "would have", "would have", " no value (NOT NULL without a default)")
             }
             changes.append(change)
             let checkNames = ddl.columnChecks(logical).map { constraintName(name, [logical.name], suffix: $0.0) }
@@ -193,9 +192,7 @@ struct Planner {
                 if column.notNull {
                     let nulls = count("SELECT count(*) FROM \(q(pair.liveName)) WHERE \(q(liveName)) IS NULL") ?? 0
                     if nulls > 0 {
-                        change.safety = .conflict
-                        change.rows = nulls
-                        change.reason = rowsThat(nulls, "has", "have") + " no value in \(column.name)"
+                        change.markConflict(rows: nulls, "has", "have", " no value in \(column.name)")
                     }
                 }
                 changes.append(change)
@@ -228,14 +225,13 @@ struct Planner {
         // Primary key.
         if toDesired(live.primaryKey) != want.primaryKey {
             let duplicates = duplicateCount(pair, columns: want.primaryKey)
-            changes.append(
-                .init(
-                    table: name,
-                    change:
-                        "change key from (\(live.primaryKey.joined(separator: ", "))) to (\(want.primaryKey.joined(separator: ", ")))",
-                    safety: duplicates > 0 ? .conflict : .destructive, rows: duplicates > 0 ? duplicates : nil,
-                    reason: duplicates > 0
-                        ? rowsThat(duplicates, "shares", "share") + " a key value" : "changes how rows are identified"))
+            var change = SchemaChange(
+                table: name,
+                change:
+                    "change key from (\(live.primaryKey.joined(separator: ", "))) to (\(want.primaryKey.joined(separator: ", ")))",
+                safety: .destructive, reason: "changes how rows are identified")
+            if duplicates > 0 { change.markConflict(rows: duplicates, "shares", "share", " a key value") }
+            changes.append(change)
             if sqlite {
                 rebuildReasons.append("key")
             } else {
@@ -287,9 +283,7 @@ struct Planner {
                     orphans = count("SELECT count(*) FROM \(q(pair.liveName)) WHERE \(q(liveName)) IS NOT NULL")
                 }
                 if let orphans, orphans > 0 {
-                    change.safety = .conflict
-                    change.rows = orphans
-                    change.reason = rowsThat(orphans, "refers", "refer") + " to \(fk.table) rows that do not exist"
+                    change.markConflict(rows: orphans, "refers", "refer", " to \(fk.table) rows that do not exist")
                 }
             }
             changes.append(change)
@@ -316,11 +310,10 @@ struct Planner {
         }
         for unique in want.uniques where !liveUniques.contains(unique.columns) {
             let duplicates = duplicateCount(pair, columns: unique.columns)
-            changes.append(
-                .init(
-                    table: name, change: "add unique (\(unique.columns.joined(separator: ", ")))",
-                    safety: duplicates > 0 ? .conflict : .safe, rows: duplicates > 0 ? duplicates : nil,
-                    reason: duplicates > 0 ? rowsThat(duplicates, "shares", "share") + " a value" : nil))
+            var change = SchemaChange(
+                table: name, change: "add unique (\(unique.columns.joined(separator: ", ")))", safety: .safe)
+            if duplicates > 0 { change.markConflict(rows: duplicates, "shares", "share", " a value") }
+            changes.append(change)
             if sqlite {
                 rebuildReasons.append("unique")
             } else {
@@ -351,9 +344,7 @@ struct Planner {
             if let violations = count("SELECT count(*) FROM \(desiredView(pair)) WHERE NOT (\(expression))"),
                 violations > 0
             {
-                change.safety = .conflict
-                change.rows = violations
-                change.reason = rowsThat(violations, "fails", "fail") + " the check"
+                change.markConflict(rows: violations, "fails", "fail", " the check")
             }
             changes.append(change)
             if sqlite {
@@ -386,9 +377,7 @@ struct Planner {
             if index.unique {
                 let duplicates = duplicateCount(pair, columns: index.columns)
                 if duplicates > 0 {
-                    change.safety = .conflict
-                    change.rows = duplicates
-                    change.reason = rowsThat(duplicates, "shares", "share") + " a value"
+                    change.markConflict(rows: duplicates, "shares", "share", " a value")
                 }
             }
             changes.append(change)
@@ -523,15 +512,19 @@ struct Planner {
 
     func q(_ name: String) -> String { quoteIdentifier(name) }
 
-    /// "1 row fails" / "3 rows fail".
-    func rowsThat(_ n: Int, _ singular: String, _ plural: String) -> String {
-        n == 1 ? "1 row \(singular)" : "\(n) rows \(plural)"
-    }
-
     /// "1 row", "3 rows", or "an unknown number of rows".
     func describeRows(_ n: Int?) -> String {
         guard let n else { return "an unknown number of rows" }
         return n == 1 ? "1 row" : "\(n) rows"
+    }
+}
+
+extension SchemaChange {
+    /// Marks the change as contradicted by `rows` existing rows: "1 row fails the check", "3 rows fail the check".
+    mutating func markConflict(rows: Int, _ singular: String, _ plural: String, _ rest: String) {
+        safety = .conflict
+        self.rows = rows
+        reason = (rows == 1 ? "1 row \(singular)" : "\(rows) rows \(plural)") + rest
     }
 }
 
