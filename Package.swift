@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "Git", dependencies: ["CGit2"]),
         .target(name: "SSH", dependencies: ["CSSH2"]),
         .target(name: "Digest", dependencies: ["CCrypto"]),
+        .target(name: "Signing", dependencies: ["CCrypto", "Digest"]),
         .target(name: "Database", dependencies: ["CSQLite", "CLibPQ"]),
         .target(name: "Schema", dependencies: ["YAML", "Database", "Digest"]),
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
@@ -48,6 +49,7 @@ let package = Package(
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Database", "TestSupport"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Schema", "Database", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "SigningTests", dependencies: ["Signing", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

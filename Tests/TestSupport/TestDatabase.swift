@@ -9,6 +9,7 @@ public enum Engine: String, CaseIterable, Sendable, CustomStringConvertible {
 
 public struct TestSetupError: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// A fresh, empty database for one test: a SQLite file in a temporary directory, or a PostgreSQL schema of

@@ -1,0 +1,82 @@
+import Foundation
+
+/// Runs a program (looked up on PATH), feeding `input`; returns its exit status and output.
+@discardableResult
+public func runTool(
+    _ program: String, _ arguments: [String], input: [UInt8] = [], in directory: String? = nil,
+    environment: [String: String] = [:]
+) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [program] + arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    process.environment = env
+    let stdin = Pipe()
+    let out = Pipe()
+    let err = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    stdin.fileHandleForWriting.write(Data(input))
+    try stdin.fileHandleForWriting.close()
+    let group = DispatchGroup()
+    nonisolated(unsafe) var errData = Data()
+    group.enter()
+    DispatchQueue.global().async {
+        errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    process.waitUntilExit()
+    return CommandResult(
+        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Generates an SSH key pair with ssh-keygen; returns the private key's path (the public key is PATH.pub).
+public func generateSSHKey(in directory: String, name: String, type: String = "ed25519", passphrase: String = "")
+    throws -> String
+{
+    let path = directory + "/" + name
+    let result = try runTool("ssh-keygen", ["-q", "-t", type, "-N", passphrase, "-C", "\(name)@test", "-f", path])
+    guard result.status == 0 else { throw TestSetupError(description: "ssh-keygen failed: \(result.stderr)") }
+    return path
+}
+
+/// An ssh-agent of the test's own, on a socket in `directory`; `stop()` kills it.
+public final class TestAgent: @unchecked Sendable {
+    public let socket: String
+    private let process: Process
+
+    public init(directory: String) throws {
+        socket = directory + "/agent.sock"
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ssh-agent", "-D", "-a", socket]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(20_000) }
+        guard FileManager.default.fileExists(atPath: socket) else {
+            stop()
+            throw TestSetupError(description: "ssh-agent did not start")
+        }
+    }
+
+    public func add(_ keyPath: String) throws {
+        let result = try runTool("ssh-add", [keyPath], environment: ["SSH_AUTH_SOCK": socket])
+        guard result.status == 0 else { throw TestSetupError(description: "ssh-add failed: \(result.stderr)") }
+    }
+
+    public func stop() {
+        // ssh-agent -D keeps running on SIGTERM: kill it, then wait a bounded time for it to go.
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for _ in 0..<250 where process.isRunning { usleep(20_000) }
+    }
+
+    deinit { stop() }
+}
