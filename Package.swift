@@ -34,10 +34,11 @@ let package = Package(
         .target(name: "Database", dependencies: ["CSQLite", "CLibPQ"]),
         .target(name: "Schema", dependencies: ["YAML", "Database", "Digest"]),
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
+        .target(name: "Plan", dependencies: ["YAML", "Schema", "Inventory", "Git", "Signing"]),
         .target(
             name: "RedeyeCommands",
             dependencies: [
-                "YAML", "Git", "SSH", "Database", "Schema", "Inventory",
+                "YAML", "Git", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

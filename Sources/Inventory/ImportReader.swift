@@ -9,17 +9,35 @@ public struct ImportValue: Sendable {
     /// True when the file gave a mapping or a list (allowed only for JSON columns).
     public var structured: Bool
     public var location: SourceLocation
+
+    public init(column: String, text: String?, structured: Bool, location: SourceLocation) {
+        self.column = column
+        self.text = text
+        self.structured = structured
+        self.location = location
+    }
 }
 
 public struct ImportRow: Sendable {
     public var values: [ImportValue]
     public var location: SourceLocation
+
+    public init(values: [ImportValue], location: SourceLocation) {
+        self.values = values
+        self.location = location
+    }
 }
 
 public struct ImportBatch: Sendable {
     public var table: String
     public var rows: [ImportRow]
     public var location: SourceLocation
+
+    public init(table: String, rows: [ImportRow], location: SourceLocation) {
+        self.table = table
+        self.rows = rows
+        self.location = location
+    }
 }
 
 /// Reads records to import: YAML (`table: [ {column: value, …}, … ]`) or CSV (a header row of column names).

@@ -14,17 +14,19 @@ public struct Redeye: ParsableCommand {
               redeye schema validate
               redeye schema migrate --db sqlite:inventory.db
               redeye inventory put host name=web01 kind=virtual
+              redeye plan validate --plans Plans
 
             EXIT CODES:
               0   success
               1   failure: bad input, a database error, a refused constraint
               3   drift: `schema plan --check` / `schema migrate --check` found changes to apply
               4   refused: a migration holds destructive or conflicting changes (nothing was changed)
-              5   not found: `inventory get` / `inventory delete` found no such record
+              5   not found: `inventory get` / `inventory delete` / `plan show` found no such record
+              6   untrusted: `plan verify` found no valid signature by an allowed signer
               64  usage: unknown command or option, missing argument
             """,
         version: version,
-        subcommands: [SchemaCommand.self, InventoryCommand.self]
+        subcommands: [SchemaCommand.self, InventoryCommand.self, PlanCommand.self]
     )
 
     public init() {}
@@ -36,4 +38,5 @@ enum ExitStatus {
     static let drift: Int32 = 3
     static let refused: Int32 = 4
     static let notFound: Int32 = 5
+    static let untrusted: Int32 = 6
 }

@@ -1,0 +1,145 @@
+import Database
+import Inventory
+import Schema
+import YAML
+
+/// Loads plans into the inventory: sites, bundles, roles, hosts with their role, interfaces and MAC
+/// addresses, and each host's monitors. Updates in place; removes only with `prune`.
+public struct InventorySync {
+    public let plans: Plans
+    public let store: RecordStore
+
+    public init(plans: Plans, store: RecordStore) {
+        self.plans = plans
+        self.store = store
+    }
+
+    public struct Summary: Sendable, Encodable {
+        public var written: ImportSummary
+        public var pruned: Int
+    }
+
+    func row(_ location: SourceLocation?, _ values: [(String, String?)]) -> ImportRow {
+        let at = location ?? SourceLocation(file: "plans", line: 0, column: 0)
+        return ImportRow(
+            values: values.map { ImportValue(column: $0.0, text: $0.1, structured: false, location: at) }, location: at)
+    }
+
+    func batch(_ table: String, _ rows: [ImportRow]) -> ImportBatch {
+        ImportBatch(table: table, rows: rows, location: SourceLocation(file: "plans", line: 0, column: 0))
+    }
+
+    static func bundleName(_ repository: String) -> String {
+        let last = repository.split(separator: "/").last.map(String.init) ?? repository
+        return last.hasSuffix(".git") ? String(last.dropLast(4)) : last
+    }
+
+    public func run(prune: Bool = false) throws -> Summary {
+        var first: [ImportBatch] = []
+        first.append(
+            batch(
+                "site",
+                plans.sites.values.sorted { $0.name < $1.name }.map {
+                    row(nil, [("name", $0.name), ("description", $0.description), ("time_zone", $0.timeZone)])
+                }))
+        let roles = plans.roles.values.sorted { $0.name < $1.name }
+        var bundles: [String: String] = [:]
+        for role in roles { bundles[InventorySync.bundleName(role.bundleRepository)] = role.bundleRepository }
+        first.append(
+            batch(
+                "bundle",
+                bundles.sorted { $0.key < $1.key }.map { row(nil, [("name", $0.key), ("repository", $0.value)]) }))
+        first.append(
+            batch(
+                "role",
+                roles.map {
+                    row(
+                        nil,
+                        [
+                            ("name", $0.name), ("description", $0.description),
+                            ("bundle", InventorySync.bundleName($0.bundleRepository)), ("bundle_ref", $0.bundleRef),
+                        ])
+                }))
+        first.append(
+            batch(
+                "host",
+                plans.hosts.map {
+                    row($0.location, [("name", $0.name), ("site", $0.site), ("primary_address", $0.address)])
+                }))
+        first.append(batch("host_role", plans.hosts.map { row($0.location, [("host", $0.name), ("role", $0.role)]) }))
+        first.append(
+            batch(
+                "interface",
+                plans.hosts.flatMap { host in
+                    host.macs.indices.map { row(host.location, [("host", host.name), ("name", "nic\($0)")]) }
+                }))
+        var written = try store.importBatches(first.filter { !$0.rows.isEmpty })
+
+        // MAC addresses and monitors refer to generated ids: look them up now that interfaces exist.
+        var interfaceIDs: [String: String] = [:]
+        for record in try store.list("interface") {
+            interfaceIDs["\(record["host"])/\(record["name"])"] = record["id"].description
+        }
+        var existingMonitors: [String: String] = [:]
+        for record in try store.list("monitor") where !record["host"].isNull {
+            existingMonitors["\(record["host"])/\(record["name"])"] = record["id"].description
+        }
+        var macRows: [ImportRow] = []
+        var newMonitors: [ImportRow] = []
+        var knownMonitors: [ImportRow] = []
+        for host in plans.hosts {
+            for (i, mac) in host.macs.enumerated() {
+                macRows.append(row(host.location, [("mac", mac), ("interface", interfaceIDs["\(host.name)/nic\(i)"])]))
+            }
+            for monitor in plans.plan(for: host).monitors {
+                var values: [(String, String?)] = [
+                    ("name", monitor.name), ("host", host.name), ("role", host.role), ("kind", monitor.kind.rawValue),
+                    ("target", monitor.target), ("expect_status", monitor.expect.map(String.init)),
+                    ("body_match", monitor.body),
+                    ("interval_s", String(max(1, monitor.interval.milliseconds / 1000))),
+                    ("timeout_s", String(max(1, monitor.timeout.milliseconds / 1000))),
+                    ("retries", String(monitor.retries)),
+                ]
+                if let id = existingMonitors["\(host.name)/\(monitor.name)"] {
+                    values.insert(("id", id), at: 0)
+                    knownMonitors.append(row(host.location, values))
+                } else {
+                    newMonitors.append(row(host.location, values))
+                }
+            }
+        }
+        let second = [batch("mac_address", macRows), batch("monitor", knownMonitors)].filter { !$0.rows.isEmpty }
+        if !second.isEmpty { written.tables += try store.importBatches(second).tables }
+        if !newMonitors.isEmpty { written.tables += try store.importBatches([batch("monitor", newMonitors)]).tables }
+
+        var pruned = 0
+        if prune { pruned = try self.prune() }
+        return Summary(written: written, pruned: pruned)
+    }
+
+    /// Removes what the plans no longer declare: monitors and role assignments of planned hosts, and hosts
+    /// that had a role but are gone from the plans. Hosts never planned are left alone.
+    func prune() throws -> Int {
+        let planned = Dictionary(plans.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var removed = 0
+        for record in try store.list("host_role") {
+            let host = record["host"].description
+            let role = record["role"].description
+            if let h = planned[host] {
+                if h.role != role, try store.delete("host_role", key: [host, role]) { removed += 1 }
+            } else if try store.delete("host", key: [host]) {
+                removed += 1
+            }
+        }
+        for record in try store.list("monitor") where !record["host"].isNull {
+            let host = record["host"].description
+            guard let h = planned[host] else { continue }
+            let names = Set(plans.roles[h.role]?.monitors.map(\.name) ?? [])
+            if !names.contains(record["name"].description), try store.delete("monitor", key: [record["id"].description])
+            {
+                removed += 1
+            }
+        }
+        return removed
+    }
+}

@@ -1,0 +1,534 @@
+import Foundation
+import Schema
+import YAML
+
+/// A validated plans tree: site defaults, roles and hosts.
+public struct Plans: Sendable {
+    public struct Site: Sendable, Hashable, Encodable {
+        public var name: String
+        public var description: String?
+        public var timeZone: String?
+    }
+
+    public struct Defaults: Sendable {
+        /// Base URL of bundle repositories; a role's relative `bundle.repo` is resolved against it.
+        public var bundlesBase: String
+        public var inventory: String?
+        public var monitoring: MonitoringSpec?
+        public var batch: BatchPlan
+        public var maxFail: FailureBudget
+    }
+
+    public struct Monitor: Sendable, Hashable {
+        public enum Kind: String, Sendable, Hashable, Encodable { case http, tcp, command }
+        public var name: String
+        public var kind: Kind
+        public var target: Template
+        public var expect: Int?
+        public var body: String?
+        public var interval: Duration
+        public var timeout: Duration
+        public var retries: Int
+        public var stableFor: Duration
+    }
+
+    public struct Role: Sendable {
+        public var name: String
+        public var description: String?
+        public var bundleRepository: String
+        public var bundleRef: String
+        public var installRoot: String
+        public var user: String
+        public var group: String
+        public var keep: Int
+        public var services: [String]
+        public var run: Template?
+        public var vars: [String: String]
+        public var drain: Template?
+        public var undrain: Template?
+        public var hookTimeout: Duration
+        public var monitors: [Monitor]
+        public var batch: BatchPlan
+        public var maxFail: FailureBudget
+        public var file: String
+        /// The role file as written, for diffs.
+        var fingerprint: String
+    }
+
+    public struct Host: Sendable, Hashable {
+        public var name: String
+        public var macs: [String]
+        public var role: String
+        public var address: String?
+        public var site: String?
+        public var vars: [String: String]
+        public var location: SourceLocation?
+    }
+
+    public var defaults: Defaults
+    public var sites: [String: Site]
+    public var roles: [String: Role]
+    public var hosts: [Host]
+    private var byName: [String: Int]
+    private var byMAC: [String: Int]
+
+    init(defaults: Defaults, sites: [String: Site], roles: [String: Role], hosts: [Host]) {
+        self.defaults = defaults
+        self.sites = sites
+        self.roles = roles
+        self.hosts = hosts
+        var byName: [String: Int] = [:]
+        var byMAC: [String: Int] = [:]
+        for (i, host) in hosts.enumerated() {
+            byName[host.name] = byName[host.name] ?? i
+            for mac in host.macs { byMAC[mac] = byMAC[mac] ?? i }
+        }
+        self.byName = byName
+        self.byMAC = byMAC
+    }
+
+    /// The host with this name, or with this MAC address (in any common notation).
+    public func host(_ nameOrMAC: String) -> Host? {
+        if let i = byName[nameOrMAC] { return hosts[i] }
+        if let mac = try? ValueNormalizer.macAddress(nameOrMAC), let i = byMAC[mac] { return hosts[i] }
+        return nil
+    }
+
+    /// Every name a template can use for this host: its own facts, then host variables over role variables.
+    public func variables(for host: Host) -> [String: String] {
+        var values = roles[host.role]?.vars ?? [:]
+        for (k, v) in host.vars { values[k] = v }
+        values["name"] = host.name
+        values["role"] = host.role
+        if let address = host.address { values["address"] = address }
+        if let site = host.site { values["site"] = site }
+        if let mac = host.macs.first { values["mac"] = mac }
+        return values
+    }
+}
+
+/// Where plan files come from: a directory, or the tree of a git commit.
+public struct PlanSource: Sendable {
+    /// Relative path → contents.
+    public var files: [String: [UInt8]]
+    /// Prefix for locations in errors (`Plans/`, `v12:`).
+    public var label: String
+
+    public init(files: [String: [UInt8]], label: String) {
+        self.files = files
+        self.label = label
+    }
+
+    /// Every regular file under `directory` (hidden files and folders skipped).
+    public static func directory(_ directory: String) throws(PlanError) -> PlanSource {
+        let root = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else {
+            throw PlanError([
+                PlanIssue(SourceLocation(file: root, line: 0, column: 0), "cannot read the plans directory")
+            ])
+        }
+        var files: [String: [UInt8]] = [:]
+        while let relative = enumerator.nextObject() as? String {
+            if relative.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
+                enumerator.skipDescendants()
+                continue
+            }
+            var isDirectory: ObjCBool = false
+            let full = root + "/" + relative
+            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                continue
+            }
+            guard let data = FileManager.default.contents(atPath: full) else {
+                throw PlanError([PlanIssue(SourceLocation(file: full, line: 0, column: 0), "cannot read")])
+            }
+            files[relative] = Array(data)
+        }
+        return PlanSource(files: files, label: root + "/")
+    }
+}
+
+/// Reads and validates plans, reporting every problem with its file, line and column.
+public struct PlanLoader: Sendable {
+    public var decoder = YAMLDecoder()
+
+    public init() {}
+
+    public func load(_ source: PlanSource) throws(PlanError) -> Plans {
+        var builder = PlanBuilder(source: source, decoder: decoder)
+        let plans = builder.build()
+        if !builder.issues.isEmpty {
+            throw PlanError(
+                builder.issues.sorted {
+                    ($0.location?.file ?? "", $0.location?.line ?? 0, $0.location?.column ?? 0) < (
+                        $1.location?.file ?? "", $1.location?.line ?? 0, $1.location?.column ?? 0
+                    )
+                })
+        }
+        return plans!
+    }
+
+    public func load(directory: String) throws(PlanError) -> Plans {
+        try load(try PlanSource.directory(directory))
+    }
+}
+
+struct PlanBuilder {
+    let source: PlanSource
+    let decoder: YAMLDecoder
+    var issues: [PlanIssue] = []
+
+    init(source: PlanSource, decoder: YAMLDecoder) {
+        self.source = source
+        self.decoder = decoder
+    }
+
+    mutating func issue(_ location: SourceLocation?, _ message: String, path: String = "") {
+        issues.append(PlanIssue(location, message, path: path))
+    }
+
+    func name(_ relative: String) -> String { source.label + relative }
+
+    mutating func decode<T: Decodable>(_ type: T.Type, _ relative: String) -> T? {
+        do {
+            return try decoder.decode(type, from: source.files[relative] ?? [], file: name(relative))
+        } catch {
+            issues.append(PlanIssue(error.location, error.message, path: error.path))
+            return nil
+        }
+    }
+
+    mutating func build() -> Plans? {
+        let paths = source.files.keys.sorted()
+        var roleFiles: [String] = []
+        var hostFiles: [String] = []
+        for path in paths where path.hasSuffix(".yaml") || path.hasSuffix(".yml") {
+            let parts = path.split(separator: "/")
+            if path == "site.yaml" || path == "site.yml" { continue }
+            if parts.count == 2 && parts[0] == "roles" {
+                roleFiles.append(path)
+            } else if path == "hosts.yaml" || path == "hosts.yml" || (parts.count == 2 && parts[0] == "hosts") {
+                hostFiles.append(path)
+            } else {
+                issue(
+                    SourceLocation(file: name(path), line: 1, column: 1),
+                    "unexpected plan file (plans are site.yaml, roles/NAME.yaml, hosts.yaml and hosts/*.yaml)")
+            }
+        }
+        let sitePath = source.files["site.yaml"] != nil ? "site.yaml" : "site.yml"
+        guard source.files[sitePath] != nil else {
+            issue(
+                SourceLocation(file: name("site.yaml"), line: 0, column: 0),
+                "site.yaml is missing (it names the bundle repositories' base URL)")
+            return nil
+        }
+        guard let siteFile = decode(SiteFile.self, sitePath) else { return nil }
+        let defaults = Plans.Defaults(
+            bundlesBase: siteFile.bundles.value, inventory: siteFile.inventory, monitoring: siteFile.monitoring,
+            batch: siteFile.rollout?.batch ?? BatchPlan(steps: [.count(1)]),
+            maxFail: siteFile.rollout?.maxFail ?? FailureBudget(.count(0)))
+        checkURL(siteFile.bundles.value, siteFile.bundles.location, path: "bundles", allowRelative: false)
+        if let url = siteFile.inventory, (try? DatabaseURLCheck.check(url)) == nil {
+            issue(
+                SourceLocation(file: name(sitePath), line: 1, column: 1),
+                "inventory: '\(url)' is not sqlite:PATH or postgres://… (without a password)")
+        }
+        var sites: [String: Plans.Site] = [:]
+        for (siteName, spec) in siteFile.sites ?? [:] {
+            sites[siteName] = Plans.Site(name: siteName, description: spec.description, timeZone: spec.timeZone)
+        }
+
+        var roles: [String: Plans.Role] = [:]
+        for path in roleFiles {
+            let roleName = String(path.split(separator: "/")[1].split(separator: ".")[0])
+            if !isName(roleName) {
+                issue(
+                    SourceLocation(file: name(path), line: 1, column: 1),
+                    "role name '\(roleName)' must be lowercase letters, digits, - and _")
+            }
+            guard let file = decode(RoleFile.self, path) else { continue }
+            if let role = buildRole(roleName, file, path: path, defaults: defaults) { roles[roleName] = role }
+        }
+
+        var hosts: [Plans.Host] = []
+        var seenNames: [String: SourceLocation?] = [:]
+        var seenMACs: [String: (String, SourceLocation?)] = [:]
+        for path in hostFiles {
+            guard let file = decode(HostsFile.self, path) else { continue }
+            for (index, entry) in file.hosts.enumerated() {
+                let spec = entry.value
+                let hostPath = "hosts[\(index)]"
+                let hostName = spec.name.value
+                if !isHostname(hostName) {
+                    issue(
+                        spec.name.location,
+                        "'\(hostName)' is not a valid host name (letters, digits, - and ., like a DNS name)",
+                        path: "\(hostPath).name")
+                }
+                if let first = seenNames[hostName] {
+                    issue(
+                        spec.name.location,
+                        "host '\(hostName)' is declared twice (first at \(first.map(\.description) ?? "?"))",
+                        path: "\(hostPath).name")
+                    continue
+                }
+                seenNames[hostName] = spec.name.location
+                if spec.mac != nil && spec.macs != nil {
+                    issue(entry.location, "give `mac` or `macs`, not both", path: hostPath)
+                }
+                var macs: [String] = []
+                for located in (spec.mac ?? spec.macs)?.value.values ?? [] {
+                    do {
+                        let mac = try ValueNormalizer.macAddress(located.value)
+                        if let (owner, at) = seenMACs[mac] {
+                            issue(
+                                located.location,
+                                "MAC \(mac) is already \(owner)'s (at \(at.map(\.description) ?? "?"))",
+                                path: "\(hostPath).mac")
+                        } else {
+                            seenMACs[mac] = (hostName, located.location)
+                            macs.append(mac)
+                        }
+                    } catch {
+                        issue(located.location, error.message, path: "\(hostPath).mac")
+                    }
+                }
+                var address: String?
+                if let a = spec.address {
+                    do { address = try ValueNormalizer.inetAddress(a.value) } catch {
+                        issue(a.location, error.message, path: "\(hostPath).address")
+                    }
+                }
+                if roles[spec.role.value] == nil && !roleFiles.contains("roles/\(spec.role.value).yaml") {
+                    let known = roleFiles.map { String($0.dropFirst("roles/".count).split(separator: ".")[0]) }
+                    issue(
+                        spec.role.location,
+                        "unknown role '\(spec.role.value)'\(suggestionSuffix(for: spec.role.value, among: known))",
+                        path: "\(hostPath).role")
+                }
+                if let site = spec.site, sites[site.value] == nil {
+                    issue(
+                        site.location,
+                        "unknown site '\(site.value)'\(suggestionSuffix(for: site.value, among: sites.keys.sorted())) (sites are declared in site.yaml)",
+                        path: "\(hostPath).site")
+                }
+                var vars: [String: String] = [:]
+                for (k, v) in spec.vars ?? [:] { vars[k] = text(v) }
+                for builtin in ["name", "role", "address", "site", "mac"] where vars[builtin] != nil {
+                    issue(
+                        entry.location, "host variable '\(builtin)' would hide the built-in {{\(builtin)}}",
+                        path: "\(hostPath).vars")
+                }
+                hosts.append(
+                    Plans.Host(
+                        name: hostName, macs: macs, role: spec.role.value, address: address, site: spec.site?.value,
+                        vars: vars,
+                        location: entry.location))
+            }
+        }
+        let plans = Plans(defaults: defaults, sites: sites, roles: roles, hosts: hosts)
+        checkTemplates(plans)
+        return plans
+    }
+
+    mutating func buildRole(_ roleName: String, _ file: RoleFile, path: String, defaults: Plans.Defaults) -> Plans.Role?
+    {
+        let fileName = name(path)
+        let issuesBefore = issues.count
+        let repo = file.bundle.repo.value
+        checkURL(repo, file.bundle.repo.location, path: "bundle.repo", allowRelative: true)
+        let repository = isAbsoluteURL(repo) ? repo : defaults.bundlesBase.trimmingSuffix("/") + "/" + repo
+        let root = file.install.root
+        if !root.value.hasPrefix("/") || root.value.split(separator: "/").contains("..") || root.value == "/" {
+            issue(
+                root.location,
+                "the install root must be an absolute path other than / without '..' (got '\(root.value)')",
+                path: "install.root")
+        }
+        let keep = file.install.keep ?? 5
+        if keep < 1 {
+            issue(
+                SourceLocation(file: fileName, line: 1, column: 1), "install.keep must be at least 1 (got \(keep))",
+                path: "install.keep")
+        }
+        for account in [file.install.user, file.install.group].compactMap({ $0 }) where !isAccountName(account) {
+            issue(root.location, "'\(account)' is not a valid user or group name", path: "install")
+        }
+        for (i, unit) in (file.services ?? []).enumerated() where !isUnitName(unit) {
+            issue(
+                SourceLocation(file: fileName, line: 1, column: 1),
+                "'\(unit)' is not a systemd unit name (e.g. web.service)", path: "services[\(i)]")
+        }
+        var vars: [String: String] = [:]
+        for (k, v) in file.vars ?? [:] { vars[k] = text(v) }
+        var monitors: [Plans.Monitor] = []
+        var monitorNames = Set<String>()
+        for (i, located) in (file.monitors ?? []).enumerated() {
+            let spec = located.value
+            let monitorPath = "monitors[\(i)]"
+            if !monitorNames.insert(spec.name).inserted {
+                issue(located.location, "monitor '\(spec.name)' is declared twice in this role", path: monitorPath)
+            }
+            let targets = [(Plans.Monitor.Kind.http, spec.http), (.tcp, spec.tcp), (.command, spec.command)].compactMap
+            { kind, value in
+                value.map { (kind, $0) }
+            }
+            guard targets.count == 1, let (kind, target) = targets.first else {
+                issue(
+                    located.location,
+                    targets.isEmpty
+                        ? "monitor '\(spec.name)' has no target: give one of http, tcp or command"
+                        : "monitor '\(spec.name)' has several targets: give only one of http, tcp or command",
+                    path: monitorPath)
+                continue
+            }
+            if kind != .http && (spec.expect != nil || spec.body != nil) {
+                issue(located.location, "`expect` and `body` apply to http monitors only", path: monitorPath)
+            }
+            if let expect = spec.expect, !(100...599).contains(expect) {
+                issue(located.location, "expect: \(expect) is not an HTTP status", path: "\(monitorPath).expect")
+            }
+            if let retries = spec.retries, retries < 0 {
+                issue(located.location, "retries cannot be negative", path: "\(monitorPath).retries")
+            }
+            let interval = spec.interval ?? Duration(milliseconds: 10_000)
+            let timeout = spec.timeout ?? Duration(milliseconds: 2_000)
+            if interval.milliseconds == 0 || timeout.milliseconds == 0 {
+                issue(located.location, "interval and timeout must be longer than 0", path: monitorPath)
+            }
+            guard let template = parseTemplate(target.value, target.location, path: "\(monitorPath).\(kind.rawValue)")
+            else { continue }
+            if kind == .tcp, !target.value.contains(":") {
+                issue(target.location, "a tcp target is HOST:PORT (got '\(target.value)')", path: "\(monitorPath).tcp")
+            }
+            if kind == .http, !(target.value.hasPrefix("http://") || target.value.hasPrefix("https://")) {
+                issue(
+                    target.location, "an http target is an http:// or https:// URL (got '\(target.value)')",
+                    path: "\(monitorPath).http")
+            }
+            monitors.append(
+                Plans.Monitor(
+                    name: spec.name, kind: kind, target: template, expect: kind == .http ? (spec.expect ?? 200) : nil,
+                    body: spec.body,
+                    interval: interval, timeout: timeout, retries: spec.retries ?? 3,
+                    stableFor: spec.stableFor ?? Duration(milliseconds: 0)))
+        }
+        let run = file.run.flatMap { parseTemplate($0.value, $0.location, path: "run") }
+        let drain = file.hooks?.drain.flatMap { parseTemplate($0.value, $0.location, path: "hooks.drain") }
+        let undrain = file.hooks?.undrain.flatMap { parseTemplate($0.value, $0.location, path: "hooks.undrain") }
+        guard issues.count == issuesBefore else { return nil }
+        let fingerprint = String(decoding: source.files[path] ?? [], as: UTF8.self)
+        return Plans.Role(
+            name: roleName, description: file.description, bundleRepository: repository, bundleRef: file.bundle.ref,
+            installRoot: root.value, user: file.install.user ?? "root", group: file.install.group ?? "root", keep: keep,
+            services: file.services ?? [], run: run, vars: vars, drain: drain, undrain: undrain,
+            hookTimeout: file.hooks?.timeout ?? Duration(milliseconds: 60_000), monitors: monitors,
+            batch: file.rollout?.batch ?? defaults.batch, maxFail: file.rollout?.maxFail ?? defaults.maxFail,
+            file: fileName,
+            fingerprint: fingerprint)
+    }
+
+    mutating func parseTemplate(_ text: String, _ location: SourceLocation?, path: String) -> Template? {
+        do {
+            return try Template(text, location: location)
+        } catch {
+            issues.append(PlanIssue(error.location, error.message, path: path))
+            return nil
+        }
+    }
+
+    /// Every variable of every template must be known for every host of the role; each unknown
+    /// (template, variable) is reported once, naming the first host it fails for.
+    mutating func checkTemplates(_ plans: Plans) {
+        var reported = Set<String>()
+        for host in plans.hosts {
+            guard let role = plans.roles[host.role] else { continue }
+            let values = plans.variables(for: host)
+            var templates: [Template] = role.monitors.map(\.target)
+            templates += [role.run, role.drain, role.undrain].compactMap { $0 }
+            for template in templates {
+                for variable in template.variables where values[variable] == nil {
+                    let key = "\(template.location?.description ?? template.text)|\(variable)"
+                    guard reported.insert(key).inserted else { continue }
+                    let builtinMissing = ["address", "site", "mac"].contains(variable)
+                    let message =
+                        builtinMissing
+                        ? "{{\(variable)}} needs the host's \(variable), and host \(host.name) (\(host.location?.description ?? "?")) has none"
+                        : "unknown template variable '{{\(variable)}}' for host \(host.name) (\(host.location?.description ?? "?"))\(suggestionSuffix(for: variable, among: values.keys.sorted()))"
+                    issue(template.location, message)
+                }
+            }
+        }
+    }
+
+    mutating func checkURL(_ url: String, _ location: SourceLocation?, path: String, allowRelative: Bool) {
+        if url.isEmpty { issue(location, "empty repository URL", path: path) }
+        if isAbsoluteURL(url) { return }
+        if allowRelative {
+            if url.hasPrefix("/") || url.split(separator: "/").contains("..") {
+                issue(
+                    location, "'\(url)' must be a URL or a path relative to site.yaml's bundles (no '..')", path: path)
+            }
+            return
+        }
+        issue(location, "'\(url)' is not a repository URL (an absolute path, file://, ssh:// or https://)", path: path)
+    }
+
+    func isAbsoluteURL(_ url: String) -> Bool {
+        url.hasPrefix("/") || url.hasPrefix("file://") || url.hasPrefix("ssh://") || url.hasPrefix("https://")
+            || url.hasPrefix("http://")
+    }
+
+    func text(_ value: YAMLValue) -> String {
+        switch value {
+        case .string(let s): return s
+        case .integer(let i): return String(i)
+        case .double(let d): return String(d)
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return ""
+        default: return value.jsonText
+        }
+    }
+
+    func isName(_ s: String) -> Bool {
+        guard let first = s.first, first.isLowercase || first.isNumber else { return false }
+        return s.allSatisfy { ($0.isLowercase && $0.isASCII) || $0.isNumber || $0 == "-" || $0 == "_" }
+    }
+
+    func isHostname(_ s: String) -> Bool {
+        guard !s.isEmpty, s.count <= 253 else { return false }
+        return s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            !label.isEmpty && label.count <= 63 && label.first != "-" && label.last != "-"
+                && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        }
+    }
+
+    func isAccountName(_ s: String) -> Bool {
+        guard let first = s.first, first.isLowercase || first == "_" else { return false }
+        return s.count <= 32 && s.allSatisfy { ($0.isLowercase && $0.isASCII) || $0.isNumber || $0 == "-" || $0 == "_" }
+    }
+
+    func isUnitName(_ s: String) -> Bool {
+        let suffixes = [".service", ".socket", ".timer", ".target", ".path", ".mount"]
+        guard suffixes.contains(where: { s.hasSuffix($0) }), s.count > 8 else { return false }
+        return s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@:\\".contains($0)) }
+    }
+}
+
+/// Checks a database URL without opening it (plans only name the inventory).
+enum DatabaseURLCheck {
+    static func check(_ url: String) throws -> Bool {
+        guard url.hasPrefix("sqlite:") || url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+            throw PlanIssue(nil, "bad URL")
+        }
+        if url.contains("password=") { throw PlanIssue(nil, "password in URL") }
+        return true
+    }
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> String {
+        var s = self
+        while s.hasSuffix(suffix) { s.removeLast(suffix.count) }
+        return s
+    }
+}

@@ -1,0 +1,69 @@
+import YAML
+
+/// A string with `{{variable}}` placeholders, filled per host.
+public struct Template: Sendable, Hashable {
+    public enum Part: Sendable, Hashable {
+        case literal(String)
+        case variable(String)
+    }
+
+    public var text: String
+    public var parts: [Part]
+    public var location: SourceLocation?
+
+    /// Parses `text`; an unclosed `{{` or an empty `{{}}` is an error.
+    public init(_ text: String, location: SourceLocation? = nil) throws(PlanIssue) {
+        self.text = text
+        self.location = location
+        var parts: [Part] = []
+        var rest = Substring(text)
+        while let open = rest.range(of: "{{") {
+            if open.lowerBound > rest.startIndex { parts.append(.literal(String(rest[..<open.lowerBound]))) }
+            guard let close = rest.range(of: "}}", range: open.upperBound..<rest.endIndex) else {
+                throw PlanIssue(location, "unclosed '{{' in '\(text)'")
+            }
+            let name = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == "-" })
+            else {
+                throw PlanIssue(location, "'{{\(name)}}' is not a variable name")
+            }
+            parts.append(.variable(name))
+            rest = rest[close.upperBound...]
+        }
+        if !rest.isEmpty { parts.append(.literal(String(rest))) }
+        self.parts = parts
+    }
+
+    public var variables: [String] {
+        parts.compactMap { if case .variable(let v) = $0 { return v } else { return nil } }
+    }
+
+    /// A variable the values did not have.
+    public struct MissingVariable: Error, Sendable {
+        public var name: String
+    }
+
+    /// The text with every variable replaced, or the first variable `values` lacks.
+    public func render(_ values: [String: String]) -> Result<String, MissingVariable> {
+        var out = ""
+        for part in parts {
+            switch part {
+            case .literal(let s): out += s
+            case .variable(let v):
+                guard let value = values[v] else { return .failure(MissingVariable(name: v)) }
+                out += value
+            }
+        }
+        return .success(out)
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Set<Character>) -> String {
+        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
+    }
+}
+
+extension Set where Element == Character {
+    static let whitespaces: Set<Character> = [" ", "\t"]
+}
