@@ -294,8 +294,11 @@ struct PlanBuilder {
                 }
                 var address: String?
                 if let a = spec.address {
-                    do { address = try ValueNormalizer.inetAddress(a.value) } catch {
+                    do {
+                        address = try ValueNormalizer.inetAddress(a.value)
+                    } catch {
                         issue(a.location, error.message, path: "\(hostPath).address")
+                        address = a.value  // reported once; templates need not report it again
                     }
                 }
                 if roles[spec.role.value] == nil && !roleFiles.contains("roles/\(spec.role.value).yaml") {
