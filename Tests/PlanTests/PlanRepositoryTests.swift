@@ -24,7 +24,8 @@ private struct World {
         keyPath = try generateSSHKey(in: dir, name: "ops", type: keyType)
         allowedPath = dir + "/allowed_signers"
         let publicKey = try String(contentsOfFile: keyPath + ".pub", encoding: .utf8)
-        try "ops@example.org \(allowedOptions) \(publicKey)".write(toFile: allowedPath, atomically: true, encoding: .utf8)
+        try "ops@example.org \(allowedOptions) \(publicKey)".write(
+            toFile: allowedPath, atomically: true, encoding: .utf8)
     }
 
     func signer() throws -> any SSHSigner { try loadSigner(keyPath: keyPath) }
@@ -32,7 +33,11 @@ private struct World {
 
     func gitVerify(_ ref: String) throws -> CommandResult {
         try runTool(
-            "git", ["-C", repoPath, "-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile=\(allowedPath)", "verify-commit", ref])
+            "git",
+            [
+                "-C", repoPath, "-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile=\(allowedPath)",
+                "verify-commit", ref,
+            ])
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: dir) }
@@ -53,14 +58,17 @@ private func refusal(_ body: () throws -> Void) -> String? {
         let world = try World(keyType: keyType)
         defer { world.remove() }
         let repo = try PlanRepository(path: world.repoPath, create: true)
-        let id = try #require(try repo.commit(directory: world.plansDir, message: "plans", author: ops, signer: try world.signer()))
+        let id = try #require(
+            try repo.commit(directory: world.plansDir, message: "plans", author: ops, signer: try world.signer()))
         let git = try world.gitVerify("main")
         #expect(git.status == 0, "git verify-commit: \(git.stderr)")
         #expect(git.stderr.contains("Good \"git\" signature for ops@example.org"))
         let verified = try repo.verify("main", allowedSigners: try world.allowed())
         #expect(verified.commit == id)
         #expect(verified.principals == ["ops@example.org"])
-        #expect(try repo.commit(directory: world.plansDir, message: "again", author: ops, signer: try world.signer()) == nil)
+        #expect(
+            try repo.commit(directory: world.plansDir, message: "again", author: ops, signer: try world.signer()) == nil
+        )
     }
 
     @Test func commitsSignedByGitVerifyWithRedeye() throws {
@@ -74,7 +82,8 @@ private func refusal(_ body: () throws -> Void) -> String? {
         ] {
             #expect(try runTool("git", args).status == 0)
         }
-        try writeFiles(["work/site.yaml": siteYAML, "work/roles/web.yaml": webRole, "work/hosts.yaml": twoHosts], under: world.dir)
+        try writeFiles(
+            ["work/site.yaml": siteYAML, "work/roles/web.yaml": webRole, "work/hosts.yaml": twoHosts], under: world.dir)
         #expect(try runTool("git", ["-C", work, "add", "."]).status == 0)
         let committed = try runTool("git", ["-C", work, "commit", "-q", "-S", "-m", "signed by git"])
         #expect(committed.status == 0, "\(committed.stderr)")
@@ -98,8 +107,10 @@ private func refusal(_ body: () throws -> Void) -> String? {
 
         // Signed by a key that is not allowed.
         let strangerKey = try generateSSHKey(in: world.dir, name: "stranger")
-        try writeFiles(["plans/hosts.yaml": twoHosts + "  - {name: web03, role: web, address: 10.0.0.3}\n"], under: world.dir)
-        _ = try repo.commit(directory: world.plansDir, message: "stranger", author: ops, signer: try loadSigner(keyPath: strangerKey))
+        try writeFiles(
+            ["plans/hosts.yaml": twoHosts + "  - {name: web03, role: web, address: 10.0.0.3}\n"], under: world.dir)
+        _ = try repo.commit(
+            directory: world.plansDir, message: "stranger", author: ops, signer: try loadSigner(keyPath: strangerKey))
         #expect(refusal { _ = try repo.verify("main", allowedSigners: allowed) }?.contains("which is not in") == true)
         #expect(try world.gitVerify("main").status != 0)
 
@@ -112,12 +123,16 @@ private func refusal(_ body: () throws -> Void) -> String? {
 
         // Signed for another namespace.
         _ = try commitWith("namespace") { try SSHSignature.sign($0, namespace: "file", with: signer).armored }
-        #expect(refusal { _ = try repo.verify("main", allowedSigners: allowed) }?.contains("namespace 'file', not 'git'") == true)
+        #expect(
+            refusal { _ = try repo.verify("main", allowedSigners: allowed) }?.contains("namespace 'file', not 'git'")
+                == true)
 
         // A valid signature of other content.
         let other = try SSHSignature.sign(Array("other content".utf8), namespace: "git", with: signer).armored
         _ = try commitWith("replayed") { _ in other }
-        #expect(refusal { _ = try repo.verify("main", allowedSigners: allowed) }?.contains("does not match the commit's content") == true)
+        #expect(
+            refusal { _ = try repo.verify("main", allowedSigners: allowed) }?.contains(
+                "does not match the commit's content") == true)
         #expect(try world.gitVerify("main").status != 0)
 
         // A truncated signature.
@@ -125,7 +140,9 @@ private func refusal(_ body: () throws -> Void) -> String? {
             let armored = try SSHSignature.sign(content, namespace: "git", with: signer).armored
             return String(armored.dropLast(40))
         }
-        #expect(refusal { _ = try repo.verify("main", allowedSigners: allowed) }?.contains("malformed SSH signature") == true)
+        #expect(
+            refusal { _ = try repo.verify("main", allowedSigners: allowed) }?.contains("malformed SSH signature")
+                == true)
     }
 
     @Test func expiredKeysAreRefused() throws {
@@ -133,7 +150,8 @@ private func refusal(_ body: () throws -> Void) -> String? {
         defer { world.remove() }
         let repo = try PlanRepository(path: world.repoPath, create: true)
         _ = try repo.commit(directory: world.plansDir, message: "late", author: ops, signer: try world.signer())
-        #expect(refusal { _ = try repo.verify("main", allowedSigners: try world.allowed()) }?.contains("expired") == true)
+        #expect(
+            refusal { _ = try repo.verify("main", allowedSigners: try world.allowed()) }?.contains("expired") == true)
         #expect(try world.gitVerify("main").status != 0, "git agrees")
     }
 
@@ -144,7 +162,9 @@ private func refusal(_ body: () throws -> Void) -> String? {
         _ = try repo.commit(directory: world.plansDir, message: "good", author: ops, signer: nil)
         let before = try repo.repository.resolveCommit("main")
         try writeFiles(["plans/hosts.yaml": twoHosts + "  - {name: web03, role: nope}\n"], under: world.dir)
-        #expect(throws: PlanError.self) { try repo.commit(directory: world.plansDir, message: "bad", author: ops, signer: nil) }
+        #expect(throws: PlanError.self) {
+            try repo.commit(directory: world.plansDir, message: "bad", author: ops, signer: nil)
+        }
         #expect(try repo.repository.resolveCommit("main") == before)
     }
 

@@ -53,7 +53,8 @@ func planErrors(_ files: [String: String]) -> [String] {
 
     @Test func rolloutAmountsAndDurations() throws {
         let role = webRole + "rollout: {batch: [1, 5, \"25%\"], max_fail: \"10%\"}\nhooks: {timeout: 1m30s}\n"
-        let plans = try PlanLoader().load(source(["site.yaml": siteYAML, "roles/web.yaml": role, "hosts.yaml": twoHosts]))
+        let plans = try PlanLoader().load(
+            source(["site.yaml": siteYAML, "roles/web.yaml": role, "hosts.yaml": twoHosts]))
         let plan = plans.plan(for: plans.hosts[0])
         #expect(plan.rollout.batch.steps.map(\.description) == ["1", "5", "25%"])
         #expect(plan.rollout.maxFail.amount.of(20) == 2)
@@ -62,38 +63,79 @@ func planErrors(_ files: [String: String]) -> [String] {
 
     /// Each broken plan gets a precise error at its place (and nothing else).
     @Test(arguments: [
-        (["hosts.yaml": "hosts:\n  - {name: web01, mac: \"52:54:00:00:00:01\", role: wbe, address: 10.0.0.1}\n"],
-         "p/hosts.yaml:2:51: hosts[0].role: unknown role 'wbe' (did you mean 'web'?)"),
-        (["hosts.yaml": "hosts:\n  - {name: web01, mac: \"52:54:00:00:00:01\", role: web, address: 10.0.0.1}\n  - {name: web02, mac: \"52-54-00-00-00-01\", role: web, address: 10.0.0.2}\n"],
-         "p/hosts.yaml:3:24: hosts[1].mac: MAC 52:54:00:00:00:01 is already web01's (at p/hosts.yaml:2:24)"),
-        (["hosts.yaml": "hosts:\n  - {name: web01, mac: \"52:54:00:00:00:0g\", role: web, address: 10.0.0.1}\n"],
-         "p/hosts.yaml:2:24: hosts[0].mac: '52:54:00:00:00:0g' is not a MAC address (expected six hex octets, e.g. 52:54:00:12:34:56)"),
-        (["hosts.yaml": "hosts:\n  - {name: web01, mac: \"52:54:00:00:00:01\", role: web, address: 10.0.0.1}\n  - {name: web01, mac: \"52:54:00:00:00:02\", role: web, address: 10.0.0.2}\n"],
-         "p/hosts.yaml:3:12: hosts[1].name: host 'web01' is declared twice (first at p/hosts.yaml:2:12)"),
-        (["hosts.yaml": "hosts:\n  - {name: web01, mac: \"52:54:00:00:00:01\", role: web, address: 10.0.0.300}\n"],
-         "p/hosts.yaml:2:65: hosts[0].address: '10.0.0.300' is not an IP address"),
-        (["hosts.yaml": "hosts:\n  - {name: web01, role: web, address: 10.0.0.1, site: dc9}\n"],
-         "p/hosts.yaml:2:55: hosts[0].site: unknown site 'dc9' (did you mean 'dc1'?) (sites are declared in site.yaml)"),
-        (["hosts.yaml": "hosts:\n  - {name: web01, role: web, address: 10.0.0.1, rack: r1}\n"],
-         "p/hosts.yaml:2:49: hosts[0].rack: unknown key 'rack' (did you mean 'mac'?)"),
-        (["roles/web.yaml": webRole.replacingOccurrences(of: "{{port}}", with: "{{prot}}")],
-         "p/roles/web.yaml:6:26: unknown template variable '{{prot}}' for host web01 (p/hosts.yaml:2:5) (did you mean 'port'?)"),
-        (["roles/web.yaml": webRole + "  - {name: nothing, interval: 5s}\n"],
-         "p/roles/web.yaml:7:5: monitors[1]: monitor 'nothing' has no target: give one of http, tcp or command"),
-        (["roles/web.yaml": webRole + "rollout: {batch: \"120%\"}\n"],
-         "p/roles/web.yaml:7:18: rollout.batch: '120%' is over 100%"),
-        (["roles/web.yaml": webRole + "rollout: {max_fail: \"101%\"}\n"],
-         "p/roles/web.yaml:7:21: rollout.max_fail: '101%' is over 100%"),
-        (["roles/web.yaml": webRole.replacingOccurrences(of: "/opt/web,", with: "opt/web,")],
-         "p/roles/web.yaml:2:17: install.root: the install root must be an absolute path other than / without '..' (got 'opt/web')"),
-        (["roles/web.yaml": webRole + "hooks: {drain: \"stop {{name\"}\n"],
-         "p/roles/web.yaml:7:16: hooks.drain: unclosed '{{' in 'stop {{name'"),
-        (["roles/web.yaml": "bundle: {repo: web.git, ref: v1\n"],
-         "p/roles/web.yaml:2:1: did not find expected ',' or '}' (while parsing a flow mapping at line 1, column 9)"),
-        (["site.yaml": "bundels: file:///srv\n"],
-         "p/site.yaml:1:1: bundels: unknown key 'bundels' (did you mean 'bundles'?)"),
-        (["roles/web.yaml": webRole.replacingOccurrences(of: "interval", with: "x") + "  - {name: t, tcp: \"{{address}}:80\", interval: soon}\n"],
-         "p/roles/web.yaml:7:48: monitors[1].interval: 'soon' is not a duration (e.g. 500ms, 10s, 2m, 1h)"),
+        (
+            ["hosts.yaml": "hosts:\n  - {name: web01, mac: \"52:54:00:00:00:01\", role: wbe, address: 10.0.0.1}\n"],
+            "p/hosts.yaml:2:51: hosts[0].role: unknown role 'wbe' (did you mean 'web'?)"
+        ),
+        (
+            [
+                "hosts.yaml":
+                    "hosts:\n  - {name: web01, mac: \"52:54:00:00:00:01\", role: web, address: 10.0.0.1}\n  - {name: web02, mac: \"52-54-00-00-00-01\", role: web, address: 10.0.0.2}\n"
+            ],
+            "p/hosts.yaml:3:24: hosts[1].mac: MAC 52:54:00:00:00:01 is already web01's (at p/hosts.yaml:2:24)"
+        ),
+        (
+            ["hosts.yaml": "hosts:\n  - {name: web01, mac: \"52:54:00:00:00:0g\", role: web, address: 10.0.0.1}\n"],
+            "p/hosts.yaml:2:24: hosts[0].mac: '52:54:00:00:00:0g' is not a MAC address (expected six hex octets, e.g. 52:54:00:12:34:56)"
+        ),
+        (
+            [
+                "hosts.yaml":
+                    "hosts:\n  - {name: web01, mac: \"52:54:00:00:00:01\", role: web, address: 10.0.0.1}\n  - {name: web01, mac: \"52:54:00:00:00:02\", role: web, address: 10.0.0.2}\n"
+            ],
+            "p/hosts.yaml:3:12: hosts[1].name: host 'web01' is declared twice (first at p/hosts.yaml:2:12)"
+        ),
+        (
+            ["hosts.yaml": "hosts:\n  - {name: web01, mac: \"52:54:00:00:00:01\", role: web, address: 10.0.0.300}\n"],
+            "p/hosts.yaml:2:65: hosts[0].address: '10.0.0.300' is not an IP address"
+        ),
+        (
+            ["hosts.yaml": "hosts:\n  - {name: web01, role: web, address: 10.0.0.1, site: dc9}\n"],
+            "p/hosts.yaml:2:55: hosts[0].site: unknown site 'dc9' (did you mean 'dc1'?) (sites are declared in site.yaml)"
+        ),
+        (
+            ["hosts.yaml": "hosts:\n  - {name: web01, role: web, address: 10.0.0.1, rack: r1}\n"],
+            "p/hosts.yaml:2:49: hosts[0].rack: unknown key 'rack' (did you mean 'mac'?)"
+        ),
+        (
+            ["roles/web.yaml": webRole.replacingOccurrences(of: "{{port}}", with: "{{prot}}")],
+            "p/roles/web.yaml:6:26: unknown template variable '{{prot}}' for host web01 (p/hosts.yaml:2:5) (did you mean 'port'?)"
+        ),
+        (
+            ["roles/web.yaml": webRole + "  - {name: nothing, interval: 5s}\n"],
+            "p/roles/web.yaml:7:5: monitors[1]: monitor 'nothing' has no target: give one of http, tcp or command"
+        ),
+        (
+            ["roles/web.yaml": webRole + "rollout: {batch: \"120%\"}\n"],
+            "p/roles/web.yaml:7:18: rollout.batch: '120%' is over 100%"
+        ),
+        (
+            ["roles/web.yaml": webRole + "rollout: {max_fail: \"101%\"}\n"],
+            "p/roles/web.yaml:7:21: rollout.max_fail: '101%' is over 100%"
+        ),
+        (
+            ["roles/web.yaml": webRole.replacingOccurrences(of: "/opt/web,", with: "opt/web,")],
+            "p/roles/web.yaml:2:17: install.root: the install root must be an absolute path other than / without '..' (got 'opt/web')"
+        ),
+        (
+            ["roles/web.yaml": webRole + "hooks: {drain: \"stop {{name\"}\n"],
+            "p/roles/web.yaml:7:16: hooks.drain: unclosed '{{' in 'stop {{name'"
+        ),
+        (
+            ["roles/web.yaml": "bundle: {repo: web.git, ref: v1\n"],
+            "p/roles/web.yaml:2:1: did not find expected ',' or '}' (while parsing a flow mapping at line 1, column 9)"
+        ),
+        (
+            ["site.yaml": "bundels: file:///srv\n"],
+            "p/site.yaml:1:1: bundels: unknown key 'bundels' (did you mean 'bundles'?)"
+        ),
+        (
+            [
+                "roles/web.yaml": webRole.replacingOccurrences(of: "interval", with: "x")
+                    + "  - {name: t, tcp: \"{{address}}:80\", interval: soon}\n"
+            ],
+            "p/roles/web.yaml:7:48: monitors[1].interval: 'soon' is not a duration (e.g. 500ms, 10s, 2m, 1h)"
+        ),
     ])
     func brokenPlanGetsAPreciseError(_ override: [String: String], _ expected: String) {
         var files = ["site.yaml": siteYAML, "roles/web.yaml": webRole, "hosts.yaml": twoHosts]
@@ -102,8 +144,12 @@ func planErrors(_ files: [String: String]) -> [String] {
     }
 
     @Test func allErrorsAtOnce() {
-        let hosts = "hosts:\n  - {name: a, role: nope}\n  - {name: b, role: web, mac: zz}\n  - {name: c, role: web, site: nowhere}\n"
-        let errors = planErrors(["site.yaml": siteYAML, "roles/web.yaml": webRole.replacingOccurrences(of: "{{address}}", with: "x"), "hosts.yaml": hosts])
+        let hosts =
+            "hosts:\n  - {name: a, role: nope}\n  - {name: b, role: web, mac: zz}\n  - {name: c, role: web, site: nowhere}\n"
+        let errors = planErrors([
+            "site.yaml": siteYAML, "roles/web.yaml": webRole.replacingOccurrences(of: "{{address}}", with: "x"),
+            "hosts.yaml": hosts,
+        ])
         #expect(errors.count == 3, "\(errors)")
     }
 
@@ -111,7 +157,10 @@ func planErrors(_ files: [String: String]) -> [String] {
         let errors = planErrors([
             "site.yaml": siteYAML, "roles/web.yaml": webRole, "hosts.yaml": "hosts:\n  - {name: web01, role: web}\n",
         ])
-        #expect(errors == ["p/roles/web.yaml:6:26: {{address}} needs the host's address, and host web01 (p/hosts.yaml:2:5) has none"])
+        #expect(
+            errors == [
+                "p/roles/web.yaml:6:26: {{address}} needs the host's address, and host web01 (p/hosts.yaml:2:5) has none"
+            ])
     }
 
     @Test func strayPlanFilesAreReported() {

@@ -1,0 +1,91 @@
+import Foundation
+import TestSupport
+import Testing
+
+@Suite struct PlanCLITests {
+    @Test(arguments: [
+        ["plan"], ["plan", "validate"], ["plan", "show"], ["plan", "commit"], ["plan", "verify"], ["plan", "diff"],
+    ])
+    func planCommandsHaveHelpWithExamples(_ command: [String]) throws {
+        let result = try runRedeye(command + ["--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("EXAMPLES:"))
+    }
+
+    @Test func validateShowCommitVerifyDiff() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let plans = repositoryRoot + "/Plans"
+        let valid = try runRedeye(["plan", "validate", "--plans", plans, "--json"])
+        #expect(valid.status == 0)
+        #expect(valid.stdout.contains("\"valid\" : true"))
+
+        let show = try runRedeye(["plan", "show", "52:54:00:12:34:60", "--plans", plans, "--json"])
+        let decoded = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any]
+        #expect(decoded?["name"] as? String == "db01")
+        #expect(try runRedeye(["plan", "show", "web99", "--plans", plans]).status == 5)
+
+        let key = try generateSSHKey(in: dir, name: "ops")
+        let allowed = dir + "/allowed_signers"
+        try "ops@example.org \(try String(contentsOfFile: key + ".pub", encoding: .utf8))".write(
+            toFile: allowed, atomically: true, encoding: .utf8)
+        let repo = dir + "/plans.git"
+        let author = ["--author", "Ops <ops@example.org>"]
+        let unsigned = try runRedeye(["plan", "commit", "--plans", plans, "--repo", repo, "-m", "unsigned"] + author)
+        #expect(unsigned.status == 0, "\(unsigned.stderr)")
+        let refused = try runRedeye(["plan", "verify", "--repo", repo, "--ref", "main", "--allowed-signers", allowed])
+        #expect(refused.status == 6)
+        #expect(refused.stderr.contains("is not signed"))
+
+        try FileManager.default.copyItem(atPath: plans, toPath: dir + "/plans")
+        try writeFiles(
+            [
+                "plans/roles/db.yaml": try String(contentsOfFile: plans + "/roles/db.yaml", encoding: .utf8)
+                    .replacingOccurrences(of: "ref: v88", with: "ref: v89")
+            ], under: dir)
+        let signed = try runRedeye(
+            ["plan", "commit", "--plans", dir + "/plans", "--repo", repo, "-m", "db to v89", "--sign-key", key] + author
+        )
+        #expect(signed.status == 0, "\(signed.stderr)")
+        #expect(signed.stdout.contains("signed by ssh-ed25519 SHA256:"))
+        let verified = try runRedeye(["plan", "verify", "--repo", repo, "--ref", "main", "--allowed-signers", allowed])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        #expect(verified.stdout.hasPrefix("good signature on "))
+
+        let diff = try runRedeye(["plan", "diff", "main~1", "main", "--repo", repo])
+        #expect(diff.stdout.contains("role db: bundle ref v88 → v89"))
+        #expect(diff.stdout.contains("host db01: changed (bundle v88 → v89)"))
+
+        try writeFiles(["plans/hosts.yaml": "hosts:\n  - {name: x, role: nope}\n"], under: dir)
+        let invalid = try runRedeye(
+            ["plan", "commit", "--plans", dir + "/plans", "--repo", repo, "-m", "bad"] + author)
+        #expect(invalid.status == 1)
+        #expect(invalid.stderr.contains("plans/hosts.yaml:2:21: hosts[0].role: unknown role 'nope'"))
+    }
+
+    @Test func rsaSigningKeysAreRefusedWithAdvice() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = try generateSSHKey(in: dir, name: "old", type: "rsa")
+        let result = try runRedeye([
+            "plan", "commit", "--plans", repositoryRoot + "/Plans", "--repo", dir + "/p.git", "-m", "x", "--sign-key",
+            key,
+            "--author", "Ops <ops@example.org>",
+        ])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("RSA keys are not supported: use an ed25519"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/p.git"), "nothing is created when the key is refused")
+    }
+
+    @Test func importPlansIntoTheInventory() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = ["--schema", repositoryRoot + "/Schemas", "--db", "sqlite:inv.db"]
+        #expect(try runRedeye(["schema", "migrate"] + db, in: dir).status == 0)
+        let result = try runRedeye(["inventory", "import", "--plans", repositoryRoot + "/Plans"] + db, in: dir)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("host: 4 inserted, 0 updated"))
+        let mac = try runRedeye(["inventory", "get", "mac_address", "52:54:00:12:34:56", "--json"] + db, in: dir)
+        #expect(mac.status == 0)
+    }
+}
