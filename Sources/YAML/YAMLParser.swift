@@ -56,9 +56,23 @@ private final class ParseSession {
     private let file: String
     private let limits: YAMLParser.Limits
 
-    private enum Frame {
-        case sequence(mark: Mark, anchor: String?, startCount: Int, items: [Node])
-        case mapping(mark: Mark, anchor: String?, startCount: Int, pairs: [Node.Pair], pendingKey: Node?)
+    /// An open sequence or mapping. A class, so that appending to it happens in place: with value types,
+    /// every item added to a long sequence would copy the sequence.
+    private final class Frame {
+        let isMapping: Bool
+        let mark: Mark
+        let anchor: String?
+        let startCount: Int
+        var items: [Node] = []
+        var pairs: [Node.Pair] = []
+        var pendingKey: Node?
+
+        init(isMapping: Bool, mark: Mark, anchor: String?, startCount: Int) {
+            self.isMapping = isMapping
+            self.mark = mark
+            self.anchor = anchor
+            self.startCount = startCount
+        }
     }
 
     private var frames: [Frame] = []
@@ -131,27 +145,18 @@ private final class ParseSession {
                 try count(anchored.weight, at: mark)
                 try add(anchored.node)
             case YAML_SEQUENCE_START_EVENT:
-                try push(
-                    .sequence(
-                        mark: mark, anchor: anchorString(event.data.sequence_start.anchor), startCount: expandedCount,
-                        items: []), at: mark)
+                let anchor = anchorString(event.data.sequence_start.anchor)
+                try push(Frame(isMapping: false, mark: mark, anchor: anchor, startCount: expandedCount), at: mark)
             case YAML_MAPPING_START_EVENT:
-                try push(
-                    .mapping(
-                        mark: mark, anchor: anchorString(event.data.mapping_start.anchor), startCount: expandedCount,
-                        pairs: [], pendingKey: nil), at: mark)
-            case YAML_SEQUENCE_END_EVENT:
-                guard case .sequence(let start, let anchor, let startCount, let items) = frames.popLast() else {
-                    throw error("unbalanced sequence", at: mark)
+                let anchor = anchorString(event.data.mapping_start.anchor)
+                try push(Frame(isMapping: true, mark: mark, anchor: anchor, startCount: expandedCount), at: mark)
+            case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                guard let frame = frames.popLast(), frame.isMapping == (event.type == YAML_MAPPING_END_EVENT) else {
+                    throw error("unbalanced collection", at: mark)
                 }
-                let node = Node(content: .sequence(items), mark: start)
-                try finish(node, anchor: anchor, startCount: startCount)
-            case YAML_MAPPING_END_EVENT:
-                guard case .mapping(let start, let anchor, let startCount, let pairs, _) = frames.popLast() else {
-                    throw error("unbalanced mapping", at: mark)
-                }
-                let node = Node(content: .mapping(try mergeAndCheck(pairs)), mark: start)
-                try finish(node, anchor: anchor, startCount: startCount)
+                let content: Node.Content =
+                    frame.isMapping ? .mapping(try mergeAndCheck(frame.pairs)) : .sequence(frame.items)
+                try finish(Node(content: content, mark: frame.mark), anchor: frame.anchor, startCount: frame.startCount)
             default:
                 break
             }
@@ -186,23 +191,17 @@ private final class ParseSession {
     }
 
     private func add(_ node: Node) throws(YAMLError) {
-        guard let top = frames.popLast() else {
+        guard let top = frames.last else {
             documents.append(node)
             return
         }
-        switch top {
-        case .sequence(let mark, let anchor, let startCount, var items):
-            items.append(node)
-            frames.append(.sequence(mark: mark, anchor: anchor, startCount: startCount, items: items))
-        case .mapping(let mark, let anchor, let startCount, var pairs, let pendingKey):
-            if let key = pendingKey {
-                pairs.append(Node.Pair(key: key, value: node))
-                frames.append(
-                    .mapping(mark: mark, anchor: anchor, startCount: startCount, pairs: pairs, pendingKey: nil))
-            } else {
-                frames.append(
-                    .mapping(mark: mark, anchor: anchor, startCount: startCount, pairs: pairs, pendingKey: node))
-            }
+        if !top.isMapping {
+            top.items.append(node)
+        } else if let key = top.pendingKey {
+            top.pairs.append(Node.Pair(key: key, value: node))
+            top.pendingKey = nil
+        } else {
+            top.pendingKey = node
         }
     }
 
