@@ -161,11 +161,24 @@ private func refusal(_ body: () throws -> Void) -> String? {
         let repo = try PlanRepository(path: world.repoPath, create: true)
         _ = try repo.commit(directory: world.plansDir, message: "good", author: ops, signer: nil)
         let before = try repo.repository.resolveCommit("main")
-        try writeFiles(["plans/hosts.yaml": twoHosts + "  - {name: web03, role: nope}\n"], under: world.dir)
-        #expect(throws: PlanError.self) {
-            try repo.commit(directory: world.plansDir, message: "bad", author: ops, signer: nil)
+        let variants: [[String: String]] = [
+            ["plans/hosts.yaml": twoHosts + "  - {name: web03, role: nope}\n"],  // a role that does not exist
+            ["plans/roles/web.yaml": webRole + "  - {name: empty}\n"],  // a monitor with no target
+            ["plans/site.yaml": siteYAML + "colour: red\n"],  // an unknown key
+            ["plans/hosts.yaml": twoHosts.replacingOccurrences(of: "52:54:00:00:00:02", with: "52:54:00:00:00:01")],  // one MAC twice
+            ["plans/hosts.yaml": twoHosts.replacingOccurrences(of: "52:54:00:00:00:02", with: "52:54:00:00:00")],  // malformed MAC
+            ["plans/roles/web.yaml": webRole.replacingOccurrences(of: "{{port}}", with: "{{nope}}")],  // unknown variable
+            ["plans/roles/web.yaml": webRole + "rollout: {max_fail: \"150%\"}\n"],  // a percentage over 100
+            ["plans/hosts.yaml": "hosts: [\n"],  // broken YAML
+        ]
+        let good = ["plans/site.yaml": siteYAML, "plans/roles/web.yaml": webRole, "plans/hosts.yaml": twoHosts]
+        for variant in variants {
+            try writeFiles(good.merging(variant) { _, new in new }, under: world.dir)
+            #expect(throws: PlanError.self, "\(variant)") {
+                try repo.commit(directory: world.plansDir, message: "bad", author: ops, signer: nil)
+            }
+            #expect(try repo.repository.resolveCommit("main") == before)
         }
-        #expect(try repo.repository.resolveCommit("main") == before)
     }
 
     @Test func agentSignsCommitsWithAPublicKeyReference() throws {
