@@ -165,9 +165,12 @@ private func refusal(_ body: () throws -> Void) -> String? {
             ["plans/hosts.yaml": twoHosts + "  - {name: web03, role: nope}\n"],  // a role that does not exist
             ["plans/roles/web.yaml": webRole + "  - {name: empty}\n"],  // a monitor with no target
             ["plans/site.yaml": siteYAML + "colour: red\n"],  // an unknown key
-            ["plans/hosts.yaml": twoHosts.replacingOccurrences(of: "52:54:00:00:00:02", with: "52:54:00:00:00:01")],  // one MAC twice
-            ["plans/hosts.yaml": twoHosts.replacingOccurrences(of: "52:54:00:00:00:02", with: "52:54:00:00:00")],  // malformed MAC
-            ["plans/roles/web.yaml": webRole.replacingOccurrences(of: "{{port}}", with: "{{nope}}")],  // unknown variable
+            // one MAC twice
+            ["plans/hosts.yaml": twoHosts.replacingOccurrences(of: "52:54:00:00:00:02", with: "52:54:00:00:00:01")],
+            // malformed MAC
+            ["plans/hosts.yaml": twoHosts.replacingOccurrences(of: "52:54:00:00:00:02", with: "52:54:00:00:00")],
+            // unknown variable
+            ["plans/roles/web.yaml": webRole.replacingOccurrences(of: "{{port}}", with: "{{nope}}")],
             ["plans/roles/web.yaml": webRole + "rollout: {max_fail: \"150%\"}\n"],  // a percentage over 100
             ["plans/hosts.yaml": "hosts: [\n"],  // broken YAML
         ]
