@@ -35,10 +35,11 @@ let package = Package(
         .target(name: "Schema", dependencies: ["YAML", "Database", "Digest"]),
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
         .target(name: "Plan", dependencies: ["YAML", "Schema", "Inventory", "Git", "Signing"]),
+        .target(name: "Bundle", dependencies: ["YAML", "Git", "Digest"]),
         .target(
             name: "RedeyeCommands",
             dependencies: [
-                "YAML", "Git", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing",
+                "YAML", "Git", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundle",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -68,15 +68,20 @@ public struct CommitInfo: Sendable {
     public var parents: [ObjectID]
 }
 
-/// A file to commit: its contents and whether it is executable (git keeps only 644 and 755).
+/// A file to commit: its contents and whether it is executable (git keeps only 644 and 755), or a
+/// symlink (whose contents are its target).
 public struct GitFile: Sendable, Hashable {
     public var contents: [UInt8]
     public var executable: Bool
+    public var symlink: Bool
 
-    public init(contents: [UInt8], executable: Bool = false) {
+    public init(contents: [UInt8], executable: Bool = false, symlink: Bool = false) {
         self.contents = contents
         self.executable = executable
+        self.symlink = symlink
     }
+
+    var mode: UInt32 { symlink ? 0o120000 : executable ? 0o100755 : 0o100644 }
 }
 
 extension String {
@@ -161,7 +166,9 @@ extension Repository {
                 let size = Int(git_blob_rawsize(object))
                 let bytes =
                     size == 0 ? [] : Array(UnsafeRawBufferPointer(start: git_blob_rawcontent(object), count: size))
-                out[name] = GitFile(contents: bytes, executable: mode == GIT_FILEMODE_BLOB_EXECUTABLE)
+                out[name] = GitFile(
+                    contents: bytes, executable: mode == GIT_FILEMODE_BLOB_EXECUTABLE,
+                    symlink: mode == GIT_FILEMODE_LINK)
             default:
                 continue
             }
@@ -214,7 +221,7 @@ extension Repository {
                 file.contents.withUnsafeBytes { git_blob_create_from_buffer(&blob, handle, $0.baseAddress, $0.count) },
                 "store \(path)")
             var entry = git_index_entry()
-            entry.mode = file.executable ? 0o100755 : 0o100644
+            entry.mode = file.mode
             entry.id = blob
             let code = path.withCString { cPath in
                 entry.path = cPath

@@ -26,7 +26,7 @@ public struct Redeye: ParsableCommand {
               64  usage: unknown command or option, missing argument
             """,
         version: version,
-        subcommands: [SchemaCommand.self, InventoryCommand.self, PlanCommand.self]
+        subcommands: [SchemaCommand.self, InventoryCommand.self, PlanCommand.self, BundleCommand.self]
     )
 
     public init() {}

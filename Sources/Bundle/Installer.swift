@@ -1,0 +1,568 @@
+import Digest
+import Foundation
+import Git
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One installed release, as recorded in `ROOT/.redeye/releases.json`.
+public struct ReleaseRecord: Codable, Sendable, Equatable {
+    public var id: String
+    public var commit: String
+    public var ref: String
+    public var repository: String
+    public var installedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case id, commit, ref, repository
+        case installedAt = "installed_at"
+    }
+}
+
+/// Installs bundle versions under an install root, least-bit and atomically:
+///
+/// ```
+/// ROOT/releases/<id>/…      one directory per release (id = the commit's first 12 hex digits)
+/// ROOT/current -> releases/<id>
+/// ROOT/.redeye/             cache repository, release records, stat index, lock
+/// ```
+///
+/// `current` only ever moves by renaming a symlink over it, and only to a release that was completely written,
+/// checked against its manifest and renamed into place; an interrupted install leaves a `.tmp-*` directory
+/// that the next run removes.
+public struct BundleInstaller {
+    /// The install root as the host sees it, e.g. `/opt/web`.
+    public var root: String
+    /// Where the host's file system starts (`/`; a temporary directory in tests).
+    public var prefix: String
+    public var keep: Int
+    public var clock: () -> Date
+    public var progress: (String) -> Void
+
+    public init(
+        root: String, prefix: String = "/", keep: Int = 5, clock: @escaping () -> Date = { Date() },
+        progress: @escaping (String) -> Void = { _ in }
+    ) {
+        self.root = root
+        self.prefix = prefix
+        self.keep = keep
+        self.clock = clock
+        self.progress = progress
+    }
+
+    /// The install root on this machine's file system.
+    public var base: String {
+        let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        return p + (root.hasPrefix("/") ? root : "/" + root)
+    }
+
+    var stateDirectory: String { base + "/.redeye" }
+    var releasesDirectory: String { base + "/releases" }
+
+    public struct Outcome: Sendable, Encodable {
+        public var release: String
+        public var commit: String
+        public var ref: String
+        public var previous: String?
+        public var alreadyCurrent: Bool
+        public var filesWritten: Int
+        public var filesLinked: Int
+        public var bytesWritten: Int64
+    }
+
+    // MARK: install
+
+    public func install(repository url: String, ref: String) throws -> Outcome {
+        try prepare()
+        let lock = try Lock(path: stateDirectory + "/lock")
+        defer { lock.release() }
+        cleanLeftovers()
+
+        progress("fetching \(url)")
+        let cache = try Repository.openOrCreate(stateDirectory + "/cache.git")
+        do {
+            try cache.fetchAll(from: url)
+        } catch {
+            throw BundleError("cannot fetch the bundle repository \(url): \(error.message)")
+        }
+        let commit: ObjectID
+        do {
+            commit = try cache.resolveCommit(ref)
+        } catch {
+            throw BundleError("\(url) has no ref '\(ref)'")
+        }
+        let id = commit.short
+        guard let manifestBytes = try cache.file(Manifest.fileName, at: commit) else {
+            throw BundleError("\(ref) (\(id)) has no \(Manifest.fileName): it is not a bundle version")
+        }
+        let manifest = try Manifest.parse(manifestBytes, file: "\(ref):\(Manifest.fileName)")
+        if let finding = LeastBit.checkManifest(manifest).first { throw BundleError("\(ref): \(finding)") }
+        let owners = try resolveOwners(manifest)
+
+        let previous = currentRelease()
+        if previous == id, FileManager.default.fileExists(atPath: releasesDirectory + "/" + id) {
+            progress("\(ref) (\(id)) is already the current release")
+            return Outcome(
+                release: id, commit: commit.hex, ref: ref, previous: previous, alreadyCurrent: true, filesWritten: 0,
+                filesLinked: 0,
+                bytesWritten: 0)
+        }
+        var outcome = Outcome(
+            release: id, commit: commit.hex, ref: ref, previous: previous, alreadyCurrent: false, filesWritten: 0,
+            filesLinked: 0,
+            bytesWritten: 0)
+        let final = releasesDirectory + "/" + id
+        if FileManager.default.fileExists(atPath: final), audit(release: id, manifest: manifest).isEmpty {
+            progress("release \(id) is already installed and intact; switching to it")
+        } else {
+            try removeTree(final)
+            let temporary = releasesDirectory + "/.tmp-\(id)-\(getpid())"
+            do {
+                try write(
+                    commit: commit, from: cache, manifest: manifest, owners: owners, into: temporary,
+                    previous: previous, outcome: &outcome)
+                try rename(temporary, final)
+            } catch {
+                try? removeTree(temporary)
+                throw error
+            }
+        }
+        try record(ReleaseRecord(id: id, commit: commit.hex, ref: ref, repository: url, installedAt: clock()))
+        if let hook = manifest.beforeSwitch {
+            do {
+                try run(hook, name: "before_switch", release: id)
+            } catch {
+                if previous != id { try? removeTree(final) }
+                throw error
+            }
+        }
+        try switchCurrent(to: id)
+        progress("current → releases/\(id) (\(ref))")
+        if let hook = manifest.afterSwitch {
+            do {
+                try run(hook, name: "after_switch", release: id)
+            } catch {
+                if let previous { try? switchCurrent(to: previous) }
+                throw BundleError("\(error); switched back to \(previous ?? "nothing")")
+            }
+        }
+        try prune()
+        return outcome
+    }
+
+    /// Writes a release into `directory`: every blob checked against the manifest before it is written,
+    /// unchanged files hard-linked from the previous release, then owners and modes applied.
+    func write(
+        commit: ObjectID, from cache: Repository, manifest: Manifest, owners: [String: (UInt32, UInt32)],
+        into directory: String,
+        previous: String?, outcome: inout Outcome
+    ) throws {
+        try makeDirectory(directory, mode: 0o700)
+        for entry in manifest.entries where entry.kind == .dir {
+            try makeDirectory(directory + "/" + entry.path, mode: 0o700)
+        }
+        let previousDirectory = previous.map { releasesDirectory + "/" + $0 }
+        let previousManifest = previousDirectory.flatMap { try? manifestOfRelease(at: $0) }
+        let previousIndex = previous.map { loadIndex($0) } ?? [:]
+        var index: [String: StatRecord] = [:]
+        var seen = Set<String>()
+        try cache.forEachFile(at: commit) { path, kind, bytes in
+            let target = directory + "/" + path
+            if path == Manifest.fileName {
+                try writeFile(target, bytes, mode: 0o644, display: path)
+                return
+            }
+            guard let entry = manifest.entry(path) else {
+                throw BundleError("refused: \(path) is in the repository but not in the manifest (tampered bundle?)")
+            }
+            seen.insert(path)
+            switch (entry.kind, kind) {
+            case (.symlink, .symlink):
+                let linkTarget = String(decoding: bytes, as: UTF8.self)
+                guard linkTarget == entry.target else {
+                    throw BundleError(
+                        "refused: \(path) points to \(linkTarget), the manifest says \(entry.target ?? "?") (tampered bundle?)"
+                    )
+                }
+                guard symlink(linkTarget, target) == 0 else { throw posixError("create symlink \(path)") }
+            case (.file, .regular), (.file, .executable):
+                let hasher = SHA256Stream()
+                hasher.update(bytes)
+                guard hasher.hex == entry.sha256 else {
+                    throw BundleError(
+                        "refused: \(path) does not match the manifest's sha256 (tampered bundle?); nothing was switched"
+                    )
+                }
+                if let previousDirectory, let old = previousManifest?.entry(path), old == entry,
+                    let stat = previousIndex[path], stat.matches(previousDirectory + "/" + path),
+                    link(previousDirectory + "/" + path, target) == 0
+                {
+                    outcome.filesLinked += 1
+                    index[path] = stat
+                    return
+                }
+                try writeFile(target, bytes, mode: 0o600, display: path)
+                outcome.filesWritten += 1
+                outcome.bytesWritten += Int64(bytes.count)
+            default:
+                throw BundleError(
+                    "refused: \(path) is a \(kind) in the repository, the manifest says \(entry.kind.rawValue)")
+            }
+        }
+        if let missing = manifest.entries.first(where: { $0.kind != .dir && !seen.contains($0.path) }) {
+            throw BundleError("refused: \(missing.path) is in the manifest but not in the repository")
+        }
+        // Owners first (chown clears set-id bits), then modes; directories deepest first.
+        for entry in manifest.entries.reversed() {
+            let path = directory + "/" + entry.path
+            if entry.kind == .file, index[entry.path] != nil { continue }  // a link to an identical file
+            let (uid, gid) = owners["\(entry.owner):\(entry.group)"]!
+            guard lchown(path, uid, gid) == 0 else { throw posixError("set the owner of \(entry.path)") }
+            if entry.kind != .symlink {
+                guard chmod(path, mode_t(entry.mode.bits)) == 0 else {
+                    throw posixError("set the mode of \(entry.path)")
+                }
+            }
+        }
+        guard chmod(directory, 0o755) == 0 else { throw posixError("set the mode of the release") }
+        let findings = LeastBit.check(
+            manifest, against: try TreeScanner.scan(directory, hashing: false), owners: Accounts())
+        if let finding = findings.first {
+            throw BundleError("the written release does not match its manifest: \(finding)")
+        }
+        for entry in manifest.entries where entry.kind == .file && index[entry.path] == nil {
+            index[entry.path] = StatRecord(directory + "/" + entry.path)
+        }
+        try saveIndex(index, release: commit.short)
+    }
+
+    // MARK: rollback, status, audit
+
+    /// Switches `current` back to the release installed before it, or to `id`.
+    public func rollback(to id: String? = nil) throws -> (from: String?, to: String) {
+        try prepare()
+        let lock = try Lock(path: stateDirectory + "/lock")
+        defer { lock.release() }
+        let current = currentRelease()
+        let installed = releases().filter { FileManager.default.fileExists(atPath: releasesDirectory + "/" + $0.id) }
+        let target: String
+        if let id {
+            guard installed.contains(where: { $0.id == id }) else {
+                throw BundleError(
+                    "no installed release \(id) (installed: \(installed.map(\.id).joined(separator: ", ")))")
+            }
+            target = id
+        } else {
+            let older = installed.filter { $0.id != current }.sorted { $0.installedAt > $1.installedAt }
+            guard let last = older.first else { throw BundleError("no earlier release to roll back to") }
+            target = last.id
+        }
+        let manifest = try manifestOfRelease(at: releasesDirectory + "/" + target)
+        if let finding = audit(release: target, manifest: manifest).first {
+            throw BundleError("release \(target) is damaged (\(finding)); not switching to it")
+        }
+        try switchCurrent(to: target)
+        return (current, target)
+    }
+
+    public struct Status: Sendable, Encodable {
+        public var current: String?
+        public var record: ReleaseRecord?
+        public var releases: [ReleaseRecord]
+        public var drift: [Finding]
+    }
+
+    /// The current release, its record, and anything that no longer matches its manifest.
+    public func status() throws -> Status {
+        guard let current = currentRelease() else {
+            return Status(current: nil, record: nil, releases: releases(), drift: [])
+        }
+        let manifest = try manifestOfRelease(at: releasesDirectory + "/" + current)
+        return Status(
+            current: current, record: releases().last { $0.id == current }, releases: releases(),
+            drift: audit(release: current, manifest: manifest))
+    }
+
+    /// The least-bit audit of the current release: the verify rules plus owners and groups as installed.
+    public func audit() throws -> [Finding] {
+        guard let current = currentRelease() else { throw BundleError("\(base) has no current release") }
+        return audit(release: current, manifest: try manifestOfRelease(at: releasesDirectory + "/" + current))
+    }
+
+    func audit(release: String, manifest: Manifest) -> [Finding] {
+        do {
+            let found = try TreeScanner.scan(releasesDirectory + "/" + release)
+            return LeastBit.check(manifest, against: found, owners: Accounts())
+        } catch {
+            return [Finding(path: release, problem: "\(error)")]
+        }
+    }
+
+    // MARK: pieces
+
+    func prepare() throws {
+        guard root.hasPrefix("/"), !root.split(separator: "/").contains("..") else {
+            throw BundleError("the install root must be an absolute path without '..' (got \(root))")
+        }
+        try makeDirectory(base, mode: 0o755, parents: true)
+        try makeDirectory(releasesDirectory, mode: 0o755, parents: true)
+        try makeDirectory(stateDirectory, mode: 0o700, parents: true)
+    }
+
+    /// Removes what an interrupted run left: temporary release directories and symlinks.
+    func cleanLeftovers() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: releasesDirectory)) ?? []
+        for name in names where name.hasPrefix(".tmp-") {
+            progress("removing \(name), left by an interrupted install")
+            try? removeTree(releasesDirectory + "/" + name)
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix(".current-")
+        {
+            unlink(base + "/" + name)
+        }
+    }
+
+    public func currentRelease() -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink(base + "/current", &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        let target = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return target.hasPrefix("releases/") ? String(target.dropFirst("releases/".count)) : nil
+    }
+
+    func switchCurrent(to id: String) throws {
+        let temporary = base + "/.current-\(getpid())"
+        unlink(temporary)
+        guard symlink("releases/\(id)", temporary) == 0 else { throw posixError("create the new current link") }
+        guard Glibc.rename(temporary, base + "/current") == 0 else {
+            unlink(temporary)
+            throw posixError("switch current")
+        }
+        let fd = open(base, O_RDONLY | O_DIRECTORY)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    func manifestOfRelease(at directory: String) throws -> Manifest {
+        guard let data = FileManager.default.contents(atPath: directory + "/" + Manifest.fileName) else {
+            throw BundleError("\(directory) has no manifest")
+        }
+        return try Manifest.parse(Array(data), file: directory + "/" + Manifest.fileName)
+    }
+
+    /// uid and gid for every owner:group the manifest names; installing as another user needs root.
+    func resolveOwners(_ manifest: Manifest) throws -> [String: (UInt32, UInt32)] {
+        let accounts = Accounts()
+        var out: [String: (UInt32, UInt32)] = [:]
+        for entry in manifest.entries {
+            let key = "\(entry.owner):\(entry.group)"
+            if out[key] != nil { continue }
+            guard let uid = accounts.uid(entry.owner) else {
+                throw BundleError("\(entry.path): user '\(entry.owner)' does not exist on this host")
+            }
+            guard let gid = accounts.gid(entry.group) else {
+                throw BundleError("\(entry.path): group '\(entry.group)' does not exist on this host")
+            }
+            if getuid() != 0 && (uid != getuid() || gid != getgid()) {
+                throw BundleError(
+                    "\(entry.path) must be owned by \(entry.owner):\(entry.group); installing files for another user needs root (running as uid \(getuid()))"
+                )
+            }
+            out[key] = (uid, gid)
+        }
+        return out
+    }
+
+    public func releases() -> [ReleaseRecord] {
+        guard let data = FileManager.default.contents(atPath: stateDirectory + "/releases.json") else { return [] }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return (try? decoder.decode([ReleaseRecord].self, from: data)) ?? []
+    }
+
+    func record(_ release: ReleaseRecord) throws {
+        var all = releases().filter { $0.id != release.id }
+        all.append(release)
+        try writeState(all)
+    }
+
+    func writeState(_ records: [ReleaseRecord]) throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try atomicWrite(stateDirectory + "/releases.json", Array(try encoder.encode(records)))
+    }
+
+    /// Keeps the newest `keep` releases (the current one always).
+    func prune() throws {
+        let current = currentRelease()
+        let installed = releases().sorted { $0.installedAt > $1.installedAt }
+        var kept: [ReleaseRecord] = []
+        for record in installed {
+            if record.id == current
+                || kept.count < keep - (kept.contains { $0.id == current } || current == nil ? 0 : 1)
+            {
+                kept.append(record)
+            } else {
+                progress("removing old release \(record.id)")
+                try removeTree(releasesDirectory + "/" + record.id)
+                unlink(stateDirectory + "/index-\(record.id).json")
+            }
+        }
+        try writeState(kept.sorted { $0.installedAt < $1.installedAt })
+    }
+
+    func run(_ hook: Hook, name: String, release: String) throws {
+        progress("running the \(name) hook: \(hook.run)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", hook.run]
+        process.currentDirectoryURL = URL(fileURLWithPath: releasesDirectory + "/" + release)
+        var env = ProcessInfo.processInfo.environment
+        env["REDEYE_RELEASE"] = release
+        env["REDEYE_RELEASE_DIR"] = releasesDirectory + "/" + release
+        env["REDEYE_ROOT"] = root
+        process.environment = env
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let deadline = Date().addingTimeInterval(TimeInterval(hook.timeoutSeconds))
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw BundleError("the \(name) hook did not finish within \(hook.timeoutSeconds)s and was killed")
+        }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw BundleError("the \(name) hook failed (exit \(process.terminationStatus)): \(text.suffix(500))")
+        }
+    }
+
+    // MARK: stat index
+
+    struct StatRecord: Codable {
+        var size: Int64
+        var mtime: Int64
+        var inode: UInt64
+
+        init(size: Int64, mtime: Int64, inode: UInt64) {
+            self.size = size
+            self.mtime = mtime
+            self.inode = inode
+        }
+
+        init?(_ path: String) {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { return nil }
+            size = Int64(st.st_size)
+            mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            inode = UInt64(st.st_ino)
+        }
+
+        /// Unchanged since it was verified: a file whose size, mtime and inode are the same is not re-read.
+        func matches(_ path: String) -> Bool {
+            guard let now = StatRecord(path) else { return false }
+            return now.size == size && now.mtime == mtime && now.inode == inode
+        }
+    }
+
+    func loadIndex(_ release: String) -> [String: StatRecord] {
+        guard let data = FileManager.default.contents(atPath: stateDirectory + "/index-\(release).json") else {
+            return [:]
+        }
+        return (try? JSONDecoder().decode([String: StatRecord].self, from: data)) ?? [:]
+    }
+
+    func saveIndex(_ index: [String: StatRecord], release: String) throws {
+        try atomicWrite(stateDirectory + "/index-\(release).json", Array(try JSONEncoder().encode(index)))
+    }
+}
+
+/// An exclusive lock on a file (flock), released by the kernel even if the process is killed.
+final class Lock {
+    private let fd: Int32
+
+    init(path: String) throws {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw posixError("open the lock \(path)") }
+        guard flock(fd, LOCK_EX) == 0 else {
+            close(fd)
+            throw posixError("lock \(path)")
+        }
+    }
+
+    func release() { close(fd) }
+}
+
+/// SHA-256 over byte buffers.
+final class SHA256Stream {
+    private let hasher = SHA256Hasher()
+    func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bytes) }
+    var hex: String { hexString(hasher.finalize()) }
+}
+
+func posixError(_ what: String) -> BundleError {
+    let code = errno
+    if code == ENOSPC { return BundleError("\(what): the disk is full (no space left on device)") }
+    return BundleError("\(what): \(String(cString: strerror(code)))")
+}
+
+func makeDirectory(_ path: String, mode: mode_t, parents: Bool = false) throws {
+    if parents {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw BundleError("cannot create \(path): \(error.localizedDescription)")
+        }
+        return
+    }
+    guard mkdir(path, mode) == 0 || errno == EEXIST else { throw posixError("create \(path)") }
+}
+
+func writeFile(_ path: String, _ bytes: UnsafeRawBufferPointer, mode: mode_t, display: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+    guard fd >= 0 else { throw posixError("write \(display)") }
+    var offset = 0
+    while offset < bytes.count {
+        let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n < 0 {
+            if errno == EINTR { continue }
+            let error = posixError("write \(display)")
+            close(fd)
+            throw error
+        }
+        offset += n
+    }
+    guard close(fd) == 0 else { throw posixError("write \(display)") }
+}
+
+func atomicWrite(_ path: String, _ bytes: [UInt8]) throws {
+    let temporary = path + ".tmp-\(getpid())"
+    unlink(temporary)
+    try bytes.withUnsafeBytes { try writeFile(temporary, $0, mode: 0o600, display: path) }
+    guard Glibc.rename(temporary, path) == 0 else { throw posixError("replace \(path)") }
+}
+
+func rename(_ from: String, _ to: String) throws {
+    guard Glibc.rename(from, to) == 0 else { throw posixError("rename \(from) to \(to)") }
+}
+
+/// Removes a tree, making directories writable first (a release may hold 0555 directories).
+func removeTree(_ path: String) throws {
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return }
+    if st.st_mode & S_IFMT == S_IFDIR {
+        chmod(path, 0o700)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+            try removeTree(path + "/" + name)
+        }
+        guard rmdir(path) == 0 else { throw posixError("remove \(path)") }
+    } else {
+        guard unlink(path) == 0 else { throw posixError("remove \(path)") }
+    }
+}

@@ -1,0 +1,140 @@
+import CGit2
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A tag of a repository: annotated (with tagger and message) or lightweight.
+public struct TagInfo: Sendable {
+    public var name: String
+    public var commit: ObjectID
+    public var message: String?
+    public var tagger: GitPerson?
+}
+
+extension Repository {
+    /// Creates an annotated tag; an existing tag of that name is an error (tags are never moved).
+    @discardableResult
+    public func createTag(_ name: String, commit: ObjectID, tagger: GitPerson, message: String) throws(GitError)
+        -> ObjectID
+    {
+        var object: OpaquePointer?
+        var oid = commit.raw
+        try check(git_object_lookup(&object, handle, &oid, GIT_OBJECT_COMMIT), "find commit \(commit.short)")
+        defer { git_object_free(object) }
+        var signature: UnsafeMutablePointer<git_signature>?
+        try check(git_signature_new(&signature, tagger.name, tagger.email, tagger.time, 0), "make the tagger")
+        defer { git_signature_free(signature) }
+        var tagID = git_oid()
+        let code = git_tag_create(&tagID, handle, name, object, signature, message, 0)
+        if code == GIT_EEXISTS.rawValue {
+            throw GitError(
+                code: code, errorClass: 0, message: "tag '\(name)' already exists (tags are never moved)",
+                operation: "tag \(name)")
+        }
+        try check(code, "tag \(name)")
+        return ObjectID(tagID)
+    }
+
+    /// Every tag with the commit it names, sorted by name.
+    public func tags() throws(GitError) -> [TagInfo] {
+        var names = git_strarray()
+        try check(git_tag_list(&names, handle), "list tags")
+        defer { git_strarray_dispose(&names) }
+        var out: [TagInfo] = []
+        for i in 0..<names.count {
+            guard let cName = names.strings[i] else { continue }
+            let name = String(cString: cName)
+            let commit = try resolveCommit("refs/tags/" + name)
+            var info = TagInfo(name: name, commit: commit, message: nil, tagger: nil)
+            var object: OpaquePointer?
+            if git_revparse_single(&object, handle, "refs/tags/" + name) == 0 {
+                if git_object_type(object) == GIT_OBJECT_TAG {
+                    info.message = git_tag_message(object).map { String(cString: $0) }
+                    if let t = git_tag_tagger(object) {
+                        info.tagger = GitPerson(
+                            name: String(cString: t.pointee.name), email: String(cString: t.pointee.email),
+                            time: t.pointee.when.time)
+                    }
+                }
+                git_object_free(object)
+            }
+            out.append(info)
+        }
+        return out.sorted { $0.name < $1.name }
+    }
+
+    /// Fetches every branch and tag of `url` (a path or file:// URL) into this repository, as they are there.
+    public func fetchAll(from url: String) throws(GitError) {
+        var remote: OpaquePointer?
+        try check(git_remote_create_anonymous(&remote, handle, url), "open remote \(url)")
+        defer { git_remote_free(remote) }
+        var options = git_fetch_options()
+        git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
+        options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
+        let specs = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+        var cStrings = specs.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        let code = cStrings.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var array = git_strarray(strings: buffer.baseAddress, count: buffer.count)
+            return git_remote_fetch(remote, &array, &options, "redeye fetch")
+        }
+        try check(code, "fetch \(url)")
+    }
+
+    /// Calls `body` for every file of a commit's tree, with the blob's bytes (valid during the call only).
+    public func forEachFile(
+        at id: ObjectID, _ body: (_ path: String, _ file: GitFileKind, _ bytes: UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        var commit: OpaquePointer?
+        var oid = id.raw
+        try check(git_commit_lookup(&commit, handle, &oid), "read commit \(id.short)")
+        defer { git_commit_free(commit) }
+        var tree: OpaquePointer?
+        try check(git_commit_tree(&tree, commit), "read the tree of \(id.short)")
+        defer { git_tree_free(tree) }
+        try walk(tree, prefix: "", body)
+    }
+
+    private func walk(
+        _ tree: OpaquePointer?, prefix: String, _ body: (String, GitFileKind, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        for i in 0..<git_tree_entrycount(tree) {
+            guard let entry = git_tree_entry_byindex(tree, i) else { continue }
+            let name = prefix + String(cString: git_tree_entry_name(entry))
+            var object: OpaquePointer?
+            try check(git_tree_entry_to_object(&object, handle, entry), "read \(name)")
+            defer { git_object_free(object) }
+            switch git_tree_entry_type(entry) {
+            case GIT_OBJECT_TREE:
+                try walk(object, prefix: name + "/", body)
+            case GIT_OBJECT_BLOB:
+                let mode = git_tree_entry_filemode(entry)
+                let kind: GitFileKind =
+                    mode == GIT_FILEMODE_LINK ? .symlink : mode == GIT_FILEMODE_BLOB_EXECUTABLE ? .executable : .regular
+                try body(
+                    name, kind,
+                    UnsafeRawBufferPointer(start: git_blob_rawcontent(object), count: Int(git_blob_rawsize(object))))
+            default:
+                continue
+            }
+        }
+    }
+
+    /// The bytes of one file of a commit, or nil when the commit has no such file.
+    public func file(_ path: String, at id: ObjectID) throws(GitError) -> [UInt8]? {
+        var object: OpaquePointer?
+        let code = git_revparse_single(&object, handle, "\(id.hex):\(path)")
+        if code == GIT_ENOTFOUND.rawValue { return nil }
+        try check(code, "read \(path) at \(id.short)")
+        defer { git_object_free(object) }
+        guard git_object_type(object) == GIT_OBJECT_BLOB else { return nil }
+        let size = Int(git_blob_rawsize(object))
+        return size == 0 ? [] : Array(UnsafeRawBufferPointer(start: git_blob_rawcontent(object), count: size))
+    }
+}
+
+/// How git stores a file.
+public enum GitFileKind: Sendable {
+    case regular, executable, symlink
+}

@@ -1,0 +1,320 @@
+import ArgumentParser
+import Bundle
+import Foundation
+import Git
+
+struct BundleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bundle",
+        abstract: "Least-bit deployment bundles: describe, verify, version in git, install, roll back, audit.",
+        discussion: """
+            A bundle is a directory plus redeye-bundle.yaml, which names every path with its kind, mode, owner,
+            group and sha256, and nothing else. See docs/bundles.md.
+
+            EXAMPLES:
+              redeye bundle init ./web --owner root --group web
+              redeye bundle commit ./web --repo /srv/redeye/bundles/web.git --tag v1652 -m "release 1652"
+              redeye bundle install --repo /srv/redeye/bundles/web.git --ref v1652 --root /opt/web
+              redeye bundle rollback --root /opt/web
+            """,
+        subcommands: [
+            Init.self, Verify.self, Commit.self, Log.self, Diff.self, Install.self, Rollback.self, Status.self,
+            Audit.self,
+        ]
+    )
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the manifest of a directory: every path, its mode as found, owner and group as given.",
+            discussion: """
+                An existing manifest keeps its hooks and the owners of the paths it already lists.
+
+                EXAMPLES:
+                  redeye bundle init ./web
+                  redeye bundle init ./web --owner root --group web
+                """)
+
+        @Argument(help: "The bundle directory.") var directory: String
+        @Option(help: "Owner of paths the manifest does not list yet.") var owner: String = "root"
+        @Option(help: "Group of paths the manifest does not list yet.") var group: String = "root"
+
+        func run() throws {
+            try reportingErrors {
+                let path = directory + "/" + Manifest.fileName
+                let previous = FileManager.default.contents(atPath: path).flatMap {
+                    try? Manifest.parse(Array($0), file: path)
+                }
+                let manifest = try Manifest.describe(
+                    try TreeScanner.scan(directory), owner: owner, group: group, previous: previous)
+                try manifest.yaml.write(toFile: path, atomically: true, encoding: .utf8)
+                print("wrote \(path) (\(manifest.entries.count) paths)")
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check that a directory and its manifest agree exactly (each finding names the path).",
+            discussion: """
+                Refused: anything on disk the manifest does not name, anything missing, a wrong mode or content,
+                a world-writable file, a setuid/setgid bit the manifest does not declare, a path with '..', an
+                absolute path, a symlink that escapes the bundle.
+
+                EXAMPLES:
+                  redeye bundle verify ./web
+                  redeye bundle verify ./web --json
+                """)
+
+        @Argument(help: "The bundle directory.") var directory: String
+        @Flag(help: "Print the findings as JSON.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                do {
+                    let (manifest, _) = try BundleRepository.load(directory: directory)
+                    if json {
+                        print(#"{"valid": true, "paths": \#(manifest.entries.count)}"#)
+                    } else {
+                        print("\(directory): the tree and the manifest agree (\(manifest.entries.count) paths)")
+                    }
+                } catch let error as BundleError {
+                    if json { print("{\"valid\": false, \"findings\": \(jsonString(error.message))}") }
+                    printError(error.message)
+                    throw ExitCode(ExitStatus.failure)
+                }
+            }
+        }
+    }
+
+    struct Commit: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify a bundle and commit it with its manifest to a bundle repository, with an annotated tag.",
+            discussion: """
+                The repository (bare when its name ends in .git) is created on first use. Tags are never moved.
+
+                EXAMPLES:
+                  redeye bundle commit ./web --repo web.git --tag v1652 -m "release 1652"
+                """)
+
+        @Argument(help: "The bundle directory.") var directory: String
+        @Option(help: "The bundle repository (path).") var repo: String
+        @Option(help: "The version's tag.") var tag: String
+        @Option(name: .shortAndLong, help: "The commit and tag message.") var message: String?
+        @Option(help: ArgumentHelp("Author as 'Name <email>' (default: git config).", valueName: "author")) var author:
+            String?
+
+        func run() throws {
+            try reportingErrors {
+                let repository = try BundleRepository(path: repo, create: true)
+                let now = Int64(Date().timeIntervalSince1970)
+                guard
+                    let person = author.flatMap({ GitPerson($0, time: now) })
+                        ?? repository.repository.configuredPerson().map({
+                            var p = $0
+                            p.time = now
+                            return p
+                        })
+                else {
+                    throw ValidationError(
+                        "no author: pass --author 'Name <email>' or set git config user.name and user.email")
+                }
+                let id = try repository.commit(
+                    directory: directory, tag: tag, message: message ?? "bundle \(tag)", author: person)
+                print("committed \(id.short) to \(repo), tagged \(tag)")
+            }
+        }
+    }
+
+    struct Log: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the versions (tags) of a bundle repository.",
+            discussion: """
+                EXAMPLES:
+                  redeye bundle log --repo web.git
+                """)
+
+        @Option(help: "The bundle repository (path).") var repo: String
+        @Flag(help: "Print the versions as JSON.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let repository = try BundleRepository(path: repo, create: false)
+                let tags = try repository.repository.tags().sorted {
+                    ($0.tagger?.time ?? 0, $0.name) < ($1.tagger?.time ?? 0, $1.name)
+                }
+                if json {
+                    struct Version: Encodable {
+                        var tag: String; var commit: String; var message: String?; var time: Int64?
+                    }
+                    try printJSON(
+                        tags.map {
+                            Version(
+                                tag: $0.name, commit: $0.commit.hex,
+                                message: $0.message?.trimmingCharacters(in: .newlines), time: $0.tagger?.time)
+                        })
+                    return
+                }
+                for tag in tags {
+                    let when =
+                        tag.tagger.map {
+                            ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0.time)))
+                        } ?? ""
+                    print(
+                        "\(tag.name)  \(tag.commit.short)  \(when)  \(tag.message?.split(separator: "\n").first ?? "")")
+                }
+            }
+        }
+    }
+
+    struct Diff: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What changed between two bundle versions, by path.",
+            discussion: """
+                EXAMPLES:
+                  redeye bundle diff --repo web.git v1651 v1652
+                """)
+
+        @Option(help: "The bundle repository (path).") var repo: String
+        @Argument(help: "The older version.") var from: String
+        @Argument(help: "The newer version.") var to: String
+        @Flag(help: "Print the changes as JSON.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let changes = try BundleRepository(path: repo, create: false).diff(from, to)
+                if json {
+                    try printJSON(changes)
+                } else if changes.isEmpty {
+                    print("no changes")
+                } else {
+                    changes.forEach { print($0) }
+                }
+            }
+        }
+    }
+
+    struct Install: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Install a bundle version under an install root and switch to it atomically.",
+            discussion: """
+                Fetches through libgit2, writes ROOT/releases/<id> (unchanged files hard-linked from the current
+                release), applies modes and owners, checks every hash against the manifest, runs the hooks and
+                renames ROOT/current over to it. Installing the current release does nothing.
+
+                EXAMPLES:
+                  redeye bundle install --repo /srv/redeye/bundles/web.git --ref v1652 --root /opt/web
+                  redeye bundle install --repo file:///srv/bundles/web.git --ref v1652 --root /opt/web --keep 3 --json
+                """)
+
+        @Option(help: "The bundle repository: a path or file:// URL.") var repo: String
+        @Option(help: "The version: a tag, branch or commit.") var ref: String
+        @Option(help: "The install root.") var root: String
+        @Option(help: "Where the file system starts (for a root inside a test or image directory).") var prefix:
+            String = "/"
+        @Option(help: "Releases to keep.") var keep: Int = 5
+        @Flag(help: "Print the outcome as JSON.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let installer = BundleInstaller(
+                    root: root, prefix: prefix, keep: max(1, keep), progress: { if !json { printError($0) } })
+                let outcome = try installer.install(repository: repo, ref: ref)
+                if json {
+                    try printJSON(outcome)
+                } else if outcome.alreadyCurrent {
+                    print("\(ref) (\(outcome.release)) is already current; nothing to do")
+                } else {
+                    print(
+                        "installed \(ref) as release \(outcome.release): \(outcome.filesWritten) files written (\(outcome.bytesWritten) bytes), \(outcome.filesLinked) unchanged files linked"
+                    )
+                }
+            }
+        }
+    }
+
+    struct Rollback: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Switch an install root back to its previous release (or to --to ID).",
+            discussion: """
+                EXAMPLES:
+                  redeye bundle rollback --root /opt/web
+                  redeye bundle rollback --root /opt/web --to 3f2a9c1b07de
+                """)
+
+        @Option(help: "The install root.") var root: String
+        @Option(help: "Where the file system starts.") var prefix: String = "/"
+        @Option(help: "The release to switch to.") var to: String?
+
+        func run() throws {
+            try reportingErrors {
+                let (from, to) = try BundleInstaller(root: root, prefix: prefix).rollback(to: to)
+                print("current: \(from ?? "none") → \(to)")
+            }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The current release of an install root, its ref and time, and any drift from its manifest.",
+            discussion: """
+                EXAMPLES:
+                  redeye bundle status --root /opt/web
+                  redeye bundle status --root /opt/web --json
+                """)
+
+        @Option(help: "The install root.") var root: String
+        @Option(help: "Where the file system starts.") var prefix: String = "/"
+        @Flag(help: "Print the status as JSON.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let status = try BundleInstaller(root: root, prefix: prefix).status()
+                if json {
+                    try printJSON(status)
+                    return
+                }
+                guard let current = status.current else {
+                    print("\(root): no current release")
+                    return
+                }
+                print(
+                    "current   \(current)"
+                        + (status.record.map {
+                            " (\($0.ref) from \($0.repository), installed \(ISO8601DateFormatter().string(from: $0.installedAt)))"
+                        } ?? ""))
+                print("releases  \(status.releases.map(\.id).joined(separator: ", "))")
+                if status.drift.isEmpty {
+                    print("drift     none")
+                } else {
+                    status.drift.forEach { print("drift     \($0)") }
+                }
+            }
+        }
+    }
+
+    struct Audit: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The least-bit audit of the installed release: exit 1 on any finding.",
+            discussion: """
+                The verify rules, plus owner and group as installed.
+
+                EXAMPLES:
+                  redeye bundle audit --root /opt/web
+                """)
+
+        @Option(help: "The install root.") var root: String
+        @Option(help: "Where the file system starts.") var prefix: String = "/"
+
+        func run() throws {
+            try reportingErrors {
+                let findings = try BundleInstaller(root: root, prefix: prefix).audit()
+                if findings.isEmpty {
+                    print("\(root): the current release matches its manifest exactly")
+                } else {
+                    findings.forEach { printError("\(root): \($0)") }
+                    throw ExitCode(ExitStatus.failure)
+                }
+            }
+        }
+    }
+}
