@@ -52,6 +52,7 @@ let package = Package(
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Schema", "Database", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "TestSupport"]),
+        .testTarget(name: "BundleTests", dependencies: ["Bundle", "Git", "TestSupport"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "Git", "Signing", "Inventory", "Schema", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -84,6 +84,11 @@ public struct BundleInstaller {
         do {
             try cache.fetchAll(from: url)
         } catch {
+            if error.message.contains("safe.directory") {
+                throw BundleError(
+                    "cannot fetch the bundle repository \(url): it belongs to another user, and git's safe.directory rule refuses such repositories (run as its owner, or list it under safe.directory in git config)"
+                )
+            }
             throw BundleError("cannot fetch the bundle repository \(url): \(error.message)")
         }
         let commit: ObjectID
@@ -415,31 +420,60 @@ public struct BundleInstaller {
         try writeState(kept.sorted { $0.installedAt < $1.installedAt })
     }
 
+    /// Runs a hook with `/bin/sh -c` in the release directory, in a process group of its own so that a
+    /// timeout kills everything it started; its output goes to a file (no pipe for children to hold open).
     func run(_ hook: Hook, name: String, release: String) throws {
         progress("running the \(name) hook: \(hook.run)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", hook.run]
-        process.currentDirectoryURL = URL(fileURLWithPath: releasesDirectory + "/" + release)
-        var env = ProcessInfo.processInfo.environment
-        env["REDEYE_RELEASE"] = release
-        env["REDEYE_RELEASE_DIR"] = releasesDirectory + "/" + release
-        env["REDEYE_ROOT"] = root
-        process.environment = env
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let deadline = Date().addingTimeInterval(TimeInterval(hook.timeoutSeconds))
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            throw BundleError("the \(name) hook did not finish within \(hook.timeoutSeconds)s and was killed")
+        let directory = releasesDirectory + "/" + release
+        let outputPath = stateDirectory + "/hook-\(getpid()).log"
+        defer { unlink(outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var environment = ProcessInfo.processInfo.environment
+        environment["REDEYE_RELEASE"] = release
+        environment["REDEYE_RELEASE_DIR"] = directory
+        environment["REDEYE_ROOT"] = root
+        // The directory and the command travel as arguments, never spliced into shell text.
+        let words: [String] = [
+            "/bin/sh", "-c", "cd -- \"$0\" || exit 125; exec /bin/sh -c \"$1\"", directory, hook.run,
+        ]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
         }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw BundleError("the \(name) hook failed (exit \(process.terminationStatus)): \(text.suffix(500))")
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
+        guard spawned == 0 else {
+            throw BundleError("cannot start the \(name) hook: \(String(cString: strerror(spawned)))")
+        }
+        let deadline = Date().addingTimeInterval(TimeInterval(hook.timeoutSeconds))
+        var status: Int32 = 0
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if Date() >= deadline {
+                kill(-pid, SIGKILL)
+                waitpid(pid, &status, 0)
+                throw BundleError("the \(name) hook did not finish within \(hook.timeoutSeconds)s and was killed")
+            }
+            usleep(10_000)
+        }
+        kill(-pid, SIGKILL)  // whatever the hook left running in its group
+        let output = FileManager.default.contents(atPath: outputPath).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let exited = status & 0x7f == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            let how = exited ? "exit \(code)" : "killed by signal \(status & 0x7f)"
+            throw BundleError("the \(name) hook failed (\(how)): \(output.suffix(500))")
         }
     }
 
