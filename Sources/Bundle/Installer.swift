@@ -168,14 +168,14 @@ public struct BundleInstaller {
             try makeDirectory(directory + "/" + entry.path, mode: 0o700)
         }
         let previousDirectory = previous.map { releasesDirectory + "/" + $0 }
-        let previousManifest = previousDirectory.flatMap { try? manifestOfRelease(at: $0) }
         let previousIndex = previous.map { loadIndex($0) } ?? [:]
         var index: [String: StatRecord] = [:]
+        var blobs: [String: String] = [:]
         var seen = Set<String>()
-        try cache.forEachFile(at: commit) { path, kind, bytes in
+        try cache.forEachFile(at: commit) { path, kind, blob in
             let target = directory + "/" + path
             if path == Manifest.fileName {
-                try writeFile(target, bytes, mode: 0o644, display: path)
+                try cache.withBlob(blob) { try writeFile(target, $0, mode: 0o644, display: path) }
                 return
             }
             guard let entry = manifest.entry(path) else {
@@ -184,7 +184,7 @@ public struct BundleInstaller {
             seen.insert(path)
             switch (entry.kind, kind) {
             case (.symlink, .symlink):
-                let linkTarget = String(decoding: bytes, as: UTF8.self)
+                let linkTarget = try cache.withBlob(blob) { String(decoding: $0, as: UTF8.self) }
                 guard linkTarget == entry.target else {
                     throw BundleError(
                         "refused: \(path) points to \(linkTarget), the manifest says \(entry.target ?? "?") (tampered bundle?)"
@@ -192,24 +192,30 @@ public struct BundleInstaller {
                 }
                 guard symlink(linkTarget, target) == 0 else { throw posixError("create symlink \(path)") }
             case (.file, .regular), (.file, .executable):
-                let hasher = SHA256Stream()
-                hasher.update(bytes)
-                guard hasher.hex == entry.sha256 else {
-                    throw BundleError(
-                        "refused: \(path) does not match the manifest's sha256 (tampered bundle?); nothing was switched"
-                    )
-                }
-                if let previousDirectory, let old = previousManifest?.entry(path), old == entry,
-                    let stat = previousIndex[path], stat.matches(previousDirectory + "/" + path),
+                // Same blob (git ids are content hashes), same manifest entry, and the previous release's file
+                // unchanged since that content was verified there: link it instead of reading and writing it.
+                if let previousDirectory, var stat = previousIndex[path], stat.blob == blob.hex,
+                    stat.entry == entry.fingerprint, stat.matches(previousDirectory + "/" + path),
                     link(previousDirectory + "/" + path, target) == 0
                 {
                     outcome.filesLinked += 1
+                    stat.blob = blob.hex
                     index[path] = stat
                     return
                 }
-                try writeFile(target, bytes, mode: 0o600, display: path)
+                try cache.withBlob(blob) { bytes in
+                    let hasher = SHA256Stream()
+                    hasher.update(bytes)
+                    guard hasher.hex == entry.sha256 else {
+                        throw BundleError(
+                            "refused: \(path) does not match the manifest's sha256 (tampered bundle?); nothing was switched"
+                        )
+                    }
+                    try writeFile(target, bytes, mode: 0o600, display: path)
+                    outcome.bytesWritten += Int64(bytes.count)
+                }
                 outcome.filesWritten += 1
-                outcome.bytesWritten += Int64(bytes.count)
+                blobs[path] = blob.hex
             default:
                 throw BundleError(
                     "refused: \(path) is a \(kind) in the repository, the manifest says \(entry.kind.rawValue)")
@@ -237,7 +243,8 @@ public struct BundleInstaller {
             throw BundleError("the written release does not match its manifest: \(finding)")
         }
         for entry in manifest.entries where entry.kind == .file && index[entry.path] == nil {
-            index[entry.path] = StatRecord(directory + "/" + entry.path)
+            index[entry.path] = StatRecord(
+                directory + "/" + entry.path, blob: blobs[entry.path], entry: entry.fingerprint)
         }
         try saveIndex(index, release: commit.short)
     }
@@ -414,7 +421,7 @@ public struct BundleInstaller {
             } else {
                 progress("removing old release \(record.id)")
                 try removeTree(releasesDirectory + "/" + record.id)
-                unlink(stateDirectory + "/index-\(record.id).json")
+                unlink(stateDirectory + "/index-\(record.id).tsv")
             }
         }
         try writeState(kept.sorted { $0.installedAt < $1.installedAt })
@@ -479,18 +486,26 @@ public struct BundleInstaller {
 
     // MARK: stat index
 
-    struct StatRecord: Codable {
+    struct StatRecord {
         var size: Int64
         var mtime: Int64
         var inode: UInt64
+        /// The git blob the file was written from (and verified against the manifest's sha256).
+        var blob: String?
+        /// The manifest entry it was installed by (mode, owner, group, sha256).
+        var entry: String?
 
-        init(size: Int64, mtime: Int64, inode: UInt64) {
+        init(size: Int64, mtime: Int64, inode: UInt64, blob: String?, entry: String?) {
             self.size = size
             self.mtime = mtime
             self.inode = inode
+            self.blob = blob
+            self.entry = entry
         }
 
-        init?(_ path: String) {
+        init?(_ path: String, blob: String?, entry: String?) {
+            self.blob = blob
+            self.entry = entry
             var st = stat()
             guard lstat(path, &st) == 0 else { return nil }
             size = Int64(st.st_size)
@@ -500,20 +515,65 @@ public struct BundleInstaller {
 
         /// Unchanged since it was verified: a file whose size, mtime and inode are the same is not re-read.
         func matches(_ path: String) -> Bool {
-            guard let now = StatRecord(path) else { return false }
+            guard let now = StatRecord(path, blob: nil, entry: nil) else { return false }
             return now.size == size && now.mtime == mtime && now.inode == inode
         }
     }
 
+    /// The stat index of a release: one line per file, `size mtime inode blob entry path`, tab-separated
+    /// (bundle paths hold no control characters).
     func loadIndex(_ release: String) -> [String: StatRecord] {
-        guard let data = FileManager.default.contents(atPath: stateDirectory + "/index-\(release).json") else {
+        guard let data = FileManager.default.contents(atPath: stateDirectory + "/index-\(release).tsv") else {
             return [:]
         }
-        return (try? JSONDecoder().decode([String: StatRecord].self, from: data)) ?? [:]
+        var out: [String: StatRecord] = [:]
+        // Parsed as bytes: this file has a line per file of the release and is read on every install.
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var lineStart = 0
+            while lineStart < bytes.count {
+                var lineEnd = lineStart
+                while lineEnd < bytes.count && bytes[lineEnd] != 10 { lineEnd += 1 }
+                var fields: [Range<Int>] = []
+                var fieldStart = lineStart
+                for i in lineStart..<lineEnd where bytes[i] == 9 && fields.count < 5 {
+                    fields.append(fieldStart..<i)
+                    fieldStart = i + 1
+                }
+                fields.append(fieldStart..<lineEnd)
+                func number(_ r: Range<Int>) -> UInt64? {
+                    guard !r.isEmpty else { return nil }
+                    var v: UInt64 = 0
+                    for i in r {
+                        guard bytes[i] >= 48 && bytes[i] <= 57 else { return nil }
+                        v = v &* 10 &+ UInt64(bytes[i] - 48)
+                    }
+                    return v
+                }
+                func text(_ r: Range<Int>) -> String {
+                    String(decoding: UnsafeBufferPointer(rebasing: bytes[r]), as: UTF8.self)
+                }
+                if fields.count == 6, let size = number(fields[0]), let mtime = number(fields[1]),
+                    let inode = number(fields[2])
+                {
+                    out[text(fields[5])] = StatRecord(
+                        size: Int64(size), mtime: Int64(mtime), inode: inode,
+                        blob: fields[3].isEmpty ? nil : text(fields[3]),
+                        entry: text(fields[4]))
+                }
+                lineStart = lineEnd + 1
+            }
+        }
+        return out
     }
 
     func saveIndex(_ index: [String: StatRecord], release: String) throws {
-        try atomicWrite(stateDirectory + "/index-\(release).json", Array(try JSONEncoder().encode(index)))
+        var text = ""
+        text.reserveCapacity(index.count * 160)
+        for (path, r) in index {
+            text += "\(r.size)\t\(r.mtime)\t\(r.inode)\t\(r.blob ?? "")\t\(r.entry ?? "")\t\(path)\n"
+        }
+        try atomicWrite(stateDirectory + "/index-\(release).tsv", Array(text.utf8))
     }
 }
 

@@ -65,6 +65,9 @@ public struct ManifestEntry: Sendable, Hashable {
     }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(path) }
+
+    /// Everything the installer applies to a file, as one string.
+    var fingerprint: String { "\(kind.rawValue) \(mode) \(owner):\(group) \(sha256 ?? "") \(target ?? "")" }
 }
 
 /// A command a bundle runs at a point of its installation, bounded by a timeout.
@@ -81,16 +84,19 @@ public struct Manifest: Sendable, Hashable {
     public var name: String?
     public var beforeSwitch: Hook?
     public var afterSwitch: Hook?
-    public var entries: [ManifestEntry]
+    public let entries: [ManifestEntry]
+    private let byPath: [String: Int]
 
     public init(name: String? = nil, beforeSwitch: Hook? = nil, afterSwitch: Hook? = nil, entries: [ManifestEntry]) {
         self.name = name
         self.beforeSwitch = beforeSwitch
         self.afterSwitch = afterSwitch
         self.entries = entries.sorted { $0.path < $1.path }
+        byPath = Dictionary(
+            self.entries.enumerated().map { ($0.element.path, $0.offset) }, uniquingKeysWith: { a, _ in a })
     }
 
-    public func entry(_ path: String) -> ManifestEntry? { entries.first { $0.path == path } }
+    public func entry(_ path: String) -> ManifestEntry? { byPath[path].map { entries[$0] } }
 
     /// The manifest as YAML, deterministic (sorted paths, fixed key order).
     public var yaml: String {
@@ -119,103 +125,136 @@ public struct Manifest: Sendable, Hashable {
     func quote(_ s: String) -> String { jsonQuote(s) }
 }
 
-/// The YAML form, decoded with locations.
-struct ManifestFile: Decodable {
-    var bundle: String?
-    var hooks: HooksSpec?
-    var entries: [Located<EntrySpec>]
-
-    struct HooksSpec: Decodable {
-        var beforeSwitch: HookSpec?
-        var afterSwitch: HookSpec?
-        enum CodingKeys: String, CodingKey {
-            case beforeSwitch = "before_switch"
-            case afterSwitch = "after_switch"
-        }
-    }
-
-    struct HookSpec: Decodable {
-        var run: String
-        var timeout: String?
-    }
-
-    struct EntrySpec: Decodable, Sendable {
-        var path: String
-        var kind: ManifestEntry.Kind
-        var mode: FileMode
-        var owner: String
-        var group: String
-        var sha256: String?
-        var target: String?
-    }
-}
-
 extension Manifest {
     /// Parses a manifest; errors name the file, line and column.
+    ///
+    /// Manifests can list tens of thousands of paths, so entries are read straight from the node tree
+    /// (with the same located errors and unknown-key checks the generic decoder gives).
     public static func parse(_ bytes: [UInt8], file: String) throws(BundleError) -> Manifest {
-        let decoded: ManifestFile
+        let root: Node
         do {
-            decoded = try YAMLDecoder().decode(ManifestFile.self, from: bytes, file: file)
-        } catch {
-            throw BundleError(error.description)
-        }
-        func hook(_ spec: ManifestFile.HookSpec?, _ name: String) throws(BundleError) -> Hook? {
-            guard let spec else { return nil }
-            let text = spec.timeout ?? "60s"
-            let digits = text.hasSuffix("s") ? String(text.dropLast()) : text
-            guard let seconds = Int(digits), seconds > 0 else {
-                throw BundleError("\(file): hooks.\(name).timeout: '\(text)' is not a number of seconds (e.g. 30s)")
+            guard let node = try YAMLParser().parse(bytes, file: file) else {
+                throw BundleError("\(file): empty manifest")
             }
-            return Hook(run: spec.run, timeoutSeconds: seconds)
+            root = node
+        } catch let error as YAMLError {
+            throw BundleError(error.description)
+        } catch let error as BundleError {
+            throw error
+        } catch {
+            throw BundleError("\(file): \(error)")
         }
+        func at(_ node: Node) -> String { "\(file):\(node.mark.line):\(node.mark.column)" }
+        func pairs(_ node: Node, _ allowed: [String], _ path: String) throws(BundleError) -> [String: Node] {
+            guard case .mapping(let pairs) = node.content else {
+                throw BundleError("\(at(node)): \(path): expected a mapping, found \(node.kindDescription)")
+            }
+            var out: [String: Node] = [:]
+            for pair in pairs {
+                let key = pair.key.scalarText ?? ""
+                guard allowed.contains(key) else {
+                    throw BundleError(
+                        "\(at(pair.key)): \(path.isEmpty ? key : path + "." + key): unknown key '\(key)'\(suggestionSuffix(for: key, among: allowed))"
+                    )
+                }
+                out[key] = pair.value
+            }
+            return out
+        }
+        func text(_ node: Node?, _ path: String, required: Bool = true) throws(BundleError) -> String? {
+            guard let node else {
+                if required { throw BundleError("\(file): \(path): missing") }
+                return nil
+            }
+            guard case .scalar(let s) = node.content, !s.isNull else {
+                throw BundleError("\(at(node)): \(path): expected a value, found \(node.kindDescription)")
+            }
+            return s.text
+        }
+        let top = try pairs(root, ["bundle", "hooks", "entries"], "")
+        func hook(_ node: Node?, _ name: String) throws(BundleError) -> Hook? {
+            guard let node else { return nil }
+            let fields = try pairs(node, ["run", "timeout"], "hooks.\(name)")
+            let run = try text(fields["run"], "hooks.\(name).run")!
+            let timeout = try text(fields["timeout"], "hooks.\(name).timeout", required: false) ?? "60s"
+            let digits = timeout.hasSuffix("s") ? String(timeout.dropLast()) : timeout
+            guard let seconds = Int(digits), seconds > 0 else {
+                throw BundleError(
+                    "\(at(fields["timeout"]!)): hooks.\(name).timeout: '\(timeout)' is not a number of seconds (e.g. 30s)"
+                )
+            }
+            return Hook(run: run, timeoutSeconds: seconds)
+        }
+        let hooks =
+            try top["hooks"].map { node throws(BundleError) in
+                try pairs(node, ["before_switch", "after_switch"], "hooks")
+            } ?? [:]
+        guard let list = top["entries"], case .sequence(let items) = list.content else {
+            throw BundleError("\(file): entries: missing (a list of every path of the bundle)")
+        }
+        let keys = ["path", "kind", "mode", "owner", "group", "sha256", "target"]
         var entries: [ManifestEntry] = []
+        entries.reserveCapacity(items.count)
         var seen = Set<String>()
-        for located in decoded.entries {
-            let spec = located.value
-            let at = located.location.map { "\($0): " } ?? "\(file): "
-            if let problem = pathProblem(spec.path) { throw BundleError("\(at)\(spec.path): \(problem)") }
-            guard seen.insert(spec.path).inserted else { throw BundleError("\(at)\(spec.path): listed twice") }
-            switch spec.kind {
+        for (i, item) in items.enumerated() {
+            let where_ = "entries[\(i)]"
+            let fields = try pairs(item, keys, where_)
+            let path = try text(fields["path"], "\(where_).path")!
+            let place = "\(at(item)): \(path)"
+            guard let kind = ManifestEntry.Kind(rawValue: try text(fields["kind"], "\(where_).kind")!) else {
+                throw BundleError("\(at(fields["kind"]!)): \(where_).kind: expected file, dir or symlink")
+            }
+            let modeText = try text(fields["mode"], "\(where_).mode")!
+            guard let bits = UInt32(modeText, radix: 8), bits <= 0o7777 else {
+                throw BundleError(
+                    "\(at(fields["mode"]!)): \(where_).mode: '\(modeText)' is not an octal file mode (e.g. \"0644\")")
+            }
+            let owner = try text(fields["owner"], "\(where_).owner")!
+            let group = try text(fields["group"], "\(where_).group")!
+            let sha = try text(fields["sha256"], "\(where_).sha256", required: false)
+            let target = try text(fields["target"], "\(where_).target", required: false)
+            if let problem = pathProblem(path) { throw BundleError("\(place): \(problem)") }
+            guard seen.insert(path).inserted else { throw BundleError("\(place): listed twice") }
+            switch kind {
             case .file:
-                guard let sha = spec.sha256, sha.count == 64, sha.allSatisfy({ $0.isHexDigit && !$0.isUppercase })
+                guard let sha, sha.utf8.count == 64,
+                    sha.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) })
                 else {
-                    throw BundleError("\(at)\(spec.path): a file needs its sha256 (64 lowercase hex digits)")
+                    throw BundleError("\(place): a file needs its sha256 (64 lowercase hex digits)")
                 }
             case .symlink:
-                guard let target = spec.target else {
-                    throw BundleError("\(at)\(spec.path): a symlink needs its target")
-                }
-                if let problem = symlinkProblem(path: spec.path, target: target) {
-                    throw BundleError("\(at)\(spec.path): \(problem)")
+                guard let target else { throw BundleError("\(place): a symlink needs its target") }
+                if let problem = symlinkProblem(path: path, target: target) {
+                    throw BundleError("\(place): \(problem)")
                 }
             case .dir:
                 break
             }
             var entry = ManifestEntry(
-                path: spec.path, kind: spec.kind, mode: spec.mode, owner: spec.owner, group: spec.group,
-                sha256: spec.sha256,
-                target: spec.target)
-            entry.location = located.location
+                path: path, kind: kind, mode: FileMode(bits), owner: owner, group: group, sha256: sha, target: target)
+            entry.location = SourceLocation(file: file, line: item.mark.line, column: item.mark.column)
             entries.append(entry)
         }
-        let paths = Set(entries.map(\.path))
         for entry in entries {
-            let parent = (entry.path as NSString).deletingLastPathComponent
-            if !parent.isEmpty, !paths.contains(parent) {
+            if let slash = entry.path.lastIndex(of: "/"), !seen.contains(String(entry.path[..<slash])) {
                 throw BundleError(
-                    "\(entry.location.map { "\($0): " } ?? "")\(entry.path): its directory \(parent) is not in the manifest"
+                    "\(entry.location.map { "\($0): " } ?? "")\(entry.path): its directory \(entry.path[..<slash]) is not in the manifest"
                 )
             }
         }
         return Manifest(
-            name: decoded.bundle, beforeSwitch: try hook(decoded.hooks?.beforeSwitch, "before_switch"),
-            afterSwitch: try hook(decoded.hooks?.afterSwitch, "after_switch"), entries: entries)
+            name: try text(top["bundle"], "bundle", required: false),
+            beforeSwitch: try hook(hooks["before_switch"], "before_switch"),
+            afterSwitch: try hook(hooks["after_switch"], "after_switch"), entries: entries)
     }
 }
 
 /// Why a bundle path is not acceptable (absolute, `..`, empty parts), or nil.
 func pathProblem(_ path: String) -> String? {
     if path.isEmpty { return "empty path" }
+    if path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+        return "control characters are not allowed in a bundle path"
+    }
     if path.hasPrefix("/") { return "absolute paths are not allowed in a bundle" }
     let parts = path.split(separator: "/", omittingEmptySubsequences: false)
     if parts.contains("..") { return "'..' is not allowed in a bundle path" }

@@ -82,9 +82,9 @@ extension Repository {
         try check(code, "fetch \(url)")
     }
 
-    /// Calls `body` for every file of a commit's tree, with the blob's bytes (valid during the call only).
+    /// Calls `body` for every file of a commit's tree with its blob id, without reading the blob.
     public func forEachFile(
-        at id: ObjectID, _ body: (_ path: String, _ file: GitFileKind, _ bytes: UnsafeRawBufferPointer) throws -> Void
+        at id: ObjectID, _ body: (_ path: String, _ kind: GitFileKind, _ blob: ObjectID) throws -> Void
     ) throws {
         var commit: OpaquePointer?
         var oid = id.raw
@@ -96,29 +96,36 @@ extension Repository {
         try walk(tree, prefix: "", body)
     }
 
-    private func walk(
-        _ tree: OpaquePointer?, prefix: String, _ body: (String, GitFileKind, UnsafeRawBufferPointer) throws -> Void
-    ) throws {
+    private func walk(_ tree: OpaquePointer?, prefix: String, _ body: (String, GitFileKind, ObjectID) throws -> Void)
+        throws
+    {
         for i in 0..<git_tree_entrycount(tree) {
             guard let entry = git_tree_entry_byindex(tree, i) else { continue }
             let name = prefix + String(cString: git_tree_entry_name(entry))
-            var object: OpaquePointer?
-            try check(git_tree_entry_to_object(&object, handle, entry), "read \(name)")
-            defer { git_object_free(object) }
             switch git_tree_entry_type(entry) {
             case GIT_OBJECT_TREE:
-                try walk(object, prefix: name + "/", body)
+                var subtree: OpaquePointer?
+                try check(git_tree_lookup(&subtree, handle, git_tree_entry_id(entry)), "read \(name)")
+                defer { git_tree_free(subtree) }
+                try walk(subtree, prefix: name + "/", body)
             case GIT_OBJECT_BLOB:
                 let mode = git_tree_entry_filemode(entry)
                 let kind: GitFileKind =
                     mode == GIT_FILEMODE_LINK ? .symlink : mode == GIT_FILEMODE_BLOB_EXECUTABLE ? .executable : .regular
-                try body(
-                    name, kind,
-                    UnsafeRawBufferPointer(start: git_blob_rawcontent(object), count: Int(git_blob_rawsize(object))))
+                try body(name, kind, ObjectID(git_tree_entry_id(entry).pointee))
             default:
                 continue
             }
         }
+    }
+
+    /// Calls `body` with a blob's bytes (valid during the call only).
+    public func withBlob<R>(_ id: ObjectID, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        var blob: OpaquePointer?
+        var oid = id.raw
+        try check(git_blob_lookup(&blob, handle, &oid), "read blob \(id.short)")
+        defer { git_blob_free(blob) }
+        return try body(UnsafeRawBufferPointer(start: git_blob_rawcontent(blob), count: Int(git_blob_rawsize(blob))))
     }
 
     /// The bytes of one file of a commit, or nil when the commit has no such file.
