@@ -69,6 +69,14 @@ public struct BundleInstaller {
         public var filesWritten: Int
         public var filesLinked: Int
         public var bytesWritten: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case release, commit, ref, previous
+            case alreadyCurrent = "already_current"
+            case filesWritten = "files_written"
+            case filesLinked = "files_linked"
+            case bytesWritten = "bytes_written"
+        }
     }
 
     // MARK: install
@@ -237,9 +245,10 @@ public struct BundleInstaller {
             }
         }
         guard chmod(directory, 0o755) == 0 else { throw posixError("set the mode of the release") }
-        let findings = LeastBit.check(
-            manifest, against: try TreeScanner.scan(directory, hashing: false), owners: Accounts())
-        if let finding = findings.first {
+        // Check what was written (linked files were matched against the index: same content, mode and owner).
+        let written = Manifest(entries: manifest.entries.filter { $0.kind != .file || index[$0.path] == nil })
+        let found = try TreeScanner.entries(written.entries.map(\.path), under: directory)
+        if let finding = LeastBit.check(written, against: found, owners: Accounts()).first {
             throw BundleError("the written release does not match its manifest: \(finding)")
         }
         for entry in manifest.entries where entry.kind == .file && index[entry.path] == nil {
@@ -490,6 +499,10 @@ public struct BundleInstaller {
         var size: Int64
         var mtime: Int64
         var inode: UInt64
+        /// Permission bits, owner and group: a chmod or chown since installation also prevents reuse.
+        var mode: UInt32 = 0
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
         /// The git blob the file was written from (and verified against the manifest's sha256).
         var blob: String?
         /// The manifest entry it was installed by (mode, owner, group, sha256).
@@ -511,16 +524,20 @@ public struct BundleInstaller {
             size = Int64(st.st_size)
             mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
             inode = UInt64(st.st_ino)
+            mode = UInt32(st.st_mode) & 0o7777
+            uid = st.st_uid
+            gid = st.st_gid
         }
 
         /// Unchanged since it was verified: a file whose size, mtime and inode are the same is not re-read.
         func matches(_ path: String) -> Bool {
             guard let now = StatRecord(path, blob: nil, entry: nil) else { return false }
-            return now.size == size && now.mtime == mtime && now.inode == inode
+            return now.size == size && now.mtime == mtime && now.inode == inode && now.mode == mode && now.uid == uid
+                && now.gid == gid
         }
     }
 
-    /// The stat index of a release: one line per file, `size mtime inode blob entry path`, tab-separated
+    /// The stat index of a release: one line per file, `size mtime inode mode uid gid blob entry path`, tab-separated
     /// (bundle paths hold no control characters).
     func loadIndex(_ release: String) -> [String: StatRecord] {
         guard let data = FileManager.default.contents(atPath: stateDirectory + "/index-\(release).tsv") else {
@@ -536,7 +553,7 @@ public struct BundleInstaller {
                 while lineEnd < bytes.count && bytes[lineEnd] != 10 { lineEnd += 1 }
                 var fields: [Range<Int>] = []
                 var fieldStart = lineStart
-                for i in lineStart..<lineEnd where bytes[i] == 9 && fields.count < 5 {
+                for i in lineStart..<lineEnd where bytes[i] == 9 && fields.count < 8 {
                     fields.append(fieldStart..<i)
                     fieldStart = i + 1
                 }
@@ -553,13 +570,18 @@ public struct BundleInstaller {
                 func text(_ r: Range<Int>) -> String {
                     String(decoding: UnsafeBufferPointer(rebasing: bytes[r]), as: UTF8.self)
                 }
-                if fields.count == 6, let size = number(fields[0]), let mtime = number(fields[1]),
-                    let inode = number(fields[2])
+                if fields.count == 9, let size = number(fields[0]), let mtime = number(fields[1]),
+                    let inode = number(fields[2]),
+                    let mode = number(fields[3]), let uid = number(fields[4]), let gid = number(fields[5])
                 {
-                    out[text(fields[5])] = StatRecord(
+                    var record = StatRecord(
                         size: Int64(size), mtime: Int64(mtime), inode: inode,
-                        blob: fields[3].isEmpty ? nil : text(fields[3]),
-                        entry: text(fields[4]))
+                        blob: fields[6].isEmpty ? nil : text(fields[6]),
+                        entry: text(fields[7]))
+                    record.mode = UInt32(mode)
+                    record.uid = UInt32(uid)
+                    record.gid = UInt32(gid)
+                    out[text(fields[8])] = record
                 }
                 lineStart = lineEnd + 1
             }
@@ -571,7 +593,8 @@ public struct BundleInstaller {
         var text = ""
         text.reserveCapacity(index.count * 160)
         for (path, r) in index {
-            text += "\(r.size)\t\(r.mtime)\t\(r.inode)\t\(r.blob ?? "")\t\(r.entry ?? "")\t\(path)\n"
+            text +=
+                "\(r.size)\t\(r.mtime)\t\(r.inode)\t\(r.mode)\t\(r.uid)\t\(r.gid)\t\(r.blob ?? "")\t\(r.entry ?? "")\t\(path)\n"
         }
         try atomicWrite(stateDirectory + "/index-\(release).tsv", Array(text.utf8))
     }

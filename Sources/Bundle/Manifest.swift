@@ -198,21 +198,46 @@ extension Manifest {
         var seen = Set<String>()
         for (i, item) in items.enumerated() {
             let where_ = "entries[\(i)]"
-            let fields = try pairs(item, keys, where_)
-            let path = try text(fields["path"], "\(where_).path")!
-            let place = "\(at(item)): \(path)"
-            guard let kind = ManifestEntry.Kind(rawValue: try text(fields["kind"], "\(where_).kind")!) else {
-                throw BundleError("\(at(fields["kind"]!)): \(where_).kind: expected file, dir or symlink")
+            guard case .mapping(let entryPairs) = item.content else {
+                throw BundleError("\(at(item)): \(where_): expected a mapping, found \(item.kindDescription)")
             }
-            let modeText = try text(fields["mode"], "\(where_).mode")!
+            // One pass over the pairs, no dictionary: manifests can be long.
+            var pathNode: Node?
+            var kindNode: Node?
+            var modeNode: Node?
+            var ownerNode: Node?
+            var groupNode: Node?
+            var shaNode: Node?
+            var targetNode: Node?
+            for pair in entryPairs {
+                switch pair.key.scalarText ?? "" {
+                case "path": pathNode = pair.value
+                case "kind": kindNode = pair.value
+                case "mode": modeNode = pair.value
+                case "owner": ownerNode = pair.value
+                case "group": groupNode = pair.value
+                case "sha256": shaNode = pair.value
+                case "target": targetNode = pair.value
+                case let key:
+                    throw BundleError(
+                        "\(at(pair.key)): \(where_).\(key): unknown key '\(key)'\(suggestionSuffix(for: key, among: keys))"
+                    )
+                }
+            }
+            let path = try text(pathNode, "\(where_).path")!
+            let place = "\(at(item)): \(path)"
+            guard let kind = ManifestEntry.Kind(rawValue: try text(kindNode, "\(where_).kind")!) else {
+                throw BundleError("\(at(kindNode!)): \(where_).kind: expected file, dir or symlink")
+            }
+            let modeText = try text(modeNode, "\(where_).mode")!
             guard let bits = UInt32(modeText, radix: 8), bits <= 0o7777 else {
                 throw BundleError(
-                    "\(at(fields["mode"]!)): \(where_).mode: '\(modeText)' is not an octal file mode (e.g. \"0644\")")
+                    "\(at(modeNode!)): \(where_).mode: '\(modeText)' is not an octal file mode (e.g. \"0644\")")
             }
-            let owner = try text(fields["owner"], "\(where_).owner")!
-            let group = try text(fields["group"], "\(where_).group")!
-            let sha = try text(fields["sha256"], "\(where_).sha256", required: false)
-            let target = try text(fields["target"], "\(where_).target", required: false)
+            let owner = try text(ownerNode, "\(where_).owner")!
+            let group = try text(groupNode, "\(where_).group")!
+            let sha = try text(shaNode, "\(where_).sha256", required: false)
+            let target = try text(targetNode, "\(where_).target", required: false)
             if let problem = pathProblem(path) { throw BundleError("\(place): \(problem)") }
             guard seen.insert(path).inserted else { throw BundleError("\(place): listed twice") }
             switch kind {

@@ -81,6 +81,31 @@ public enum TreeScanner {
         }
     }
 
+    /// The given paths only (lstat each, no hashing): for checking what an install just wrote.
+    public static func entries(_ paths: [String], under root: String) throws(BundleError) -> [String: FoundEntry] {
+        var out: [String: FoundEntry] = [:]
+        for path in paths {
+            var st = stat()
+            guard lstat(root + "/" + path, &st) == 0 else { continue }
+            let type = st.st_mode & S_IFMT
+            var found = FoundEntry(
+                path: path, kind: type == S_IFDIR ? .dir : type == S_IFLNK ? .symlink : .file,
+                mode: FileMode(UInt32(st.st_mode)),
+                uid: st.st_uid, gid: st.st_gid, size: Int64(st.st_size), sha256: nil, target: nil,
+                special: type != S_IFDIR && type != S_IFLNK && type != S_IFREG)
+            if type == S_IFLNK {
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let n = readlink(root + "/" + path, &buffer, buffer.count - 1)
+                if n >= 0 {
+                    found.target = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                }
+                found.mode = FileMode(0o777)
+            }
+            out[path] = found
+        }
+        return out
+    }
+
     /// SHA-256 of a file, read in 1 MiB chunks.
     public static func hashFile(_ path: String, display: String? = nil) throws(BundleError) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -95,6 +95,17 @@ func failure(_ body: () throws -> Void) -> String? {
             ])
     }
 
+    @Test func aDriftedFileIsRewrittenNotLinked() throws {
+        let world = try InstallWorld()
+        defer { world.remove() }
+        _ = try world.installer.install(repository: world.repo, ref: "v1")
+        chmod(world.base + "/current/bin/web", 0o700)  // drift in the current release
+        let v2 = try world.installer.install(repository: world.repo, ref: "v2")
+        #expect(v2.filesLinked == 0, "a file whose mode changed since installation is not reused")
+        #expect(v2.filesWritten == 2)
+        #expect(try world.installer.audit().isEmpty)
+    }
+
     @Test func keepsOnlyTheNewestReleases() throws {
         let world = try InstallWorld()
         defer { world.remove() }
