@@ -175,7 +175,14 @@ public struct BundleInstaller {
         for entry in manifest.entries where entry.kind == .dir {
             try makeDirectory(directory + "/" + entry.path, mode: 0o700)
         }
-        let previousDirectory = previous.map { releasesDirectory + "/" + $0 }
+        // Paths relative to the two release directories: shorter lookups for the many links and stats.
+        let previousFD = previous.map { open(releasesDirectory + "/" + $0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } ?? -1
+        let newFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer {
+            if previousFD >= 0 { close(previousFD) }
+            if newFD >= 0 { close(newFD) }
+        }
+        guard newFD >= 0 else { throw posixError("open \(directory)") }
         let previousIndex = previous.map { loadIndex($0) } ?? [:]
         var index: [String: StatRecord] = [:]
         var blobs: [String: String] = [:]
@@ -202,9 +209,9 @@ public struct BundleInstaller {
             case (.file, .regular), (.file, .executable):
                 // Same blob (git ids are content hashes), same manifest entry, and the previous release's file
                 // unchanged since that content was verified there: link it instead of reading and writing it.
-                if let previousDirectory, var stat = previousIndex[path], stat.blob == blob.hex,
-                    stat.entry == entry.fingerprint, stat.matches(previousDirectory + "/" + path),
-                    link(previousDirectory + "/" + path, target) == 0
+                if previousFD >= 0, var stat = previousIndex[path], stat.blob == blob.hex,
+                    stat.entry == entry.fingerprint, stat.matches(path, relativeTo: previousFD),
+                    linkat(previousFD, path, newFD, path, 0) == 0
                 {
                     outcome.filesLinked += 1
                     stat.blob = blob.hex
@@ -516,11 +523,11 @@ public struct BundleInstaller {
             self.entry = entry
         }
 
-        init?(_ path: String, blob: String?, entry: String?) {
+        init?(_ path: String, relativeTo directory: Int32 = AT_FDCWD, blob: String?, entry: String?) {
             self.blob = blob
             self.entry = entry
             var st = stat()
-            guard lstat(path, &st) == 0 else { return nil }
+            guard fstatat(directory, path, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
             size = Int64(st.st_size)
             mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
             inode = UInt64(st.st_ino)
@@ -530,8 +537,8 @@ public struct BundleInstaller {
         }
 
         /// Unchanged since it was verified: a file whose size, mtime and inode are the same is not re-read.
-        func matches(_ path: String) -> Bool {
-            guard let now = StatRecord(path, blob: nil, entry: nil) else { return false }
+        func matches(_ path: String, relativeTo directory: Int32 = AT_FDCWD) -> Bool {
+            guard let now = StatRecord(path, relativeTo: directory, blob: nil, entry: nil) else { return false }
             return now.size == size && now.mtime == mtime && now.inode == inode && now.mode == mode && now.uid == uid
                 && now.gid == gid
         }

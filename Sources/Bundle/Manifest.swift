@@ -197,9 +197,9 @@ extension Manifest {
         entries.reserveCapacity(items.count)
         var seen = Set<String>()
         for (i, item) in items.enumerated() {
-            let where_ = "entries[\(i)]"
+            let entryPath = "entries[\(i)]"
             guard case .mapping(let entryPairs) = item.content else {
-                throw BundleError("\(at(item)): \(where_): expected a mapping, found \(item.kindDescription)")
+                throw BundleError("\(at(item)): \(entryPath): expected a mapping, found \(item.kindDescription)")
             }
             // One pass over the pairs, no dictionary: manifests can be long.
             var pathNode: Node?
@@ -220,24 +220,24 @@ extension Manifest {
                 case "target": targetNode = pair.value
                 case let key:
                     throw BundleError(
-                        "\(at(pair.key)): \(where_).\(key): unknown key '\(key)'\(suggestionSuffix(for: key, among: keys))"
+                        "\(at(pair.key)): \(entryPath).\(key): unknown key '\(key)'\(suggestionSuffix(for: key, among: keys))"
                     )
                 }
             }
-            let path = try text(pathNode, "\(where_).path")!
+            let path = try text(pathNode, "\(entryPath).path")!
             let place = "\(at(item)): \(path)"
-            guard let kind = ManifestEntry.Kind(rawValue: try text(kindNode, "\(where_).kind")!) else {
-                throw BundleError("\(at(kindNode!)): \(where_).kind: expected file, dir or symlink")
+            guard let kind = ManifestEntry.Kind(rawValue: try text(kindNode, "\(entryPath).kind")!) else {
+                throw BundleError("\(at(kindNode!)): \(entryPath).kind: expected file, dir or symlink")
             }
-            let modeText = try text(modeNode, "\(where_).mode")!
+            let modeText = try text(modeNode, "\(entryPath).mode")!
             guard let bits = UInt32(modeText, radix: 8), bits <= 0o7777 else {
                 throw BundleError(
-                    "\(at(modeNode!)): \(where_).mode: '\(modeText)' is not an octal file mode (e.g. \"0644\")")
+                    "\(at(modeNode!)): \(entryPath).mode: '\(modeText)' is not an octal file mode (e.g. \"0644\")")
             }
-            let owner = try text(ownerNode, "\(where_).owner")!
-            let group = try text(groupNode, "\(where_).group")!
-            let sha = try text(shaNode, "\(where_).sha256", required: false)
-            let target = try text(targetNode, "\(where_).target", required: false)
+            let owner = try text(ownerNode, "\(entryPath).owner")!
+            let group = try text(groupNode, "\(entryPath).group")!
+            let sha = try text(shaNode, "\(entryPath).sha256", required: false)
+            let target = try text(targetNode, "\(entryPath).target", required: false)
             if let problem = pathProblem(path) { throw BundleError("\(place): \(problem)") }
             guard seen.insert(path).inserted else { throw BundleError("\(place): listed twice") }
             switch kind {

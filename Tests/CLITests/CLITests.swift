@@ -13,7 +13,9 @@ import Testing
         [], ["schema"], ["schema", "validate"], ["schema", "sql"], ["schema", "plan"], ["schema", "migrate"],
         ["schema", "doc"],
         ["inventory"], ["inventory", "get"], ["inventory", "put"], ["inventory", "delete"], ["inventory", "list"],
-        ["inventory", "import"],
+        ["inventory", "import"], ["bundle"], ["bundle", "init"], ["bundle", "verify"], ["bundle", "commit"],
+        ["bundle", "log"],
+        ["bundle", "diff"], ["bundle", "install"], ["bundle", "rollback"], ["bundle", "status"], ["bundle", "audit"],
     ])
     func everyCommandHasHelpWithExamples(_ command: [String]) throws {
         let result = try runRedeye(command + ["--help"])
