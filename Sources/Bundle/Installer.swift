@@ -115,7 +115,6 @@ public struct BundleInstaller {
 
         let previous = currentRelease()
         if previous == id, FileManager.default.fileExists(atPath: releasesDirectory + "/" + id) {
-            progress("\(ref) (\(id)) is already the current release")
             return Outcome(
                 release: id, commit: commit.hex, ref: ref, previous: previous, alreadyCurrent: true, filesWritten: 0,
                 filesLinked: 0,
