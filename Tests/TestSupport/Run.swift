@@ -17,22 +17,35 @@ public let redeyeBinary: String = {
 }()
 
 /// Runs `redeye` with arguments, in `directory`, with extra environment variables; waits for it to exit.
+/// `REDEYE_DB` from the test's own environment is not passed on.
 public func runRedeye(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws
     -> CommandResult
 {
+    try runProcess(redeyeBinary, arguments, in: directory, environment: environment, removing: ["REDEYE_DB"])
+}
+
+/// Runs a program, feeding `input` on standard input, and collects its output and exit status.
+public func runProcess(
+    _ executable: String, _ arguments: [String], input: [UInt8] = [], in directory: String? = nil,
+    environment: [String: String] = [:], removing: [String] = []
+) throws -> CommandResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: redeyeBinary)
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     var env = ProcessInfo.processInfo.environment
-    env.removeValue(forKey: "REDEYE_DB")
+    for key in removing { env.removeValue(forKey: key) }
     for (k, v) in environment { env[k] = v }
     process.environment = env
+    let stdin = Pipe()
     let out = Pipe()
     let err = Pipe()
+    process.standardInput = stdin
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    stdin.fileHandleForWriting.write(Data(input))
+    try stdin.fileHandleForWriting.close()
     // Read both pipes to the end before waiting, so a chatty child cannot block on a full pipe.
     let group = DispatchGroup()
     nonisolated(unsafe) var errData = Data()

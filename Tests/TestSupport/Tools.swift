@@ -1,40 +1,12 @@
 import Foundation
 
-/// Runs a program (looked up on PATH), feeding `input`; returns its exit status and output.
+/// Runs a program looked up on PATH (git, ssh-keygen, …), feeding `input`; returns its exit status and output.
 @discardableResult
 public func runTool(
     _ program: String, _ arguments: [String], input: [UInt8] = [], in directory: String? = nil,
     environment: [String: String] = [:]
 ) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [program] + arguments
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    var env = ProcessInfo.processInfo.environment
-    for (k, v) in environment { env[k] = v }
-    process.environment = env
-    let stdin = Pipe()
-    let out = Pipe()
-    let err = Pipe()
-    process.standardInput = stdin
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    stdin.fileHandleForWriting.write(Data(input))
-    try stdin.fileHandleForWriting.close()
-    let group = DispatchGroup()
-    nonisolated(unsafe) var errData = Data()
-    group.enter()
-    DispatchQueue.global().async {
-        errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    process.waitUntilExit()
-    return CommandResult(
-        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-        stderr: String(decoding: errData, as: UTF8.self))
+    try runProcess("/usr/bin/env", [program] + arguments, input: input, in: directory, environment: environment)
 }
 
 /// Generates an SSH key pair with ssh-keygen; returns the private key's path (the public key is PATH.pub).
