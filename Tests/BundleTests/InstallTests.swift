@@ -152,7 +152,7 @@ func failure(_ body: () throws -> Void) -> String? {
         // v4 adds a file larger than the disk.
         let bundle = world.dir + "/web"
         let big = [UInt8](repeating: 0x61, count: 1_000_000)
-        FileManager.default.createFile(atPath: bundle + "/etc/big.bin", contents: Data(big))
+        #expect(FileManager.default.createFile(atPath: bundle + "/etc/big.bin", contents: Data(big)))
         chmod(bundle + "/etc/big.bin", 0o644)
         let manifest = try Manifest.describe(try TreeScanner.scan(bundle), owner: "nobody", group: "nogroup")
         try manifest.yaml.write(toFile: bundle + "/" + Manifest.fileName, atomically: true, encoding: .utf8)
