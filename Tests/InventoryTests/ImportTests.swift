@@ -112,8 +112,9 @@ private let fleet = """
             let directory = try makeTemporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let path = directory + "/host.csv"
-            #expect(FileManager.default.createFile(
-                atPath: path, contents: Data("name\nweb09\n".utf8 + [0x77, 0xe9, 0x62, 0x0a])))
+            #expect(
+                FileManager.default.createFile(
+                    atPath: path, contents: Data("name\nweb09\n".utf8 + [0x77, 0xe9, 0x62, 0x0a])))
             let error = message { _ = try store.importBatches(try ImportReader.read(path: path)) }
             #expect(error?.contains("host.csv:3:1: not valid UTF-8 text") == true, "\(error ?? "no error")")
             #expect(try database.snapshot() == before)
