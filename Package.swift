@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Schema", dependencies: ["YAML", "Database", "Digest"]),
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
         .target(name: "Plan", dependencies: ["YAML", "Schema", "Inventory", "Git", "Signing"]),
-        .target(name: "Bundle", dependencies: ["YAML", "Git", "Digest"]),
+        .target(name: "Bundle", dependencies: ["YAML", "Git", "SSH", "Digest"]),
         .target(
             name: "RedeyeCommands",
             dependencies: [

@@ -1,6 +1,7 @@
 import Digest
 import Foundation
 import Git
+import SSH
 
 #if canImport(Glibc)
     import Glibc
@@ -39,6 +40,10 @@ public struct BundleInstaller {
     public var keep: Int
     public var clock: () -> Date
     public var progress: (String) -> Void
+    /// known_hosts files that decide which SSH servers are trusted (ssh:// repositories).
+    public var knownHosts: [String] = KnownHosts.defaultFiles
+    /// A private key for SSH; nil uses ssh-agent.
+    public var sshKey: String?
 
     public init(
         root: String, prefix: String = "/", keep: Int = 5, clock: @escaping () -> Date = { Date() },
@@ -90,7 +95,7 @@ public struct BundleInstaller {
         progress("fetching \(url)")
         let cache = try Repository.openOrCreate(stateDirectory + "/cache.git")
         do {
-            try cache.fetchAll(from: url)
+            try cache.fetchAll(from: url, ssh: sshTransport())
         } catch {
             if error.message.contains("safe.directory") {
                 throw BundleError(
@@ -262,6 +267,30 @@ public struct BundleInstaller {
                 directory + "/" + entry.path, blob: blobs[entry.path], entry: entry.fingerprint)
         }
         try saveIndex(index, release: commit.short)
+    }
+
+    /// Strict host-key checking against the known_hosts files: an unknown or changed key refuses the fetch.
+    func sshTransport() -> SSHTransport {
+        let files = knownHosts
+        return SSHTransport(
+            checkHostKey: { host, port, key in
+                let place = port == 22 ? host : "[\(host)]:\(port)"
+                let known: KnownHosts
+                do {
+                    known = try KnownHosts(files: files)
+                } catch {
+                    return "cannot read known_hosts: \(error)"
+                }
+                switch known.check(host: host, port: port, key: key) {
+                case .trusted: return nil
+                case .mismatch:
+                    return
+                        "the host key of \(place) does not match \(files.joined(separator: ", ")): refusing to connect (the key changed, or someone is in the way)"
+                case .unknown:
+                    return
+                        "\(place) is not in \(known.files.isEmpty ? files.joined(separator: ", ") : known.files.joined(separator: ", ")): refusing an unknown host key (add the host's key after checking it)"
+                }
+            }, privateKey: sshKey)
     }
 
     // MARK: rollback, status, audit

@@ -6,4 +6,11 @@
 static inline LIBSSH2_SESSION *cssh2_session_init(void) {
     return libssh2_session_init_ex(NULL, NULL, NULL, NULL);
 }
+/* Look a raw host key up in a known-hosts collection; returns LIBSSH2_KNOWNHOST_CHECK_*. */
+static inline int cssh2_knownhost_check(LIBSSH2_KNOWNHOSTS *hosts, const char *host, int port, const char *key,
+                                        size_t key_len) {
+    struct libssh2_knownhost *found = NULL;
+    return libssh2_knownhost_checkp(hosts, host, port, key, key_len,
+                                    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW, &found);
+}
 #endif

@@ -64,24 +64,6 @@ extension Repository {
         return out.sorted { $0.name < $1.name }
     }
 
-    /// Fetches every branch and tag of `url` (a path or file:// URL) into this repository, as they are there.
-    public func fetchAll(from url: String) throws(GitError) {
-        var remote: OpaquePointer?
-        try check(git_remote_create_anonymous(&remote, handle, url), "open remote \(url)")
-        defer { git_remote_free(remote) }
-        var options = git_fetch_options()
-        git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
-        options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
-        let specs = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
-        var cStrings = specs.map { strdup($0) }
-        defer { cStrings.forEach { free($0) } }
-        let code = cStrings.withUnsafeMutableBufferPointer { buffer -> Int32 in
-            var array = git_strarray(strings: buffer.baseAddress, count: buffer.count)
-            return git_remote_fetch(remote, &array, &options, "redeye fetch")
-        }
-        try check(code, "fetch \(url)")
-    }
-
     /// Calls `body` for every file of a commit's tree with its blob id, without reading the blob.
     public func forEachFile(
         at id: ObjectID, _ body: (_ path: String, _ kind: GitFileKind, _ blob: ObjectID) throws -> Void

@@ -204,20 +204,32 @@ struct BundleCommand: ParsableCommand {
                 EXAMPLES:
                   redeye bundle install --repo /srv/redeye/bundles/web.git --ref v1652 --root /opt/web
                   redeye bundle install --repo file:///srv/bundles/web.git --ref v1652 --root /opt/web --keep 3 --json
+                  redeye bundle install --repo ssh://deploy@bundles.example:2222/srv/web.git --ref v1652 --root /opt/web --ssh-key /etc/redeye/id_ed25519
                 """)
 
-        @Option(help: "The bundle repository: a path or file:// URL.") var repo: String
+        @Option(help: "The bundle repository: a path, file:// or ssh://USER@HOST[:PORT]/PATH URL.") var repo: String
         @Option(help: "The version: a tag, branch or commit.") var ref: String
         @Option(help: "The install root.") var root: String
         @Option(help: "Where the file system starts (for a root inside a test or image directory).") var prefix:
             String = "/"
         @Option(help: "Releases to keep.") var keep: Int = 5
+        @Option(
+            help: ArgumentHelp(
+                "known_hosts file trusted for ssh:// repositories (repeatable; default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).",
+                valueName: "file"))
+        var knownHosts: [String] = []
+        @Option(
+            help: ArgumentHelp(
+                "Private key for ssh:// repositories (ed25519 or ECDSA; default: ssh-agent).", valueName: "file"))
+        var sshKey: String?
         @Flag(help: "Print the outcome as JSON.") var json = false
 
         func run() throws {
             try reportingErrors {
-                let installer = BundleInstaller(
+                var installer = BundleInstaller(
                     root: root, prefix: prefix, keep: max(1, keep), progress: { if !json { printError($0) } })
+                if !knownHosts.isEmpty { installer.knownHosts = knownHosts }
+                installer.sshKey = sshKey
                 let outcome = try installer.install(repository: repo, ref: ref)
                 if json {
                     try printJSON(outcome)

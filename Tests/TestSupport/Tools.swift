@@ -22,19 +22,14 @@ public func generateSSHKey(in directory: String, name: String, type: String = "e
 /// An ssh-agent of the test's own, on a socket in `directory`; `stop()` kills it.
 public final class TestAgent: @unchecked Sendable {
     public let socket: String
-    private let process: Process
+    private let daemon: Daemon
 
     public init(directory: String) throws {
         socket = directory + "/agent.sock"
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ssh-agent", "-D", "-a", socket]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        daemon = try Daemon("/usr/bin/ssh-agent", ["-D", "-a", socket])
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(20_000) }
         guard FileManager.default.fileExists(atPath: socket) else {
-            stop()
+            daemon.stop()
             throw TestSetupError(description: "ssh-agent did not start")
         }
     }
@@ -44,11 +39,7 @@ public final class TestAgent: @unchecked Sendable {
         guard result.status == 0 else { throw TestSetupError(description: "ssh-add failed: \(result.stderr)") }
     }
 
-    public func stop() {
-        // ssh-agent -D keeps running on SIGTERM: kill it, then wait a bounded time for it to go.
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        for _ in 0..<250 where process.isRunning { usleep(20_000) }
-    }
+    public func stop() { daemon.stop() }
 
     deinit { stop() }
 }
