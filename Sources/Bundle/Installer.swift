@@ -92,6 +92,11 @@ public struct BundleInstaller {
         defer { lock.release() }
         cleanLeftovers()
 
+        if url.hasPrefix("https://") || url.hasPrefix("http://") {
+            throw BundleError(
+                "refusing \(url): this platform's libgit2 (1.5, mbedTLS) accepts any https server certificate (tested), so the bundle could come from anyone; use ssh:// (host keys are checked) or a local path"
+            )
+        }
         progress("fetching \(url)")
         let cache = try Repository.openOrCreate(stateDirectory + "/cache.git")
         do {
