@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Database", dependencies: ["CSQLite", "CLibPQ"]),
         .target(name: "Schema", dependencies: ["YAML", "Database", "Digest"]),
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
-        .target(name: "Plan", dependencies: ["YAML", "Schema", "Inventory", "Git", "Signing"]),
+        .target(name: "Plan", dependencies: ["YAML", "Database", "Schema", "Inventory", "Git", "Signing"]),
         .target(name: "Bundle", dependencies: ["YAML", "Git", "SSH", "Digest"]),
         .target(
             name: "RedeyeCommands",

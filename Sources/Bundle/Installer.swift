@@ -228,9 +228,9 @@ public struct BundleInstaller {
                     return
                 }
                 try cache.withBlob(blob) { bytes in
-                    let hasher = SHA256Stream()
+                    let hasher = SHA256Hasher()
                     hasher.update(bytes)
-                    guard hasher.hex == entry.sha256 else {
+                    guard hexString(hasher.finalize()) == entry.sha256 else {
                         throw BundleError(
                             "refused: \(path) does not match the manifest's sha256 (tampered bundle?); nothing was switched"
                         )
@@ -654,13 +654,6 @@ final class Lock {
     }
 
     func release() { close(fd) }
-}
-
-/// SHA-256 over byte buffers.
-final class SHA256Stream {
-    private let hasher = SHA256Hasher()
-    func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bytes) }
-    var hex: String { hexString(hasher.finalize()) }
 }
 
 func posixError(_ what: String) -> BundleError {

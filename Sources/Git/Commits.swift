@@ -138,41 +138,13 @@ extension Repository {
     }
 
     /// Every file of a commit's tree, by path.
-    public func files(at id: ObjectID) throws(GitError) -> [String: GitFile] {
-        var commit: OpaquePointer?
-        var oid = id.raw
-        try check(git_commit_lookup(&commit, handle, &oid), "read commit \(id.short)")
-        defer { git_commit_free(commit) }
-        var tree: OpaquePointer?
-        try check(git_commit_tree(&tree, commit), "read the tree of \(id.short)")
-        defer { git_tree_free(tree) }
+    public func files(at id: ObjectID) throws -> [String: GitFile] {
         var out: [String: GitFile] = [:]
-        try collect(tree, prefix: "", into: &out)
-        return out
-    }
-
-    private func collect(_ tree: OpaquePointer?, prefix: String, into out: inout [String: GitFile]) throws(GitError) {
-        for i in 0..<git_tree_entrycount(tree) {
-            guard let entry = git_tree_entry_byindex(tree, i) else { continue }
-            let name = prefix + String(cString: git_tree_entry_name(entry))
-            let mode = git_tree_entry_filemode(entry)
-            var object: OpaquePointer?
-            try check(git_tree_entry_to_object(&object, handle, entry), "read \(name)")
-            defer { git_object_free(object) }
-            switch git_tree_entry_type(entry) {
-            case GIT_OBJECT_TREE:
-                try collect(object, prefix: name + "/", into: &out)
-            case GIT_OBJECT_BLOB:
-                let size = Int(git_blob_rawsize(object))
-                let bytes =
-                    size == 0 ? [] : Array(UnsafeRawBufferPointer(start: git_blob_rawcontent(object), count: size))
-                out[name] = GitFile(
-                    contents: bytes, executable: mode == GIT_FILEMODE_BLOB_EXECUTABLE,
-                    symlink: mode == GIT_FILEMODE_LINK)
-            default:
-                continue
-            }
+        try forEachFile(at: id) { path, kind, blob in
+            let bytes = try withBlob(blob) { Array($0) }
+            out[path] = GitFile(contents: bytes, executable: kind == .executable, symlink: kind == .symlink)
         }
+        return out
     }
 
     /// The SSH/GPG signature of a commit and the exact bytes it signs, or nil when the commit is unsigned.

@@ -1,3 +1,4 @@
+import Database
 import Foundation
 import Schema
 import YAML
@@ -227,7 +228,7 @@ struct PlanBuilder {
             batch: siteFile.rollout?.batch ?? BatchPlan(steps: [.count(1)]),
             maxFail: siteFile.rollout?.maxFail ?? FailureBudget(.count(0)))
         checkURL(siteFile.bundles.value, siteFile.bundles.location, path: "bundles", allowRelative: false)
-        if let url = siteFile.inventory, (try? DatabaseURLCheck.check(url)) == nil {
+        if let url = siteFile.inventory, (try? DatabaseURL(url)) == nil {
             issue(
                 SourceLocation(file: name(sitePath), line: 1, column: 1),
                 "inventory: '\(url)' is not sqlite:PATH or postgres://… (without a password)")
@@ -514,17 +515,6 @@ struct PlanBuilder {
         let suffixes = [".service", ".socket", ".timer", ".target", ".path", ".mount"]
         guard suffixes.contains(where: { s.hasSuffix($0) }), s.count > 8 else { return false }
         return s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@:\\".contains($0)) }
-    }
-}
-
-/// Checks a database URL without opening it (plans only name the inventory).
-enum DatabaseURLCheck {
-    static func check(_ url: String) throws -> Bool {
-        guard url.hasPrefix("sqlite:") || url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
-            throw PlanIssue(nil, "bad URL")
-        }
-        if url.contains("password=") { throw PlanIssue(nil, "password in URL") }
-        return true
     }
 }
 

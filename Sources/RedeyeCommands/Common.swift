@@ -2,6 +2,7 @@ import ArgumentParser
 import Database
 import Foundation
 import Schema
+import YAML
 
 /// Options every command that reads the schema shares.
 struct SchemaOptions: ParsableArguments {
@@ -76,4 +77,34 @@ func currentActor() -> String {
     if let user = env["SUDO_USER"] ?? env["USER"], !user.isEmpty { return user }
     if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name { return String(cString: name) }
     return "uid \(getuid())"
+}
+
+/// Reports input problems found by a `validate` command, as text on stderr or as JSON on stdout, and exits 1.
+func failValidation(
+    _ issues: [(location: SourceLocation?, path: String, message: String)], text: String, noun: String, json: Bool
+) throws -> Never {
+    if json {
+        struct Issue: Encodable {
+            var file: String?
+            var line: Int?
+            var column: Int?
+            var path: String
+            var message: String
+        }
+        struct Failure: Encodable {
+            var valid = false
+            var errors: [Issue]
+        }
+        try printJSON(
+            Failure(
+                errors: issues.map {
+                    Issue(
+                        file: $0.location?.file, line: $0.location?.line, column: $0.location?.column, path: $0.path,
+                        message: $0.message)
+                }))
+    } else {
+        printError(text)
+        printError("redeye: \(issues.count) error\(issues.count == 1 ? "" : "s") in the \(noun)")
+    }
+    throw ExitCode(ExitStatus.failure)
 }

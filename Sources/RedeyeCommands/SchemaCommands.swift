@@ -50,23 +50,9 @@ struct SchemaCommand: ParsableCommand {
                     print("\(schemaOptions.schema): valid (\(schema.tables.count) tables, \(columns) columns)")
                 }
             } catch let error as SchemaError {
-                if json {
-                    struct Issue: Encodable {
-                        var file: String; var line: Int; var column: Int; var path: String; var message: String
-                    }
-                    struct Failure: Encodable { var valid = false; var errors: [Issue] }
-                    try printJSON(
-                        Failure(
-                            errors: error.issues.map {
-                                Issue(
-                                    file: $0.location.file, line: $0.location.line, column: $0.location.column,
-                                    path: $0.path, message: $0.message)
-                            }))
-                } else {
-                    printError(error.description)
-                    printError("redeye: \(error.issues.count) error\(error.issues.count == 1 ? "" : "s") in the schema")
-                }
-                throw ExitCode(ExitStatus.failure)
+                try failValidation(
+                    error.issues.map { ($0.location, $0.path, $0.message) }, text: error.description, noun: "schema",
+                    json: json)
             }
         }
     }

@@ -21,7 +21,7 @@ public final class TestSSHD: @unchecked Sendable {
         let hostKey = try generateSSHKey(in: directory, name: "host_key")
         userKey = try generateSSHKey(in: directory, name: "user_key")
         try FileManager.default.copyItem(atPath: userKey + ".pub", toPath: directory + "/authorized_keys")
-        port = try TestSSHD.freePort()
+        port = try freeLoopbackPort()
         let config = """
             Port \(port)
             ListenAddress 127.0.0.1
@@ -47,7 +47,7 @@ public final class TestSSHD: @unchecked Sendable {
         daemon = try Daemon("/usr/sbin/sshd", ["-D", "-f", directory + "/sshd_config", "-E", directory + "/sshd.log"])
         // Wait (bounded) until it accepts connections.
         for _ in 0..<250 {
-            if TestSSHD.accepts(port) { return }
+            if acceptsConnections(port) { return }
             guard daemon.isRunning else { break }
             usleep(20_000)
         }
@@ -63,9 +63,6 @@ public final class TestSSHD: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    static func freePort() throws -> Int { try freeLoopbackPort() }
-
-    static func accepts(_ port: Int) -> Bool { acceptsConnections(port) }
 }
 
 /// A port the kernel just gave out and took back (free, barring a race with another process).
