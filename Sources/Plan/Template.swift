@@ -1,3 +1,4 @@
+import Foundation
 import YAML
 
 /// A string with `{{variable}}` placeholders, filled per host.
@@ -56,14 +57,4 @@ public struct Template: Sendable, Hashable {
         }
         return .success(out)
     }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: Set<Character>) -> String {
-        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
-    }
-}
-
-extension Set where Element == Character {
-    static let whitespaces: Set<Character> = [" ", "\t"]
 }
