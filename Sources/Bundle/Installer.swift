@@ -119,38 +119,85 @@ public struct BundleInstaller {
         guard let manifestBytes = try cache.file(Manifest.fileName, at: commit) else {
             throw BundleError("\(ref) (\(id)) has no \(Manifest.fileName): it is not a bundle version")
         }
-        let manifest = try Manifest.parse(manifestBytes, file: "\(ref):\(Manifest.fileName)")
+        return try installRelease(
+            commit: commit.hex, ref: ref, repository: url, manifestBytes: manifestBytes,
+            manifestLabel: "\(ref):\(Manifest.fileName)"
+        ) { try GitContent(cache, commit: commit, ref: ref) }
+    }
+
+    /// Thrown by `apply` when content is neither staged nor on the host: the deploy sends these and retries.
+    public struct MissingContent: Error, CustomStringConvertible {
+        public var sha256: [String]
+        public var description: String { "\(sha256.count) files' content was neither sent nor found on the host" }
+    }
+
+    /// Installs a release that a deploy staged on this host: the manifest as committed, and under `objects` the
+    /// files the host did not have, named by their sha256. Everything else is taken from the current release.
+    /// The same rules as `install`: verified hashes, modes and owners, an atomic switch, hooks, keep N.
+    public func apply(
+        manifestBytes: [UInt8], objects: String, commit: String, ref: String, repository: String
+    ) throws -> Outcome {
+        try prepare()
+        let lock = try Lock(path: stateDirectory + "/lock")
+        defer { lock.release() }
+        cleanLeftovers()
+        guard commit.count == 40, commit.allSatisfy(\.isHexDigit) else {
+            throw BundleError("'\(commit)' is not a commit id (40 hex digits)")
+        }
+        let outcome = try installRelease(
+            commit: commit, ref: ref, repository: repository, manifestBytes: manifestBytes,
+            manifestLabel: "\(ref):\(Manifest.fileName)"
+        ) {
+            let previous = currentRelease()
+            let previousDirectory = previous.map { releasesDirectory + "/" + $0 }
+            let content = StagedContent(
+                objects: objects, previousDirectory: previousDirectory,
+                previousManifest: previousDirectory.flatMap { try? manifestOfRelease(at: $0) })
+            let missing = content.missing(for: try Manifest.parse(manifestBytes, file: Manifest.fileName))
+            if !missing.isEmpty { throw MissingContent(sha256: missing) }
+            return content
+        }
+        try? removeTree(objects)
+        return outcome
+    }
+
+    /// The common tail of `install` and `apply`: write the release from `content` unless it is current or
+    /// already intact on disk, record it, run the hooks around an atomic switch, prune.
+    func installRelease<Content: ReleaseContent>(
+        commit: String, ref: String, repository: String, manifestBytes: [UInt8], manifestLabel: String,
+        content: () throws -> Content
+    ) throws -> Outcome {
+        let id = String(commit.prefix(12))
+        let manifest = try Manifest.parse(manifestBytes, file: manifestLabel)
         if let finding = LeastBit.checkManifest(manifest).first { throw BundleError("\(ref): \(finding)") }
         let owners = try resolveOwners(manifest)
 
         let previous = currentRelease()
-        if previous == id, FileManager.default.fileExists(atPath: releasesDirectory + "/" + id) {
-            return Outcome(
-                release: id, commit: commit.hex, ref: ref, previous: previous, alreadyCurrent: true, filesWritten: 0,
-                filesLinked: 0,
-                bytesWritten: 0)
-        }
         var outcome = Outcome(
-            release: id, commit: commit.hex, ref: ref, previous: previous, alreadyCurrent: false, filesWritten: 0,
-            filesLinked: 0,
-            bytesWritten: 0)
+            release: id, commit: commit, ref: ref, previous: previous, alreadyCurrent: false, filesWritten: 0,
+            filesLinked: 0, bytesWritten: 0)
+        if previous == id, FileManager.default.fileExists(atPath: releasesDirectory + "/" + id) {
+            outcome.alreadyCurrent = true
+            return outcome
+        }
         let final = releasesDirectory + "/" + id
         if FileManager.default.fileExists(atPath: final), audit(release: id, manifest: manifest).isEmpty {
             progress("release \(id) is already installed and intact; switching to it")
         } else {
+            let source = try content()
             try removeTree(final)
             let temporary = releasesDirectory + "/.tmp-\(id)-\(getpid())"
             do {
                 try write(
-                    commit: commit, from: cache, manifest: manifest, owners: owners, into: temporary,
-                    previous: previous, outcome: &outcome)
+                    source, manifest: manifest, manifestBytes: manifestBytes, release: id, owners: owners,
+                    into: temporary, previous: previous, outcome: &outcome)
                 try rename(temporary, final)
             } catch {
                 try? removeTree(temporary)
                 throw error
             }
         }
-        try record(ReleaseRecord(id: id, commit: commit.hex, ref: ref, repository: url, installedAt: clock()))
+        try record(ReleaseRecord(id: id, commit: commit, ref: ref, repository: repository, installedAt: clock()))
         if let hook = manifest.beforeSwitch {
             do {
                 try run(hook, name: "before_switch", release: id)
@@ -173,16 +220,19 @@ public struct BundleInstaller {
         return outcome
     }
 
-    /// Writes a release into `directory`: every blob checked against the manifest before it is written,
-    /// unchanged files hard-linked from the previous release, then owners and modes applied.
+    /// Writes a release into `directory`: every file's bytes checked against the manifest before they are
+    /// written, unchanged files hard-linked from the previous release, then owners and modes applied.
     func write(
-        commit: ObjectID, from cache: Repository, manifest: Manifest, owners: [String: (UInt32, UInt32)],
-        into directory: String,
-        previous: String?, outcome: inout Outcome
+        _ content: some ReleaseContent, manifest: Manifest, manifestBytes: [UInt8], release: String,
+        owners: [String: (UInt32, UInt32)], into directory: String, previous: String?, outcome: inout Outcome
     ) throws {
+        try content.check(against: manifest)
         try makeDirectory(directory, mode: 0o700)
         for entry in manifest.entries where entry.kind == .dir {
             try makeDirectory(directory + "/" + entry.path, mode: 0o700)
+        }
+        try manifestBytes.withUnsafeBytes {
+            try writeFile(directory + "/" + Manifest.fileName, $0, mode: 0o644, display: Manifest.fileName)
         }
         // Paths relative to the two release directories: shorter lookups for the many links and stats.
         let previousFD = previous.map { open(releasesDirectory + "/" + $0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } ?? -1
@@ -194,40 +244,28 @@ public struct BundleInstaller {
         guard newFD >= 0 else { throw posixError("open \(directory)") }
         let previousIndex = previous.map { loadIndex($0) } ?? [:]
         var index: [String: StatRecord] = [:]
-        var blobs: [String: String] = [:]
-        var seen = Set<String>()
-        try cache.forEachFile(at: commit) { path, kind, blob in
+        for entry in manifest.entries {
+            let path = entry.path
             let target = directory + "/" + path
-            if path == Manifest.fileName {
-                try cache.withBlob(blob) { try writeFile(target, $0, mode: 0o644, display: path) }
-                return
-            }
-            guard let entry = manifest.entry(path) else {
-                throw BundleError("refused: \(path) is in the repository but not in the manifest (tampered bundle?)")
-            }
-            seen.insert(path)
-            switch (entry.kind, kind) {
-            case (.symlink, .symlink):
-                let linkTarget = try cache.withBlob(blob) { String(decoding: $0, as: UTF8.self) }
-                guard linkTarget == entry.target else {
-                    throw BundleError(
-                        "refused: \(path) points to \(linkTarget), the manifest says \(entry.target ?? "?") (tampered bundle?)"
-                    )
-                }
-                guard symlink(linkTarget, target) == 0 else { throw posixError("create symlink \(path)") }
-            case (.file, .regular), (.file, .executable):
-                // Same blob (git ids are content hashes), same manifest entry, and the previous release's file
-                // unchanged since that content was verified there: link it instead of reading and writing it.
-                if previousFD >= 0, var stat = previousIndex[path], stat.blob == blob.hex,
-                    stat.entry == entry.fingerprint, stat.matches(path, relativeTo: previousFD),
+            switch entry.kind {
+            case .dir: continue
+            case .symlink:
+                guard symlink(entry.target ?? "", target) == 0 else { throw posixError("create symlink \(path)") }
+            case .file:
+                // The previous release's file was verified against this same manifest entry (content hash, mode,
+                // owner) and is unchanged since (size, mtime, inode, mode, owner): link it instead of writing it.
+                // From git, the blob must be the one verified there too, so that a tampered repository is
+                // caught even when the file would be linked.
+                let blob = content.blobID(of: path)
+                if previousFD >= 0, var stat = previousIndex[path], stat.entry == entry.fingerprint,
+                    blob == nil || stat.blob == blob, stat.matches(path, relativeTo: previousFD),
                     linkat(previousFD, path, newFD, path, 0) == 0
                 {
                     outcome.filesLinked += 1
-                    stat.blob = blob.hex
                     index[path] = stat
-                    return
+                    continue
                 }
-                try cache.withBlob(blob) { bytes in
+                try content.withBytes(of: entry) { bytes in
                     let hasher = SHA256Hasher()
                     hasher.update(bytes)
                     guard hexString(hasher.finalize()) == entry.sha256 else {
@@ -239,14 +277,7 @@ public struct BundleInstaller {
                     outcome.bytesWritten += Int64(bytes.count)
                 }
                 outcome.filesWritten += 1
-                blobs[path] = blob.hex
-            default:
-                throw BundleError(
-                    "refused: \(path) is a \(kind) in the repository, the manifest says \(entry.kind.rawValue)")
             }
-        }
-        if let missing = manifest.entries.first(where: { $0.kind != .dir && !seen.contains($0.path) }) {
-            throw BundleError("refused: \(missing.path) is in the manifest but not in the repository")
         }
         // Owners first (chown clears set-id bits), then modes; directories deepest first.
         for entry in manifest.entries.reversed() {
@@ -269,33 +300,16 @@ public struct BundleInstaller {
         }
         for entry in manifest.entries where entry.kind == .file && index[entry.path] == nil {
             index[entry.path] = StatRecord(
-                directory + "/" + entry.path, blob: blobs[entry.path], entry: entry.fingerprint)
+                directory + "/" + entry.path, blob: content.blobID(of: entry.path), entry: entry.fingerprint)
         }
-        try saveIndex(index, release: commit.short)
+        try saveIndex(index, release: release)
     }
 
     /// Strict host-key checking against the known_hosts files: an unknown or changed key refuses the fetch.
     func sshTransport() -> SSHTransport {
-        let files = knownHosts
+        let policy = HostKeyPolicy(files: knownHosts)
         return SSHTransport(
-            checkHostKey: { host, port, key in
-                let place = port == 22 ? host : "[\(host)]:\(port)"
-                let known: KnownHosts
-                do {
-                    known = try KnownHosts(files: files)
-                } catch {
-                    return "cannot read known_hosts: \(error)"
-                }
-                switch known.check(host: host, port: port, key: key) {
-                case .trusted: return nil
-                case .mismatch:
-                    return
-                        "the host key of \(place) does not match \(files.joined(separator: ", ")): refusing to connect (the key changed, or someone is in the way)"
-                case .unknown:
-                    return
-                        "\(place) is not in \(known.files.isEmpty ? files.joined(separator: ", ") : known.files.joined(separator: ", ")): refusing an unknown host key (add the host's key after checking it)"
-                }
-            }, privateKey: sshKey)
+            checkHostKey: { host, port, key in policy.refusal(host: host, port: port, key: key) }, privateKey: sshKey)
     }
 
     // MARK: rollback, status, audit

@@ -1,0 +1,114 @@
+import Foundation
+import Git
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where the bytes of a release's files come from: a commit of a bundle repository, or files a deploy staged on
+/// the host. The manifest is the authority either way; every byte is checked against its sha256 before use.
+protocol ReleaseContent {
+    /// Refuses a source that holds anything the manifest does not name or disagrees with it on a kind or target.
+    func check(against manifest: Manifest) throws
+    /// Calls `body` with the bytes of a file entry.
+    func withBytes(of entry: ManifestEntry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
+    /// The git blob the file comes from, when known (recorded in the stat index for the record).
+    func blobID(of path: String) -> String?
+}
+
+/// A bundle version as committed: the commit's tree must match its manifest exactly.
+struct GitContent: ReleaseContent {
+    let repository: Repository
+    let ref: String
+    var files: [String: (kind: GitFileKind, blob: ObjectID)] = [:]
+
+    init(_ repository: Repository, commit: ObjectID, ref: String) throws {
+        self.repository = repository
+        self.ref = ref
+        var files: [String: (kind: GitFileKind, blob: ObjectID)] = [:]
+        try repository.forEachFile(at: commit) { path, kind, blob in files[path] = (kind, blob) }
+        self.files = files
+    }
+
+    func check(against manifest: Manifest) throws {
+        for (path, file) in files where path != Manifest.fileName {
+            guard let entry = manifest.entry(path) else {
+                throw BundleError("refused: \(path) is in the repository but not in the manifest (tampered bundle?)")
+            }
+            switch (entry.kind, file.kind) {
+            case (.symlink, .symlink):
+                let target = try repository.withBlob(file.blob) { String(decoding: $0, as: UTF8.self) }
+                guard target == entry.target else {
+                    throw BundleError(
+                        "refused: \(path) points to \(target), the manifest says \(entry.target ?? "?") (tampered bundle?)"
+                    )
+                }
+            case (.file, .regular), (.file, .executable): break
+            default:
+                throw BundleError(
+                    "refused: \(path) is a \(file.kind) in the repository, the manifest says \(entry.kind.rawValue)")
+            }
+        }
+        if let missing = manifest.entries.first(where: { $0.kind != .dir && files[$0.path] == nil }) {
+            throw BundleError("refused: \(missing.path) is in the manifest but not in the repository")
+        }
+    }
+
+    func withBytes(of entry: ManifestEntry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try repository.withBlob(files[entry.path]!.blob, body)
+    }
+
+    func blobID(of path: String) -> String? { files[path]?.blob.hex }
+}
+
+/// A release a deploy sent to the host: files it did not have, staged under their sha256 in `objects`; the rest
+/// is read from the previous release (a file with the same content, wherever it was).
+struct StagedContent: ReleaseContent {
+    let objects: String
+    let previousDirectory: String?
+    /// sha256 → a path of the previous release with that content.
+    let previousByHash: [String: String]
+
+    init(objects: String, previousDirectory: String?, previousManifest: Manifest?) {
+        self.objects = objects
+        self.previousDirectory = previousDirectory
+        var byHash: [String: String] = [:]
+        for entry in previousManifest?.entries ?? [] where entry.kind == .file {
+            if let sha = entry.sha256 { byHash[sha] = byHash[sha] ?? entry.path }
+        }
+        previousByHash = byHash
+    }
+
+    func check(against manifest: Manifest) throws {}
+
+    /// The content hashes the host cannot supply: neither staged nor in the previous release.
+    func missing(for manifest: Manifest) -> [String] {
+        var out = Set<String>()
+        for entry in manifest.entries where entry.kind == .file {
+            guard let sha = entry.sha256 else { continue }
+            if access(objects + "/" + sha, R_OK) == 0 { continue }
+            if let path = previousByHash[sha], let previousDirectory, access(previousDirectory + "/" + path, R_OK) == 0 {
+                continue
+            }
+            out.insert(sha)
+        }
+        return out.sorted()
+    }
+
+    func withBytes(of entry: ManifestEntry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let sha = entry.sha256 ?? ""
+        var source = objects + "/" + sha
+        if access(source, R_OK) != 0, let path = previousByHash[sha], let previousDirectory {
+            source = previousDirectory + "/" + path
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: source), options: .alwaysMapped)
+        } catch {
+            throw BundleError("no content for \(entry.path) (sha256 \(sha)): it was neither sent nor on the host")
+        }
+        try data.withUnsafeBytes { try body($0) }
+    }
+
+    func blobID(of path: String) -> String? { nil }
+}
