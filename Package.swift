@@ -8,6 +8,8 @@ import PackageDescription
 ///   C modules    … CCrypto (libcrypto, for SHA-256)
 ///   wrappers     YAML  Git   SSH   Database  Digest owning Swift types, typed errors
 ///   capability   Schema, Inventory                  schemagen and primary-key record access
+///   capability   Plan, Bundle, Service              role plans in git, least-bit installs, starting services
+///   capability   Deploy                             rolling deploys over SSH
 ///   command line RedeyeCommands (library), redeye (thin executable)
 let package = Package(
     name: "redeye",
@@ -36,10 +38,15 @@ let package = Package(
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
         .target(name: "Plan", dependencies: ["YAML", "Database", "Schema", "Inventory", "Git", "Signing"]),
         .target(name: "Bundle", dependencies: ["YAML", "Git", "SSH", "Digest"]),
+        .target(name: "Service"),
+        .target(
+            name: "Deploy",
+            dependencies: ["SSH", "Git", "Bundle", "Plan", "Inventory", "Schema", "Database", "Digest"]),
         .target(
             name: "RedeyeCommands",
             dependencies: [
-                "YAML", "Git", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundle",
+                "YAML", "Git", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundle", "Service",
+                "Deploy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

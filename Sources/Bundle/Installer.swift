@@ -92,33 +92,13 @@ public struct BundleInstaller {
         defer { lock.release() }
         cleanLeftovers()
 
-        if url.hasPrefix("https://") || url.hasPrefix("http://") {
-            throw BundleError(
-                "refusing \(url): this platform's libgit2 (1.5, mbedTLS) accepts any https server certificate (tested), so the bundle could come from anyone; use ssh:// (host keys are checked) or a local path"
-            )
-        }
         progress("fetching \(url)")
-        let cache = try Repository.openOrCreate(stateDirectory + "/cache.git")
-        do {
-            try cache.fetchAll(from: url, ssh: sshTransport())
-        } catch {
-            if error.message.contains("safe.directory") {
-                throw BundleError(
-                    "cannot fetch the bundle repository \(url): it belongs to another user, and git's safe.directory rule refuses such repositories (run as its owner, or list it under safe.directory in git config)"
-                )
-            }
-            throw BundleError("cannot fetch the bundle repository \(url): \(error.message)")
-        }
-        let commit: ObjectID
-        do {
-            commit = try cache.resolveCommit(ref)
-        } catch {
-            throw BundleError("\(url) has no ref '\(ref)'")
-        }
-        let id = commit.short
-        guard let manifestBytes = try cache.file(Manifest.fileName, at: commit) else {
-            throw BundleError("\(ref) (\(id)) has no \(Manifest.fileName): it is not a bundle version")
-        }
+        let version = try BundleVersion.fetch(
+            url, ref: ref, cache: stateDirectory + "/cache.git", hostKeys: HostKeyPolicy(files: knownHosts),
+            sshKey: sshKey)
+        let commit = version.commit
+        let cache = version.repository
+        let manifestBytes = version.manifestBytes
         return try installRelease(
             commit: commit.hex, ref: ref, repository: url, manifestBytes: manifestBytes,
             manifestLabel: "\(ref):\(Manifest.fileName)"
@@ -303,13 +283,6 @@ public struct BundleInstaller {
                 directory + "/" + entry.path, blob: content.blobID(of: entry.path), entry: entry.fingerprint)
         }
         try saveIndex(index, release: release)
-    }
-
-    /// Strict host-key checking against the known_hosts files: an unknown or changed key refuses the fetch.
-    func sshTransport() -> SSHTransport {
-        let policy = HostKeyPolicy(files: knownHosts)
-        return SSHTransport(
-            checkHostKey: { host, port, key in policy.refusal(host: host, port: port, key: key) }, privateKey: sshKey)
     }
 
     // MARK: rollback, status, audit

@@ -294,3 +294,32 @@ struct MACList: Decodable, Sendable {
         }
     }
 }
+
+extension BatchPlan {
+    /// From command-line text: a count, a percentage, or a ramp of them separated by commas (`1,5,25%`).
+    public init(parsing text: String) throws(PlanIssue) {
+        var steps: [Amount] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            switch Amount.parse(part.trimmingCharacters(in: .whitespaces), allowZero: false) {
+            case .success(let a): steps.append(a)
+            case .failure(let error): throw PlanIssue(nil, error.message)
+            }
+        }
+        self.init(steps: steps)
+    }
+}
+
+extension FailureBudget {
+    /// From command-line text: a count or a percentage of the hosts (`0`, `2`, `10%`).
+    public init(parsing text: String) throws(PlanIssue) {
+        switch Amount.parse(text.trimmingCharacters(in: .whitespaces), allowZero: true) {
+        case .success(let a): self.init(a)
+        case .failure(let error): throw PlanIssue(nil, error.message)
+        }
+    }
+}
+
+extension Duration {
+    /// The same length as the standard library's duration (for clocks, sleeps and timeouts).
+    public var standard: Swift.Duration { .milliseconds(milliseconds) }
+}

@@ -38,7 +38,8 @@ public struct Plans: Sendable {
         public var description: String?
         public var bundleRepository: String
         public var bundleRef: String
-        public var installRoot: String
+        /// May use host variables (`/srv/{{name}}`, for several instances on one machine).
+        public var installRoot: Template
         public var user: String
         public var group: String
         public var keep: Int
@@ -348,6 +349,7 @@ struct PlanBuilder {
                 "the install root must be an absolute path other than / without '..' (got '\(root.value)')",
                 path: "install.root")
         }
+        let rootTemplate = parseTemplate(root.value, root.location, path: "install.root")
         let keep = file.install.keep ?? 5
         if keep < 1 {
             issue(
@@ -419,11 +421,11 @@ struct PlanBuilder {
         let run = file.run.flatMap { parseTemplate($0.value, $0.location, path: "run") }
         let drain = file.hooks?.drain.flatMap { parseTemplate($0.value, $0.location, path: "hooks.drain") }
         let undrain = file.hooks?.undrain.flatMap { parseTemplate($0.value, $0.location, path: "hooks.undrain") }
-        guard issues.count == issuesBefore else { return nil }
+        guard issues.count == issuesBefore, let rootTemplate else { return nil }
         let fingerprint = String(decoding: source.files[path] ?? [], as: UTF8.self)
         return Plans.Role(
             name: roleName, description: file.description, bundleRepository: repository, bundleRef: file.bundle.ref,
-            installRoot: root.value, user: file.install.user ?? "root", group: file.install.group ?? "root", keep: keep,
+            installRoot: rootTemplate, user: file.install.user ?? "root", group: file.install.group ?? "root", keep: keep,
             services: file.services ?? [], run: run, vars: vars, drain: drain, undrain: undrain,
             hookTimeout: file.hooks?.timeout ?? Duration(milliseconds: 60_000), monitors: monitors,
             batch: file.rollout?.batch ?? defaults.batch, maxFail: file.rollout?.maxFail ?? defaults.maxFail,
@@ -448,7 +450,18 @@ struct PlanBuilder {
             guard let role = plans.roles[host.role] else { continue }
             let values = plans.variables(for: host)
             var templates: [Template] = role.monitors.map(\.target)
-            templates += [role.run, role.drain, role.undrain].compactMap { $0 }
+            templates += [role.run, role.drain, role.undrain, role.installRoot].compactMap { $0 }
+            if case .success(let root) = role.installRoot.render(values),
+                root.split(separator: "/").contains("..") || root.contains("//")
+            {
+                let key = "root|\(role.name)|\(host.name)"
+                if reported.insert(key).inserted {
+                    issue(
+                        role.installRoot.location,
+                        "the install root of host \(host.name) would be '\(root)': no '..' or empty components",
+                        path: "install.root")
+                }
+            }
             for template in templates {
                 for variable in template.variables where values[variable] == nil {
                     let key = "\(template.location?.description ?? template.text)|\(variable)"

@@ -18,8 +18,8 @@ struct BundleCommand: ParsableCommand {
               redeye bundle rollback --root /opt/web
             """,
         subcommands: [
-            Init.self, Verify.self, Commit.self, Log.self, Diff.self, Install.self, Rollback.self, Status.self,
-            Audit.self,
+            Init.self, Verify.self, Commit.self, Log.self, Diff.self, Install.self, Apply.self, Rollback.self,
+            Status.self, Audit.self,
         ]
     )
 
@@ -240,6 +240,65 @@ struct BundleCommand: ParsableCommand {
                         "installed \(ref) as release \(outcome.release): \(outcome.filesWritten) files written (\(outcome.bytesWritten) bytes), \(outcome.filesLinked) unchanged files linked"
                     )
                 }
+            }
+        }
+    }
+
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Install a release a deploy staged on this host (the receiving end of `redeye deploy`).",
+            discussion: """
+                Reads the release's manifest from standard input, whole or as a delta against the current
+                release's manifest, and takes every file's content from --objects (files named by their sha256)
+                or from the current release. Same rules as `bundle install`: hashes verified, modes and owners
+                applied, hooks run, ROOT/current renamed over atomically, --keep releases kept.
+
+                Exits 7 and prints {"missing": [sha256, …]} as JSON when content is neither staged nor on the
+                host (the deploy sends it and runs the command again).
+
+                EXAMPLES:
+                  redeye bundle apply --root /opt/web --objects /opt/web/.redeye/incoming/42 \\
+                      --commit 3f2a9c1b07de… --ref v1652 --repository /srv/bundles/web.git < manifest.yaml
+                """)
+
+        @Option(help: "The install root.") var root: String
+        @Option(help: "Where the file system starts.") var prefix: String = "/"
+        @Option(help: "Directory of staged content, one file per sha256.") var objects: String
+        @Option(help: "The release's commit id (40 hex digits).") var commit: String
+        @Option(help: "The ref it was deployed as.") var ref: String
+        @Option(help: "The bundle repository it came from (recorded).") var repository: String
+        @Option(help: "Releases to keep.") var keep: Int = 5
+        @Flag(help: "Print the outcome as JSON.") var json = false
+
+        func run() throws {
+            let input = Array(FileHandle.standardInput.readDataToEndOfFile())
+            do {
+                try reportingErrors {
+                    let installer = BundleInstaller(
+                        root: root, prefix: prefix, keep: max(1, keep), progress: { if !json { printError($0) } })
+                    var manifest = input
+                    if input.starts(with: Array("redeye-delta ".utf8)) {
+                        let current = installer.currentRelease().flatMap {
+                            FileManager.default.contents(atPath: installer.base + "/releases/\($0)/\(Manifest.fileName)")
+                        }
+                        manifest = try ManifestDelta.apply(input, to: current.map(Array.init) ?? [])
+                    }
+                    let outcome = try installer.apply(
+                        manifestBytes: manifest, objects: objects, commit: commit, ref: ref, repository: repository)
+                    if json {
+                        try printJSON(outcome)
+                    } else {
+                        print(
+                            outcome.alreadyCurrent
+                                ? "\(ref) (\(outcome.release)) is already current; nothing to do"
+                                : "installed \(ref) as release \(outcome.release): \(outcome.filesWritten) files written, \(outcome.filesLinked) linked"
+                        )
+                    }
+                }
+            } catch let missing as BundleInstaller.MissingContent {
+                struct Missing: Encodable { var missing: [String] }
+                try printJSON(Missing(missing: missing.sha256))
+                throw ExitCode(ExitStatus.missingContent)
             }
         }
     }

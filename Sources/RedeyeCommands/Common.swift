@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bundle
 import Database
 import Foundation
 import Schema
@@ -57,6 +58,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
         printError("redeye: \(error)")
         throw ExitCode(ExitStatus.refused)
     } catch let error as ValidationError {
+        throw error
+    } catch let error as BundleInstaller.MissingContent {
         throw error
     } catch {
         printError("redeye: error: \(error)")

@@ -23,10 +23,14 @@ public struct Redeye: ParsableCommand {
               4   refused: a migration holds destructive or conflicting changes (nothing was changed)
               5   not found: `inventory get` / `inventory delete` / `plan show` found no such record
               6   untrusted: `plan verify` found no valid signature by an allowed signer
+              7   missing content: `bundle apply` needs files that were not sent (the deploy sends them)
               64  usage: unknown command or option, missing argument
             """,
         version: version,
-        subcommands: [SchemaCommand.self, InventoryCommand.self, PlanCommand.self, BundleCommand.self]
+        subcommands: [
+            SchemaCommand.self, InventoryCommand.self, PlanCommand.self, BundleCommand.self, DeployCommand.self,
+            ServiceCommand.self,
+        ]
     )
 
     public init() {}
@@ -39,4 +43,5 @@ enum ExitStatus {
     static let refused: Int32 = 4
     static let notFound: Int32 = 5
     static let untrusted: Int32 = 6
+    static let missingContent: Int32 = 7
 }

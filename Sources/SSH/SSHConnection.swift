@@ -294,7 +294,7 @@ public final class SSHConnection {
     // MARK: TCP
 
     /// A connected TCP socket to `host`:`port`, or an error naming the host, within `timeout`.
-    static func connectTCP(host: String, port: Int, timeout: Duration) throws(SSHError) -> Int32 {
+    public static func connectTCP(host: String, port: Int, timeout: Duration) throws(SSHError) -> Int32 {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
@@ -307,7 +307,8 @@ public final class SSHConnection {
         defer { freeaddrinfo(list) }
         var lastError = "no address"
         var entry: UnsafeMutablePointer<addrinfo>? = first
-        let ms = Int32(clamping: timeout.components.seconds * 1000 + 1)
+        let ms = Int32(
+            clamping: max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
         while let current = entry {
             entry = current.pointee.ai_next
             let fd = socket(current.pointee.ai_family, current.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)

@@ -1,0 +1,103 @@
+import Digest
+import Foundation
+import Git
+import SSH
+
+/// One version of a bundle, fetched into a local cache repository: its commit, its manifest (as committed and
+/// parsed) and where each file's bytes are. Safe to share between threads: reads of the repository are
+/// serialized, and the content read is kept (up to 512 MiB) because a deploy sends the same files to many hosts.
+public final class BundleVersion: @unchecked Sendable {
+    public let repository: Repository
+    public let url: String
+    public let ref: String
+    public let commit: ObjectID
+    public let manifestBytes: [UInt8]
+    public let manifest: Manifest
+    /// sha256 → the blob holding that content.
+    public let blobs: [String: ObjectID]
+    private let lock = NSLock()
+    private var cached: [String: [UInt8]] = [:]
+    private var cachedBytes = 0
+
+    init(
+        repository: Repository, url: String, ref: String, commit: ObjectID, manifestBytes: [UInt8],
+        manifest: Manifest, blobs: [String: ObjectID]
+    ) {
+        self.repository = repository
+        self.url = url
+        self.ref = ref
+        self.commit = commit
+        self.manifestBytes = manifestBytes
+        self.manifest = manifest
+        self.blobs = blobs
+    }
+
+    /// Fetches `url` through libgit2 into the cache repository at `cache` and reads `ref` from it.
+    /// https:// is refused: this platform's libgit2 does not check server certificates.
+    public static func fetch(
+        _ url: String, ref: String, cache: String, hostKeys: HostKeyPolicy, sshKey: String?
+    ) throws -> BundleVersion {
+        if url.hasPrefix("https://") || url.hasPrefix("http://") {
+            throw BundleError(
+                "refusing \(url): this platform's libgit2 (1.5, mbedTLS) accepts any https server certificate (tested), so the bundle could come from anyone; use ssh:// (host keys are checked) or a local path"
+            )
+        }
+        let repository = try Repository.openOrCreate(cache)
+        let transport = SSHTransport(
+            checkHostKey: { host, port, key in hostKeys.refusal(host: host, port: port, key: key) }, privateKey: sshKey)
+        do {
+            try repository.fetchAll(from: url, ssh: transport)
+        } catch {
+            if error.message.contains("safe.directory") {
+                throw BundleError(
+                    "cannot fetch the bundle repository \(url): it belongs to another user, and git's safe.directory rule refuses such repositories (run as its owner, or list it under safe.directory in git config)"
+                )
+            }
+            throw BundleError("cannot fetch the bundle repository \(url): \(error.message)")
+        }
+        let commit: ObjectID
+        do {
+            commit = try repository.resolveCommit(ref)
+        } catch {
+            throw BundleError("\(url) has no ref '\(ref)'")
+        }
+        guard let manifestBytes = try repository.file(Manifest.fileName, at: commit) else {
+            throw BundleError("\(ref) (\(commit.short)) has no \(Manifest.fileName): it is not a bundle version")
+        }
+        let manifest = try Manifest.parse(manifestBytes, file: "\(ref):\(Manifest.fileName)")
+        if let finding = LeastBit.checkManifest(manifest).first { throw BundleError("\(ref): \(finding)") }
+        var byPath: [String: ObjectID] = [:]
+        try repository.forEachFile(at: commit) { path, _, blob in byPath[path] = blob }
+        var blobs: [String: ObjectID] = [:]
+        for entry in manifest.entries where entry.kind == .file {
+            if let sha = entry.sha256, let blob = byPath[entry.path] { blobs[sha] = blob }
+        }
+        return BundleVersion(
+            repository: repository, url: url, ref: ref, commit: commit, manifestBytes: manifestBytes,
+            manifest: manifest, blobs: blobs)
+    }
+
+    /// The bytes of the file with this content hash, checked against it (a tampered repository is refused here,
+    /// before anything is sent).
+    public func content(sha256: String) throws -> [UInt8] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let bytes = cached[sha256] { return bytes }
+        guard let blob = blobs[sha256] else {
+            throw BundleError("\(ref): no file of the commit has the sha256 \(sha256) its manifest names")
+        }
+        return try repository.withBlob(blob) { bytes in
+            guard SHA256Hasher.hex(Array(bytes)) == sha256 else {
+                let path = manifest.entries.first { $0.sha256 == sha256 }?.path ?? sha256
+                throw BundleError(
+                    "refused: \(path) in \(ref) does not match the manifest's sha256 (tampered bundle?); nothing was sent")
+            }
+            let copy = Array(bytes)
+            if cachedBytes + copy.count <= 512 << 20 {
+                cached[sha256] = copy
+                cachedBytes += copy.count
+            }
+            return copy
+        }
+    }
+}

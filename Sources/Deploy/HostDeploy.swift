@@ -1,0 +1,277 @@
+import Bundle
+import Foundation
+import SSH
+
+/// What a host has now, read over SFTP without changing anything.
+struct RemoteState {
+    var release: String?
+    var manifest: [UInt8]?
+}
+
+/// Deploys one host, step by step, over one SSH connection:
+/// connect → lock → inspect → drain → send → switch → restart → health → undrain → unlock.
+/// A failure after the switch switches the host back to its previous release, restarts and undrains it.
+struct HostDeploy {
+    let target: DeployTarget
+    let version: BundleVersion
+    let deployment: Int64
+    let settings: SSHSettings
+    let journal: Journal?
+    let log: @Sendable (String, String) -> Void
+    var health = HealthChecker()
+
+    var root: String { target.plan.install.root }
+    var redeye: String { settings.remoteRedeye }
+    var release: String { version.commit.short }
+
+    struct StepFailure: Error {
+        var step: String
+        var message: String
+    }
+
+    /// Connects within the configured timeout, checking the host key strictly.
+    func connect() throws -> SSHConnection {
+        try SSHConnection(
+            host: target.address, port: target.sshPort, user: target.sshUser, hostKeys: settings.hostKeys,
+            authentication: settings.authentication, timeout: settings.connectTimeout)
+    }
+
+    /// The release a host runs and its manifest (for `--plan`, and before sending).
+    static func inspect(_ connection: SSHConnection, root: String) throws -> RemoteState {
+        let sftp = try connection.sftp()
+        guard let link = try sftp.readlink(root + "/current"), link.hasPrefix("releases/") else {
+            return RemoteState(release: nil, manifest: nil)
+        }
+        let id = String(link.dropFirst("releases/".count))
+        return RemoteState(release: id, manifest: try sftp.read(root + "/" + link + "/" + Manifest.fileName))
+    }
+
+    /// The content hashes of `manifest` the host lacks, judged by its current manifest.
+    static func needed(_ manifest: Manifest, remote: [UInt8]?) -> [String] {
+        let had = Set(
+            (remote.flatMap { try? Manifest.parse($0, file: "remote") }?.entries ?? []).compactMap(\.sha256))
+        var out: [String] = []
+        var seen = Set<String>()
+        for entry in manifest.entries where entry.kind == .file {
+            if let sha = entry.sha256, !had.contains(sha), seen.insert(sha).inserted { out.append(sha) }
+        }
+        return out
+    }
+
+    func run() -> HostOutcome {
+        let started = ContinuousClock.now
+        var outcome = HostOutcome(host: target.name, batch: target.batch, state: .running)
+        try? journal?.hostStarted(deployment, target.name)
+        var step = "connect"
+        func enter(_ next: String) {
+            step = next
+            try? journal?.hostStep(deployment, target.name, next)
+        }
+        var connection: SSHConnection?
+        var lockHeld = false
+        var drained = false
+        var switched = false
+        do {
+            log(target.name, "connecting to \(target.sshUser)@\(target.address):\(target.sshPort)")
+            let ssh = try connect()
+            connection = ssh
+            enter("lock")
+            try lockHost(ssh)
+            lockHeld = true
+            enter("inspect")
+            let remote = try HostDeploy.inspect(ssh, root: root)
+            outcome.releaseBefore = remote.release
+            if remote.release == release {
+                log(target.name, "already runs \(version.ref) (\(release)); nothing to do")
+                outcome.releaseAfter = release
+            } else {
+                if let drain = target.plan.hooks.drain {
+                    enter("drain")
+                    try hook(ssh, drain, name: "drain")
+                    drained = true
+                }
+                enter("send")
+                let staging = "\(root)/.redeye/incoming/deploy-\(deployment)"
+                let needed = HostDeploy.needed(version.manifest, remote: remote.manifest)
+                let (files, bytes) = try send(needed, to: staging, over: ssh)
+                outcome.filesSent = files
+                log(
+                    target.name,
+                    "sent \(files) of \(version.manifest.entries.filter { $0.kind == .file }.count) files (\(bytes) bytes); the rest is on the host"
+                )
+                enter("switch")
+                // The host's installer either switches completely or leaves `current` where it was.
+                let applied = try apply(ssh, staging: staging, remote: remote)
+                switched = true
+                outcome.filesSent += applied
+                outcome.releaseAfter = release
+                log(target.name, "switched \(root)/current to \(release) (\(version.ref))")
+                enter("restart")
+                try restart(ssh)
+                enter("health")
+                if let failure = health.check(target.plan.monitors, on: ssh, log: { log(target.name, $0) }) {
+                    throw StepFailure(step: "health", message: failure)
+                }
+                if drained {
+                    enter("undrain")
+                    try hook(ssh, target.plan.hooks.undrain, name: "undrain")
+                    drained = false
+                }
+            }
+            enter("unlock")
+            try? unlockHost(ssh)
+            outcome.state = .succeeded
+            outcome.step = "done"
+            outcome.bytesSent = ssh.payloadBytesSent
+        } catch {
+            let message = (error as? StepFailure)?.message ?? "\(error)"
+            outcome.state = .failed
+            outcome.step = (error as? StepFailure)?.step ?? step
+            outcome.error = message
+            log(target.name, "failed at \(outcome.step!): \(message)")
+            if let ssh = connection {
+                if switched {
+                    outcome.state = recover(ssh, previous: outcome.releaseBefore, outcome: &outcome)
+                } else if drained {
+                    try? hook(ssh, target.plan.hooks.undrain, name: "undrain")
+                }
+                if lockHeld { try? unlockHost(ssh) }
+                outcome.bytesSent = ssh.payloadBytesSent
+            }
+        }
+        outcome.seconds = seconds(ContinuousClock.now - started)
+        return outcome
+    }
+
+    /// After a failure past the switch: back to the previous release, restart, undrain.
+    func recover(_ ssh: SSHConnection, previous: String?, outcome: inout HostOutcome) -> HostOutcome.State {
+        guard let previous else {
+            log(target.name, "no previous release to return to; stopping its services")
+            _ = try? ssh.run("\(shellQuote(redeye)) service stop --root \(shellQuote(root))", timeout: .seconds(60))
+            return .failed
+        }
+        do {
+            let result = try ssh.run(
+                "\(shellQuote(redeye)) bundle rollback --root \(shellQuote(root)) --to \(shellQuote(previous))",
+                timeout: .seconds(120))
+            guard result.status == 0 else {
+                throw StepFailure(step: "rollback", message: result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            try restart(ssh)
+            if target.plan.hooks.drain != nil { try hook(ssh, target.plan.hooks.undrain, name: "undrain") }
+            outcome.releaseAfter = previous
+            log(target.name, "rolled back to \(previous)")
+            return .rolledBack
+        } catch {
+            let message = (error as? StepFailure)?.message ?? "\(error)"
+            outcome.error = (outcome.error ?? "") + "; rollback failed: \(message)"
+            log(target.name, "rollback failed: \(message)")
+            return .failed
+        }
+    }
+
+    // MARK: steps
+
+    /// The host's own lock: a file created exclusively under the install root, naming the deployment. A lock left
+    /// by this same deployment (a resumed run) is taken over.
+    func lockHost(_ ssh: SSHConnection) throws {
+        let sftp = try ssh.sftp()
+        var path = ""
+        for component in (root + "/.redeye").split(separator: "/") {
+            path += "/" + component
+            try sftp.mkdir(path, mode: 0o755)
+        }
+        let lock = root + "/.redeye/deploy.lock"
+        let owner = Array("deployment \(deployment)\n".utf8)
+        do {
+            try sftp.create(lock, owner)
+        } catch {
+            guard let held = try sftp.read(lock) else { throw error }
+            guard held == owner else {
+                throw StepFailure(
+                    step: "lock",
+                    message:
+                        "\(lock) is held by \(String(decoding: held, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)): another deploy is working on this host"
+                )
+            }
+        }
+    }
+
+    func unlockHost(_ ssh: SSHConnection) throws {
+        try ssh.sftp().unlink(root + "/.redeye/deploy.lock")
+    }
+
+    /// Runs a drain or undrain hook on the host, bounded by the role's hook timeout.
+    func hook(_ ssh: SSHConnection, _ command: String?, name: String) throws {
+        guard let command else { return }
+        log(target.name, "\(name): \(command)")
+        let result = try ssh.run(command, timeout: target.plan.hooks.timeout.standard)
+        guard result.status == 0 else {
+            let output = (result.errorOutput + result.output).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw StepFailure(step: name, message: "the \(name) hook exited \(result.status): \(output.suffix(300))")
+        }
+    }
+
+    /// Uploads the content the host lacks, one file per sha256, into `staging`.
+    func send(_ shas: [String], to staging: String, over ssh: SSHConnection) throws -> (Int, Int64) {
+        let sftp = try ssh.sftp()
+        try sftp.mkdir(root + "/.redeye/incoming", mode: 0o700)
+        try sftp.mkdir(staging, mode: 0o700)
+        var bytes: Int64 = 0
+        for sha in shas {
+            let content = try version.content(sha256: sha)
+            let path = staging + "/" + sha
+            if sftp.exists(path) { try sftp.unlink(path) }  // a partial upload of an interrupted run
+            try sftp.create(path, content)
+            bytes += Int64(content.count)
+        }
+        return (shas.count, bytes)
+    }
+
+    /// Runs the host's installer on the staged content; sends what it reports missing (drifted files) once more.
+    /// Returns how many extra files were sent.
+    func apply(_ ssh: SSHConnection, staging: String, remote: RemoteState) throws -> Int {
+        let command = [
+            redeye, "bundle", "apply", "--root", root, "--objects", staging, "--commit", version.commit.hex, "--ref",
+            version.ref, "--repository", version.url, "--keep", String(target.plan.install.keep), "--json",
+        ].map(shellQuote).joined(separator: " ")
+        let input =
+            remote.manifest.map { ManifestDelta.make(from: $0, to: version.manifestBytes) } ?? version.manifestBytes
+        var extra = 0
+        for attempt in 0..<2 {
+            let result = try ssh.run(command, input: input, timeout: .seconds(3600))
+            if result.status == 0 { return extra }
+            if result.status == 7, attempt == 0,
+                let missing = try? JSONDecoder().decode([String: [String]].self, from: Data(result.stdout))["missing"]
+            {
+                log(target.name, "the host lacks \(missing.count) more files (changed on the host since); sending them")
+                extra = try send(missing, to: staging, over: ssh).0
+                continue
+            }
+            if result.status == 127 {
+                throw StepFailure(
+                    step: "switch",
+                    message:
+                        "`\(redeye)` is not installed on the host (install redeye there, or point --remote-redeye at it)"
+                )
+            }
+            let message = result.errorOutput.split(separator: "\n").last { $0.hasPrefix("redeye: ") }
+                .map { String($0.dropFirst("redeye: ".count)) } ?? result.errorOutput
+            throw StepFailure(step: "switch", message: message.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return extra
+    }
+
+    /// Restarts the role's services (systemd units, or its run command where systemd is not running).
+    func restart(_ ssh: SSHConnection) throws {
+        var words = [redeye, "service", "restart", "--root", root]
+        for unit in target.plan.services { words += ["--unit", unit] }
+        if let run = target.plan.run { words += ["--run", run] }
+        let result = try ssh.run(words.map(shellQuote).joined(separator: " "), timeout: .seconds(300))
+        guard result.status == 0 else {
+            throw StepFailure(
+                step: "restart", message: result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        log(target.name, result.output.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}

@@ -1,0 +1,297 @@
+import Database
+import Foundation
+
+/// The deploy's record in the inventory: the `deployment` and `deployment_host` rows, written as the deploy goes
+/// (so an interrupted run can be resumed from them), and the role's `deploy_lock`. Shared by the host workers:
+/// every call holds one lock, because a database connection is used by one thread at a time.
+public final class Journal: @unchecked Sendable {
+    let db: any SQLConnection
+    private let mutex = NSLock()
+    let clock: @Sendable () -> Date
+
+    public init(db: any SQLConnection, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.db = db
+        self.clock = clock
+    }
+
+    func now() -> SQLValue { .text(ISO8601DateFormatter().string(from: clock())) }
+
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        mutex.lock()
+        defer { mutex.unlock() }
+        return try body()
+    }
+
+    // MARK: deployments
+
+    /// Records a new deployment and its hosts (pending, with their batch numbers); returns its id.
+    func start(
+        role: String, ref: String, previousRef: String?, kind: String, actor: String, message: String?,
+        options: DeployOptions.Recorded, hosts: [(name: String, batch: Int)]
+    ) throws -> Int64 {
+        try locked {
+            try db.exclusiveTransaction {
+                let attrs = String(decoding: try JSONEncoder().encode(options), as: UTF8.self)
+                let rows = try db.query(
+                    """
+                    INSERT INTO deployment (role, ref, previous_ref, kind, state, requested_by, message, started_at, attrs)
+                    VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8) RETURNING id
+                    """,
+                    [
+                        .text(role), .text(ref), previousRef.map(SQLValue.text) ?? .null, .text(kind), .text(actor),
+                        message.map(SQLValue.text) ?? .null, now(), .text(attrs),
+                    ])
+                guard let id = rows.first?.int("id") else { throw DeployError("the inventory returned no deployment id") }
+                let insert = try db.prepare(
+                    "INSERT INTO deployment_host (deployment, host, batch, state) VALUES ($1, $2, $3, 'pending')")
+                for host in hosts { try insert.run([.integer(id), .text(host.name), .integer(Int64(host.batch))]) }
+                return id
+            }
+        }
+    }
+
+    func hostStarted(_ deployment: Int64, _ host: String) throws {
+        try locked {
+            _ = try db.query(
+                "UPDATE deployment_host SET state = 'running', step = 'connect', error = NULL, started_at = $3, finished_at = NULL WHERE deployment = $1 AND host = $2",
+                [.integer(deployment), .text(host), now()])
+        }
+    }
+
+    func hostStep(_ deployment: Int64, _ host: String, _ step: String) throws {
+        try locked {
+            _ = try db.query(
+                "UPDATE deployment_host SET step = $3 WHERE deployment = $1 AND host = $2",
+                [.integer(deployment), .text(host), .text(step)])
+        }
+    }
+
+    func hostFinished(_ deployment: Int64, _ outcome: HostOutcome) throws {
+        try locked {
+            _ = try db.query(
+                """
+                UPDATE deployment_host SET state = $3, step = $4, error = $5, release_before = $6, release_after = $7,
+                    finished_at = $8 WHERE deployment = $1 AND host = $2
+                """,
+                [
+                    .integer(deployment), .text(outcome.host), .text(outcome.state.rawValue),
+                    outcome.step.map(SQLValue.text) ?? .null, outcome.error.map(SQLValue.text) ?? .null,
+                    outcome.releaseBefore.map(SQLValue.text) ?? .null, outcome.releaseAfter.map(SQLValue.text) ?? .null,
+                    now(),
+                ])
+        }
+    }
+
+    func finish(_ deployment: Int64, state: String) throws {
+        try locked {
+            _ = try db.query(
+                "UPDATE deployment SET state = $2, finished_at = $3 WHERE id = $1",
+                [.integer(deployment), .text(state), now()])
+        }
+    }
+
+    /// The newest deployment of `role` that did not finish (running when its deployer died, or interrupted).
+    public func unfinished(role: String?) throws -> DeploymentRecord? {
+        try deployments(role: role, limit: 50).first { $0.state == "running" || $0.state == "interrupted" }
+    }
+
+    public func deployments(role: String?, limit: Int) throws -> [DeploymentRecord] {
+        try locked {
+            let rows = try db.query(
+                """
+                SELECT id, role, ref, previous_ref, kind, state, requested_by, message, started_at, finished_at, attrs
+                FROM deployment WHERE ($1 IS NULL OR role = $1) ORDER BY id DESC LIMIT \(max(1, limit))
+                """, [role.map(SQLValue.text) ?? .null])
+            return rows.map { row in
+                DeploymentRecord(
+                    id: row.int("id") ?? 0, role: row.string("role"), ref: row.string("ref") ?? "",
+                    previousRef: row.string("previous_ref"), kind: row.string("kind") ?? "",
+                    state: row.string("state") ?? "", requestedBy: row.string("requested_by") ?? "",
+                    message: row.string("message"), startedAt: row.string("started_at"),
+                    finishedAt: row.string("finished_at"),
+                    options: row.string("attrs").flatMap {
+                        try? JSONDecoder().decode(DeployOptions.Recorded.self, from: Data($0.utf8))
+                    },
+                    hosts: [])
+            }
+        }
+    }
+
+    public func hosts(of deployment: Int64) throws -> [HostOutcome] {
+        try locked {
+            try db.query(
+                """
+                SELECT host, batch, state, step, error, release_before, release_after, started_at, finished_at
+                FROM deployment_host WHERE deployment = $1 ORDER BY batch, host
+                """, [.integer(deployment)]
+            ).map { row in
+                HostOutcome(
+                    host: row.string("host") ?? "", batch: Int(row.int("batch") ?? 0),
+                    state: HostOutcome.State(rawValue: row.string("state") ?? "") ?? .pending,
+                    step: row.string("step"), error: row.string("error"), releaseBefore: row.string("release_before"),
+                    releaseAfter: row.string("release_after"), startedAt: row.string("started_at"),
+                    finishedAt: row.string("finished_at"))
+            }
+        }
+    }
+
+    /// The ref the role ran before its newest succeeded deploy (what `deploy rollback` goes back to).
+    public func refBeforeLastSuccess(role: String) throws -> (current: String, previous: String)? {
+        let done = try deployments(role: role, limit: 100).filter { $0.state == "succeeded" }
+        guard let last = done.first else { return nil }
+        if let earlier = done.dropFirst().first(where: { $0.ref != last.ref }) { return (last.ref, earlier.ref) }
+        return last.previousRef.map { (last.ref, $0) }
+    }
+
+    // MARK: locks
+
+    /// Takes the role's deploy lock, or throws `DeployLocked` naming who holds it (and whether it looks stale).
+    func acquireLock(role: String, owner: String, message: String?, staleAfter: TimeInterval) throws {
+        try locked {
+            try db.exclusiveTransaction {
+                if let held = try lockRow(role) {
+                    throw DeployLocked(lock: held, stale: isStale(held, staleAfter))
+                }
+                _ = try db.query(
+                    "INSERT INTO deploy_lock (role, owner, message, acquired_at, heartbeat_at) VALUES ($1, $2, $3, $4, $4)",
+                    [.text(role), .text(owner), message.map(SQLValue.text) ?? .null, now()])
+            }
+        }
+    }
+
+    /// Takes over the lock a dead run of `deployment` left (for resume).
+    func adoptLock(role: String, deployment: Int64, owner: String) throws {
+        try locked {
+            try db.exclusiveTransaction {
+                if let held = try lockRow(role), held.deployment != deployment {
+                    throw DeployLocked(lock: held, stale: false)
+                }
+                _ = try db.query("DELETE FROM deploy_lock WHERE role = $1", [.text(role)])
+                _ = try db.query(
+                    "INSERT INTO deploy_lock (role, owner, message, deployment, acquired_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $5)",
+                    [.text(role), .text(owner), .text("resuming deployment \(deployment)"), .integer(deployment), now()]
+                )
+            }
+        }
+    }
+
+    func attachLock(role: String, deployment: Int64) throws {
+        try locked {
+            _ = try db.query(
+                "UPDATE deploy_lock SET deployment = $2 WHERE role = $1", [.text(role), .integer(deployment)])
+        }
+    }
+
+    func heartbeat(role: String) {
+        locked {
+            _ = try? db.query("UPDATE deploy_lock SET heartbeat_at = $2 WHERE role = $1", [.text(role), now()])
+        }
+    }
+
+    /// Releases the role's lock; returns whether there was one.
+    @discardableResult
+    public func releaseLock(role: String) throws -> Bool {
+        try locked {
+            let existed = try lockRow(role) != nil
+            _ = try db.query("DELETE FROM deploy_lock WHERE role = $1", [.text(role)])
+            return existed
+        }
+    }
+
+    public func locks() throws -> [DeployLock] {
+        try locked {
+            try db.query("SELECT role, owner, message, deployment, acquired_at, heartbeat_at FROM deploy_lock ORDER BY role")
+                .map(DeployLock.init)
+        }
+    }
+
+    func lockRow(_ role: String) throws -> DeployLock? {
+        try db.query(
+            "SELECT role, owner, message, deployment, acquired_at, heartbeat_at FROM deploy_lock WHERE role = $1",
+            [.text(role)]
+        ).first.map(DeployLock.init)
+    }
+
+    public func isStale(_ lock: DeployLock, _ staleAfter: TimeInterval) -> Bool {
+        guard let beat = lock.heartbeatAt.flatMap(parseTimestamp) else { return false }
+        return clock().timeIntervalSince(beat) > staleAfter
+    }
+}
+
+/// A role's deploy lock as the inventory holds it.
+public struct DeployLock: Sendable, Encodable {
+    public var role: String
+    public var owner: String
+    public var message: String?
+    public var deployment: Int64?
+    public var acquiredAt: String?
+    public var heartbeatAt: String?
+
+    init(_ row: SQLRow) {
+        role = row.string("role") ?? ""
+        owner = row.string("owner") ?? ""
+        message = row.string("message")
+        deployment = row.int("deployment")
+        acquiredAt = row.string("acquired_at")
+        heartbeatAt = row.string("heartbeat_at")
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case role, owner, message, deployment
+        case acquiredAt = "acquired_at"
+        case heartbeatAt = "heartbeat_at"
+    }
+}
+
+/// Another deploy holds the role.
+public struct DeployLocked: Error, CustomStringConvertible {
+    public var lock: DeployLock
+    public var stale: Bool
+    public var description: String {
+        var text =
+            "role \(lock.role) is being deployed by \(lock.owner) since \(lock.acquiredAt ?? "?")"
+            + (lock.message.map { " (\($0))" } ?? "") + (lock.deployment.map { ", deployment \($0)" } ?? "")
+        if stale {
+            text +=
+                "; the lock looks stale (no heartbeat since \(lock.heartbeatAt ?? "?")): if that deploy is dead, `redeye deploy resume \(lock.role)` continues it, or `redeye deploy lock release \(lock.role)` breaks the lock"
+        }
+        return text
+    }
+}
+
+/// A deployment as recorded.
+public struct DeploymentRecord: Sendable, Encodable {
+    public var id: Int64
+    public var role: String?
+    public var ref: String
+    public var previousRef: String?
+    public var kind: String
+    public var state: String
+    public var requestedBy: String
+    public var message: String?
+    public var startedAt: String?
+    public var finishedAt: String?
+    public var options: DeployOptions.Recorded?
+    public var hosts: [HostOutcome]
+
+    enum CodingKeys: String, CodingKey {
+        case id, role, ref, kind, state, message, hosts
+        case previousRef = "previous_ref"
+        case requestedBy = "requested_by"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+    }
+}
+
+func parseTimestamp(_ text: String) -> Date? {
+    let formatter = ISO8601DateFormatter()
+    if let date = formatter.date(from: text) { return date }
+    // PostgreSQL's text form: 2026-11-22 21:00:00+00
+    formatter.formatOptions = [.withFullDate, .withTime, .withSpaceBetweenDateAndTime, .withColonSeparatorInTime]
+    var trimmed = text
+    if let plus = trimmed.lastIndex(where: { $0 == "+" || $0 == "-" }), plus > trimmed.index(trimmed.startIndex, offsetBy: 10) {
+        trimmed = String(trimmed[..<plus])
+    }
+    if let dot = trimmed.firstIndex(of: ".") { trimmed = String(trimmed[..<dot]) }
+    return formatter.date(from: trimmed)
+}

@@ -1,0 +1,172 @@
+import Foundation
+import Plan
+import SSH
+
+public struct DeployError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// How to reach the hosts.
+public struct SSHSettings: Sendable {
+    public var user: String
+    public var port: Int
+    public var authentication: SSHAuthentication
+    public var hostKeys: HostKeyPolicy
+    public var connectTimeout: Swift.Duration
+    /// The `redeye` executable on the hosts (the receiving end of a deploy).
+    public var remoteRedeye: String
+
+    public init(
+        user: String = "root", port: Int = 22, authentication: SSHAuthentication = .agent(socket: nil),
+        hostKeys: HostKeyPolicy = HostKeyPolicy(), connectTimeout: Swift.Duration = .seconds(10),
+        remoteRedeye: String = "redeye"
+    ) {
+        self.user = user
+        self.port = port
+        self.authentication = authentication
+        self.hostKeys = hostKeys
+        self.connectTimeout = connectTimeout
+        self.remoteRedeye = remoteRedeye
+    }
+}
+
+/// What a deploy does: which role, which version, which hosts, how fast, and how many failures it tolerates.
+public struct DeployOptions: Sendable {
+    public var role: String
+    /// The bundle version; nil deploys the ref the role pins in the plans.
+    public var ref: String?
+    /// Comma-separated glob patterns over host names; nil selects every host of the role.
+    public var hosts: String?
+    /// Batches (`5`, `25%`, a ramp `1,5,25%`); nil uses the role's rollout from the plans.
+    public var batch: BatchPlan?
+    /// Keep this many hosts in flight, starting the next as soon as one finishes (instead of batches).
+    public var window: Int?
+    public var maxFail: FailureBudget?
+    public var message: String?
+    public var kind = "rolling"
+    /// Where the bundle repositories are fetched to on this machine.
+    public var cacheDirectory: String
+
+    public init(role: String, cacheDirectory: String) {
+        self.role = role
+        self.cacheDirectory = cacheDirectory
+    }
+
+    /// What is kept with the deployment so that `deploy resume` repeats it exactly.
+    public struct Recorded: Codable, Sendable {
+        public var hosts: String?
+        public var batch: [String]?
+        public var window: Int?
+        public var maxFail: String?
+        public var repository: String
+
+        enum CodingKeys: String, CodingKey {
+            case hosts, batch, window, repository
+            case maxFail = "max_fail"
+        }
+    }
+}
+
+/// How one host fared.
+public struct HostOutcome: Sendable, Encodable {
+    public enum State: String, Sendable, Encodable {
+        case pending, running, succeeded, failed
+        case rolledBack = "rolled_back"
+        case skipped
+    }
+
+    public var host: String
+    public var batch: Int
+    public var state: State
+    /// The step it ended at (`done`, or where it failed).
+    public var step: String?
+    public var error: String?
+    public var releaseBefore: String?
+    public var releaseAfter: String?
+    public var startedAt: String?
+    public var finishedAt: String?
+    /// Files and bytes sent to the host, and files it already had.
+    public var filesSent = 0
+    public var bytesSent: Int64 = 0
+    public var seconds: Double = 0
+
+    init(
+        host: String, batch: Int, state: State, step: String? = nil, error: String? = nil,
+        releaseBefore: String? = nil, releaseAfter: String? = nil, startedAt: String? = nil, finishedAt: String? = nil
+    ) {
+        self.host = host
+        self.batch = batch
+        self.state = state
+        self.step = step
+        self.error = error
+        self.releaseBefore = releaseBefore
+        self.releaseAfter = releaseAfter
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+    }
+
+    /// The release the host runs now, as far as the deploy knows.
+    public var runs: String? { state == .succeeded ? releaseAfter : releaseBefore }
+
+    enum CodingKeys: String, CodingKey {
+        case host, batch, state, step, error, seconds
+        case releaseBefore = "release_before"
+        case releaseAfter = "release_after"
+        case filesSent = "files_sent"
+        case bytesSent = "bytes_sent"
+    }
+}
+
+/// The whole run, as the summary and `--json` show it.
+public struct DeploySummary: Sendable, Encodable {
+    public var deployment: Int64?
+    public var role: String
+    public var ref: String
+    public var release: String
+    /// succeeded (every host), partial, failed (no host), interrupted.
+    public var state: String
+    public var stoppedBecause: String?
+    public var hosts: [HostOutcome]
+    public var seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case deployment, role, ref, release, state, hosts, seconds
+        case stoppedBecause = "stopped_because"
+    }
+}
+
+/// One host of the run, with everything its plan says.
+public struct DeployTarget: Sendable {
+    public var plan: HostPlan
+    public var batch: Int
+    public var address: String
+    public var sshPort: Int
+    public var sshUser: String
+
+    public var name: String { plan.name }
+}
+
+/// Splits hosts into batches: a ramp of counts or percentages (of all hosts), the last step repeating.
+public func makeBatches(_ count: Int, plan: BatchPlan) -> [Range<Int>] {
+    var out: [Range<Int>] = []
+    var start = 0
+    var step = 0
+    while start < count {
+        let amount = plan.steps[min(step, plan.steps.count - 1)]
+        let size = max(1, amount.of(count))
+        out.append(start..<min(count, start + size))
+        start += size
+        step += 1
+    }
+    return out
+}
+
+/// Whether `name` matches one of the comma-separated glob patterns.
+public func matchesHostPattern(_ name: String, _ patterns: String) -> Bool {
+    patterns.split(separator: ",").contains { fnmatch(String($0).trimmingCharacters(in: .whitespaces), name, 0) == 0 }
+}
+
+func seconds(_ duration: Swift.Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}

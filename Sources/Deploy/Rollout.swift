@@ -1,0 +1,331 @@
+import Bundle
+import Dispatch
+import Foundation
+import Plan
+import SSH
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs a rolling deploy of one role: batches (or a sliding window) of hosts, each deployed by `HostDeploy`,
+/// a failure budget over the whole run, Ctrl-C / SIGTERM handling, and the record in the inventory.
+public final class Rollout: @unchecked Sendable {
+    public let plans: Plans
+    public let options: DeployOptions
+    public let settings: SSHSettings
+    let journal: Journal?
+    let output: @Sendable (String) -> Void
+    private let mutex = NSLock()
+    private var stopReason: String?
+    private var failures = 0
+
+    public init(
+        plans: Plans, options: DeployOptions, settings: SSHSettings, journal: Journal?,
+        output: @escaping @Sendable (String) -> Void
+    ) {
+        self.plans = plans
+        self.options = options
+        self.settings = settings
+        self.journal = journal
+        self.output = output
+    }
+
+    public var role: Plans.Role {
+        get throws {
+            guard let role = plans.roles[options.role] else {
+                throw DeployError(
+                    "no role '\(options.role)' in the plans (roles: \(plans.roles.keys.sorted().joined(separator: ", ")))")
+            }
+            return role
+        }
+    }
+
+    public var ref: String { get throws { try options.ref ?? role.bundleRef } }
+
+    /// The role's hosts from the plans, narrowed by `--hosts`, with their batch numbers.
+    public func targets() throws -> [DeployTarget] {
+        let role = try role
+        var hosts = plans.hosts.filter { $0.role == role.name }
+        if let pattern = options.hosts { hosts = hosts.filter { matchesHostPattern($0.name, pattern) } }
+        guard !hosts.isEmpty else {
+            throw DeployError(
+                options.hosts.map { "no host of role \(role.name) matches '\($0)'" }
+                    ?? "role \(role.name) has no hosts in the plans")
+        }
+        var targets: [DeployTarget] = []
+        for host in hosts {
+            guard let address = host.address else {
+                throw DeployError("host \(host.name) has no address in the plans: a deploy cannot reach it")
+            }
+            let plan = plans.plan(for: host)
+            var port = settings.port
+            if let text = plan.vars["ssh_port"] {
+                guard let p = Int(text), (1...65535).contains(p) else {
+                    throw DeployError("host \(host.name): ssh_port '\(text)' is not a port")
+                }
+                port = p
+            }
+            targets.append(
+                DeployTarget(plan: plan, batch: 0, address: address, sshPort: port, sshUser: plan.vars["ssh_user"] ?? settings.user))
+        }
+        if options.window == nil {
+            for (number, range) in makeBatches(targets.count, plan: options.batch ?? role.batch).enumerated() {
+                for i in range { targets[i].batch = number + 1 }
+            }
+        }
+        return targets
+    }
+
+    /// The bundle version to deploy, fetched into the local cache.
+    public func fetchVersion() throws -> BundleVersion {
+        let role = try role
+        let name = role.bundleRepository.split(separator: "/").last.map(String.init) ?? role.name
+        var keyFile: String?
+        if case .keyFile(let path) = settings.authentication { keyFile = path }
+        return try BundleVersion.fetch(
+            role.bundleRepository, ref: try ref,
+            cache: options.cacheDirectory + "/" + (name.hasSuffix(".git") ? name : name + ".git"),
+            hostKeys: settings.hostKeys, sshKey: keyFile)
+    }
+
+    // MARK: preview
+
+    public struct PreviewHost: Sendable, Encodable {
+        public var host: String
+        public var batch: Int
+        public var current: String?
+        public var target: String
+        public var changes: [String]
+        public var error: String?
+    }
+
+    /// What a deploy would do, without changing anything: batches, and per host its release and changed files.
+    public func preview() throws -> [PreviewHost] {
+        let targets = try targets()
+        let version = try fetchVersion()
+        let settings = settings
+        let results = parallelMap(targets, width: 16) { target -> PreviewHost in
+            var item = PreviewHost(
+                host: target.name, batch: target.batch, current: nil, target: version.commit.short, changes: [])
+            do {
+                let step = HostDeploy(
+                    target: target, version: version, deployment: 0, settings: settings, journal: nil,
+                    log: { _, _ in })
+                let remote = try HostDeploy.inspect(try step.connect(), root: target.plan.install.root)
+                item.current = remote.release
+                item.changes = Rollout.changes(from: remote.manifest, to: version.manifest)
+            } catch {
+                item.error = "\(error)"
+            }
+            return item
+        }
+        return results
+    }
+
+    /// Paths added, changed or removed between a host's manifest and the new one.
+    static func changes(from old: [UInt8]?, to new: Manifest) -> [String] {
+        let before = old.flatMap { try? Manifest.parse($0, file: "remote") }
+        var out: [String] = []
+        for entry in new.entries {
+            switch before?.entry(entry.path) {
+            case nil: out.append("+ \(entry.path)")
+            case let previous? where previous != entry: out.append("~ \(entry.path)")
+            default: break
+            }
+        }
+        for entry in before?.entries ?? [] where new.entry(entry.path) == nil { out.append("- \(entry.path)") }
+        return out
+    }
+
+    // MARK: run
+
+    /// Deploys every selected host (or, resuming, every host `resume` did not finish), then records the outcome.
+    public func run(actor: String, resume: DeploymentRecord? = nil) throws -> DeploySummary {
+        let started = ContinuousClock.now
+        let role = try role
+        let ref = try ref
+        var targets = try targets()
+        let version = try fetchVersion()
+        output("deploying \(role.name) \(ref) (\(version.commit.short)) to \(targets.count) hosts")
+
+        // The role's lock, then the record of this deployment.
+        var deploymentID: Int64 = 0
+        if let journal {
+            if let resume {
+                try journal.adoptLock(role: role.name, deployment: resume.id, owner: actor)
+                deploymentID = resume.id
+                let done = try journal.hosts(of: resume.id).filter {
+                    [.succeeded, .failed, .rolledBack].contains($0.state)
+                }
+                let doneNames = Set(done.map(\.host))
+                targets = targets.filter { !doneNames.contains($0.name) }
+                output("resuming deployment \(resume.id): \(done.count) hosts done, \(targets.count) to go")
+            } else {
+                try journal.acquireLock(
+                    role: role.name, owner: actor, message: options.message, staleAfter: 600)
+                do {
+                    let recorded = DeployOptions.Recorded(
+                        hosts: options.hosts, batch: options.batch?.steps.map(\.description), window: options.window,
+                        maxFail: options.maxFail?.amount.description, repository: role.bundleRepository)
+                    let previousRef = try journal.deployments(role: role.name, limit: 20).first {
+                        $0.state == "succeeded"
+                    }?.ref
+                    deploymentID = try journal.start(
+                        role: role.name, ref: ref, previousRef: previousRef, kind: options.kind, actor: actor,
+                        message: options.message, options: recorded, hosts: targets.map { ($0.name, $0.batch) })
+                    try journal.attachLock(role: role.name, deployment: deploymentID)
+                } catch {
+                    try? journal.releaseLock(role: role.name)
+                    throw error
+                }
+            }
+        }
+        let allowed = (options.maxFail ?? role.maxFail).amount.of(resume == nil ? targets.count : max(targets.count, 1))
+        let interrupts = watchSignals()
+        let heartbeat = startHeartbeat(role: role.name)
+        defer {
+            interrupts.forEach { $0.cancel() }
+            signal(SIGINT, SIG_DFL)
+            signal(SIGTERM, SIG_DFL)
+            heartbeat.cancel()
+        }
+
+        var outcomes: [HostOutcome] = []
+        let deployment = deploymentID
+        let total = targets.count
+        let record: @Sendable (HostOutcome) -> Void = { [self] outcome in
+            try? journal?.hostFinished(deployment, outcome)
+            mutex.lock()
+            if outcome.state != .succeeded {
+                failures += 1
+                if failures > allowed && stopReason == nil {
+                    stopReason = "the failure budget (\(allowed) of \(total) hosts) was exceeded"
+                }
+            }
+            mutex.unlock()
+        }
+        let deployOne: @Sendable (DeployTarget) -> HostOutcome? = { [self] target in
+            guard currentStopReason() == nil else { return nil }
+            let host = HostDeploy(
+                target: target, version: version, deployment: deployment, settings: settings, journal: journal,
+                log: { [output] name, line in output("[\(name)] \(line)") })
+            let outcome = host.run()
+            record(outcome)
+            return outcome
+        }
+        if let window = options.window {
+            output("rolling with a window of \(window) hosts in flight")
+            outcomes += parallelMap(targets, width: max(1, window), deployOne).compactMap { $0 }
+        } else {
+            let batches = Dictionary(grouping: targets, by: \.batch).sorted { $0.key < $1.key }
+            for (number, hosts) in batches {
+                guard currentStopReason() == nil else { break }
+                output("batch \(number)/\(batches.last?.key ?? number): \(hosts.map(\.name).joined(separator: ", "))")
+                outcomes += parallelMap(hosts, width: hosts.count, deployOne).compactMap { $0 }
+            }
+        }
+
+        // Hosts that never started: skipped (left pending when interrupted, so `deploy resume` takes them).
+        let reason = currentStopReason()
+        let interrupted = reason?.hasPrefix("interrupted") == true
+        let reached = Set(outcomes.map(\.host))
+        for target in targets where !reached.contains(target.name) {
+            var skipped = HostOutcome(host: target.name, batch: target.batch, state: interrupted ? .pending : .skipped)
+            skipped.error = reason
+            if !interrupted { try? journal?.hostFinished(deployment, skipped) }
+            outcomes.append(skipped)
+        }
+        // A resumed run reports the whole deployment.
+        var all = outcomes
+        if resume != nil, let journal {
+            let fresh = Set(outcomes.map(\.host))
+            all = try journal.hosts(of: deployment).filter { !fresh.contains($0.host) } + outcomes
+        }
+        let succeeded = all.filter { $0.state == .succeeded }.count
+        let state =
+            interrupted ? "interrupted" : succeeded == all.count ? "succeeded" : succeeded == 0 ? "failed" : "partial"
+        if let journal {
+            try? journal.finish(deployment, state: state)
+            if !interrupted || true { try? journal.releaseLock(role: role.name) }
+        }
+        let elapsed = ContinuousClock.now - started
+        return DeploySummary(
+            deployment: journal == nil ? nil : deployment, role: role.name, ref: ref, release: version.commit.short,
+            state: state, stoppedBecause: reason, hosts: all.sorted { ($0.batch, $0.host) < ($1.batch, $1.host) },
+            seconds: seconds(elapsed))
+    }
+
+    func currentStopReason() -> String? {
+        mutex.lock()
+        defer { mutex.unlock() }
+        return stopReason
+    }
+
+    /// Ctrl-C or SIGTERM: start no new host; hosts in flight finish (or roll back).
+    func watchSignals() -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in
+                mutex.lock()
+                if stopReason == nil || stopReason?.hasPrefix("interrupted") == false {
+                    stopReason = "interrupted by \(number == SIGINT ? "Ctrl-C" : "SIGTERM")"
+                }
+                mutex.unlock()
+                output("interrupted: no new host starts; hosts in flight finish or roll back")
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    func startHeartbeat(role: String) -> any DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + 30, repeating: 30)
+        timer.setEventHandler { [journal] in journal?.heartbeat(role: role) }
+        timer.resume()
+        return timer
+    }
+}
+
+/// `transform` over `items` on up to `width` threads at once, results in input order. A thread starts the next
+/// item as soon as it finishes one (the sliding window).
+func parallelMap<T, R>(_ items: [T], width: Int, _ transform: @escaping @Sendable (T) -> R) -> [R] {
+    let box = ParallelResults<R>(items.count)
+    let group = DispatchGroup()
+    let itemsCopy = UnsafeSendable(items)
+    for _ in 0..<min(width, items.count) {
+        group.enter()
+        let thread = Thread {
+            while true {
+                box.lock.lock()
+                let i = box.next
+                box.next += 1
+                box.lock.unlock()
+                guard i < itemsCopy.value.count else { break }
+                let result = transform(itemsCopy.value[i])
+                box.lock.lock()
+                box.results[i] = result
+                box.lock.unlock()
+            }
+            group.leave()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+    group.wait()
+    return box.results.map { $0! }
+}
+
+final class ParallelResults<R>: @unchecked Sendable {
+    var results: [R?]
+    var next = 0
+    let lock = NSLock()
+    init(_ count: Int) { results = Array(repeating: nil, count: count) }
+}
+
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+public struct ServiceError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Starts a role's services after an install: its systemd units when systemd runs the host, otherwise the role's
+/// `run` command, supervised through a pid file under the install root (containers, test hosts, images without
+/// systemd).
+public struct ServiceManager: Sendable {
+    /// The install root on this machine's file system (`ROOT/current` is the running release).
+    public var base: String
+    /// Whether systemd manages this machine (`/run/systemd/system` exists).
+    public var systemdRunning: Bool
+
+    public init(base: String, systemdRunning: Bool = FileManager.default.fileExists(atPath: "/run/systemd/system")) {
+        self.base = base
+        self.systemdRunning = systemdRunning
+    }
+
+    var pidFile: String { base + "/.redeye/run.pid" }
+    var logFile: String { base + "/.redeye/run.log" }
+
+    /// Restarts `units` with systemctl (enabling them), or the `run` command where there is no systemd.
+    /// Returns what was done, in words.
+    public func restart(units: [String], run: String?) throws -> String {
+        if systemdRunning, !units.isEmpty {
+            for arguments in [["daemon-reload"], ["enable", "--quiet"] + units, ["restart"] + units] {
+                let (status, output) = try spawnAndWait("/usr/bin/systemctl", arguments)
+                guard status == 0 else {
+                    throw ServiceError("systemctl \(arguments.joined(separator: " ")) failed (exit \(status)): \(output)")
+                }
+            }
+            return "restarted \(units.joined(separator: ", "))"
+        }
+        guard let run else {
+            return units.isEmpty ? "no services to start" : "systemd is not running here and the role has no run command"
+        }
+        stop()
+        let pid = try startDetached(run)
+        return "started `\(run)` as process \(pid)"
+    }
+
+    /// Stops the process group the `run` command started (TERM, then KILL after 10 s).
+    public func stop() {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+        else { return }
+        guard kill(-pid, 0) == 0 else {
+            unlink(pidFile)
+            return
+        }
+        kill(-pid, SIGTERM)
+        for _ in 0..<200 {
+            if kill(-pid, 0) != 0 { break }
+            usleep(50_000)
+        }
+        kill(-pid, SIGKILL)
+        unlink(pidFile)
+    }
+
+    /// Starts `/bin/sh -c command` in `ROOT/current`, in a session of its own (so it outlives the SSH channel or
+    /// the agent that started it), with its output appended to `ROOT/.redeye/run.log`.
+    func startDetached(_ command: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, 0x80)  // POSIX_SPAWN_SETSID (glibc 2.26+), not exported to Swift
+        let words = ["/bin/sh", "-c", "cd -- \"$0\" || exit 125; exec /bin/sh -c \"$1\"", base + "/current", command]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var environment = ProcessInfo.processInfo.environment
+        environment["REDEYE_ROOT"] = base
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
+        guard code == 0 else { throw ServiceError("cannot start `\(command)`: \(String(cString: strerror(code)))") }
+        try "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        // Reap it if it exits while this process still runs (a short-lived supervisor, e.g. over SSH).
+        let child = pid
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            waitpid(child, &status, 0)
+        }
+        return pid
+    }
+
+    func spawnAndWait(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
