@@ -90,7 +90,8 @@ public final class BundleVersion: @unchecked Sendable {
             guard SHA256Hasher.hex(Array(bytes)) == sha256 else {
                 let path = manifest.entries.first { $0.sha256 == sha256 }?.path ?? sha256
                 throw BundleError(
-                    "refused: \(path) in \(ref) does not match the manifest's sha256 (tampered bundle?); nothing was sent")
+                    "refused: \(path) in \(ref) does not match the manifest's sha256 (tampered bundle?); nothing was sent"
+                )
             }
             let copy = Array(bytes)
             if cachedBytes + copy.count <= 512 << 20 {

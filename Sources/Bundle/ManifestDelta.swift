@@ -89,11 +89,14 @@ public enum ManifestDelta {
             }
         }
         // A final line without a line break was given one in the delta; the new hash decides which is right.
-        if SHA256Hasher.hex(out) != words[3], lastInsertedLacksNewline, out.last == 10, SHA256Hasher.hex(Array(out.dropLast())) == words[3]
+        if SHA256Hasher.hex(out) != words[3], lastInsertedLacksNewline, out.last == 10,
+            SHA256Hasher.hex(Array(out.dropLast())) == words[3]
         {
             out.removeLast()
         }
-        guard SHA256Hasher.hex(out) == words[3] else { throw BundleError("the rebuilt manifest does not match its sha256") }
+        guard SHA256Hasher.hex(out) == words[3] else {
+            throw BundleError("the rebuilt manifest does not match its sha256")
+        }
         return out
     }
 

@@ -87,7 +87,8 @@ struct StagedContent: ReleaseContent {
         for entry in manifest.entries where entry.kind == .file {
             guard let sha = entry.sha256 else { continue }
             if access(objects + "/" + sha, R_OK) == 0 { continue }
-            if let path = previousByHash[sha], let previousDirectory, access(previousDirectory + "/" + path, R_OK) == 0 {
+            if let path = previousByHash[sha], let previousDirectory, access(previousDirectory + "/" + path, R_OK) == 0
+            {
                 continue
             }
             out.insert(sha)

@@ -96,8 +96,10 @@ struct HealthChecker {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let request = Array(
-            "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: redeye-deploy\r\nConnection: close\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
+            "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: redeye-deploy\r\nConnection: close\r\n\r\n"
+                .utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count
+        else {
             return "cannot send the request to \(host):\(port): \(String(cString: strerror(errno)))"
         }
         var response: [UInt8] = []
@@ -113,7 +115,8 @@ struct HealthChecker {
                 continue
             } else {
                 if response.isEmpty {
-                    return "no answer from \(host):\(port) within \(monitor.timeout): \(String(cString: strerror(errno)))"
+                    return
+                        "no answer from \(host):\(port) within \(monitor.timeout): \(String(cString: strerror(errno)))"
                 }
                 break
             }
@@ -124,7 +127,9 @@ struct HealthChecker {
         guard words.count >= 2, words[0].hasPrefix("HTTP/"), let status = Int(words[1]) else {
             return "not an HTTP answer from \(monitor.target): '\(statusLine.prefix(80))'"
         }
-        if let expect = monitor.expect, status != expect { return "\(monitor.target) answered \(status), expected \(expect)" }
+        if let expect = monitor.expect, status != expect {
+            return "\(monitor.target) answered \(status), expected \(expect)"
+        }
         if let body = monitor.body {
             let content = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
             if !content.contains(body) { return "\(monitor.target) answered without '\(body)' in its body" }

@@ -155,7 +155,8 @@ struct HostDeploy {
                 "\(shellQuote(redeye)) bundle rollback --root \(shellQuote(root)) --to \(shellQuote(previous))",
                 timeout: .seconds(120))
             guard result.status == 0 else {
-                throw StepFailure(step: "rollback", message: result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+                throw StepFailure(
+                    step: "rollback", message: result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))
             }
             try restart(ssh)
             if target.plan.hooks.drain != nil { try hook(ssh, target.plan.hooks.undrain, name: "undrain") }
@@ -255,7 +256,8 @@ struct HostDeploy {
                         "`\(redeye)` is not installed on the host (install redeye there, or point --remote-redeye at it)"
                 )
             }
-            let message = result.errorOutput.split(separator: "\n").last { $0.hasPrefix("redeye: ") }
+            let message =
+                result.errorOutput.split(separator: "\n").last { $0.hasPrefix("redeye: ") }
                 .map { String($0.dropFirst("redeye: ".count)) } ?? result.errorOutput
             throw StepFailure(step: "switch", message: message.trimmingCharacters(in: .whitespacesAndNewlines))
         }

@@ -41,7 +41,9 @@ public final class Journal: @unchecked Sendable {
                         .text(role), .text(ref), previousRef.map(SQLValue.text) ?? .null, .text(kind), .text(actor),
                         message.map(SQLValue.text) ?? .null, now(), .text(attrs),
                     ])
-                guard let id = rows.first?.int("id") else { throw DeployError("the inventory returned no deployment id") }
+                guard let id = rows.first?.int("id") else {
+                    throw DeployError("the inventory returned no deployment id")
+                }
                 let insert = try db.prepare(
                     "INSERT INTO deployment_host (deployment, host, batch, state) VALUES ($1, $2, $3, 'pending')")
                 for host in hosts { try insert.run([.integer(id), .text(host.name), .integer(Int64(host.batch))]) }
@@ -169,7 +171,10 @@ public final class Journal: @unchecked Sendable {
                 _ = try db.query("DELETE FROM deploy_lock WHERE role = $1", [.text(role)])
                 _ = try db.query(
                     "INSERT INTO deploy_lock (role, owner, message, deployment, acquired_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $5)",
-                    [.text(role), .text(owner), .text("resuming deployment \(deployment)"), .integer(deployment), now()]
+                    [
+                        .text(role), .text(owner), .text("resuming deployment \(deployment)"), .integer(deployment),
+                        now(),
+                    ]
                 )
             }
         }
@@ -200,8 +205,10 @@ public final class Journal: @unchecked Sendable {
 
     public func locks() throws -> [DeployLock] {
         try locked {
-            try db.query("SELECT role, owner, message, deployment, acquired_at, heartbeat_at FROM deploy_lock ORDER BY role")
-                .map(DeployLock.init)
+            try db.query(
+                "SELECT role, owner, message, deployment, acquired_at, heartbeat_at FROM deploy_lock ORDER BY role"
+            )
+            .map(DeployLock.init)
         }
     }
 
@@ -289,7 +296,9 @@ func parseTimestamp(_ text: String) -> Date? {
     // PostgreSQL's text form: 2026-11-22 21:00:00+00
     formatter.formatOptions = [.withFullDate, .withTime, .withSpaceBetweenDateAndTime, .withColonSeparatorInTime]
     var trimmed = text
-    if let plus = trimmed.lastIndex(where: { $0 == "+" || $0 == "-" }), plus > trimmed.index(trimmed.startIndex, offsetBy: 10) {
+    if let plus = trimmed.lastIndex(where: { $0 == "+" || $0 == "-" }),
+        plus > trimmed.index(trimmed.startIndex, offsetBy: 10)
+    {
         trimmed = String(trimmed[..<plus])
     }
     if let dot = trimmed.firstIndex(of: ".") { trimmed = String(trimmed[..<dot]) }

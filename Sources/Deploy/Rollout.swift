@@ -35,7 +35,8 @@ public final class Rollout: @unchecked Sendable {
         get throws {
             guard let role = plans.roles[options.role] else {
                 throw DeployError(
-                    "no role '\(options.role)' in the plans (roles: \(plans.roles.keys.sorted().joined(separator: ", ")))")
+                    "no role '\(options.role)' in the plans (roles: \(plans.roles.keys.sorted().joined(separator: ", ")))"
+                )
             }
             return role
         }
@@ -67,7 +68,9 @@ public final class Rollout: @unchecked Sendable {
                 port = p
             }
             targets.append(
-                DeployTarget(plan: plan, batch: 0, address: address, sshPort: port, sshUser: plan.vars["ssh_user"] ?? settings.user))
+                DeployTarget(
+                    plan: plan, batch: 0, address: address, sshPort: port,
+                    sshUser: plan.vars["ssh_user"] ?? settings.user))
         }
         if options.window == nil {
             for (number, range) in makeBatches(targets.count, plan: options.batch ?? role.batch).enumerated() {

@@ -79,7 +79,9 @@ extension Plans {
         return HostPlan(
             name: host.name, macs: host.macs, address: host.address, site: host.site, role: role.name, vars: vars,
             bundle: .init(repository: role.bundleRepository, ref: role.bundleRef),
-            install: .init(root: fill(role.installRoot) ?? role.installRoot.text, user: role.user, group: role.group, keep: role.keep),
+            install: .init(
+                root: fill(role.installRoot) ?? role.installRoot.text, user: role.user, group: role.group,
+                keep: role.keep),
             services: role.services,
             run: fill(role.run),
             hooks: .init(drain: fill(role.drain), undrain: fill(role.undrain), timeout: role.hookTimeout),

@@ -425,7 +425,8 @@ struct PlanBuilder {
         let fingerprint = String(decoding: source.files[path] ?? [], as: UTF8.self)
         return Plans.Role(
             name: roleName, description: file.description, bundleRepository: repository, bundleRef: file.bundle.ref,
-            installRoot: rootTemplate, user: file.install.user ?? "root", group: file.install.group ?? "root", keep: keep,
+            installRoot: rootTemplate, user: file.install.user ?? "root", group: file.install.group ?? "root",
+            keep: keep,
             services: file.services ?? [], run: run, vars: vars, drain: drain, undrain: undrain,
             hookTimeout: file.hooks?.timeout ?? Duration(milliseconds: 60_000), monitors: monitors,
             batch: file.rollout?.batch ?? defaults.batch, maxFail: file.rollout?.maxFail ?? defaults.maxFail,

@@ -279,7 +279,8 @@ struct BundleCommand: ParsableCommand {
                     var manifest = input
                     if input.starts(with: Array("redeye-delta ".utf8)) {
                         let current = installer.currentRelease().flatMap {
-                            FileManager.default.contents(atPath: installer.base + "/releases/\($0)/\(Manifest.fileName)")
+                            FileManager.default.contents(
+                                atPath: installer.base + "/releases/\($0)/\(Manifest.fileName)")
                         }
                         manifest = try ManifestDelta.apply(input, to: current.map(Array.init) ?? [])
                     }

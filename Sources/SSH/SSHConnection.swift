@@ -308,7 +308,8 @@ public final class SSHConnection {
         var lastError = "no address"
         var entry: UnsafeMutablePointer<addrinfo>? = first
         let ms = Int32(
-            clamping: max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+            clamping: max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        )
         while let current = entry {
             entry = current.pointee.ai_next
             let fd = socket(current.pointee.ai_family, current.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -365,7 +366,8 @@ public struct SFTP {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
-                libssh2_sftp_write(file, raw.baseAddress!.assumingMemoryBound(to: CChar.self) + offset, bytes.count - offset)
+                libssh2_sftp_write(
+                    file, raw.baseAddress!.assumingMemoryBound(to: CChar.self) + offset, bytes.count - offset)
             }
             guard n > 0 else { throw failure("write \(path) on \(connection.host)") }
             offset += n
@@ -396,12 +398,11 @@ public struct SFTP {
 
     /// Where a symlink points, or nil when `path` does not exist.
     public func readlink(_ path: String) throws(SSHError) -> String? {
+        // libssh2 1.10 reports a garbage status when READLINK fails, so a missing path is found by lstat first.
+        guard exists(path) else { return nil }
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = cssh2_sftp_readlink(handle, path, &buffer, UInt32(buffer.count))
-        if n < 0 {
-            if libssh2_sftp_last_error(handle) == UInt(LIBSSH2_FX_NO_SUCH_FILE) { return nil }
-            throw failure("read the link \(path) on \(connection.host)")
-        }
+        guard n >= 0 else { throw failure("read the link \(path) on \(connection.host)") }
         return String(decoding: buffer.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
@@ -431,7 +432,8 @@ public struct SFTP {
 public func shellQuote(_ word: String) -> String {
     if !word.isEmpty,
         word.utf8.allSatisfy({ c in
-            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || "-_./=:,+@%".utf8.contains(c)
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+                || "-_./=:,+@%".utf8.contains(c)
         })
     {
         return word

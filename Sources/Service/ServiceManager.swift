@@ -33,13 +33,15 @@ public struct ServiceManager: Sendable {
             for arguments in [["daemon-reload"], ["enable", "--quiet"] + units, ["restart"] + units] {
                 let (status, output) = try spawnAndWait("/usr/bin/systemctl", arguments)
                 guard status == 0 else {
-                    throw ServiceError("systemctl \(arguments.joined(separator: " ")) failed (exit \(status)): \(output)")
+                    throw ServiceError(
+                        "systemctl \(arguments.joined(separator: " ")) failed (exit \(status)): \(output)")
                 }
             }
             return "restarted \(units.joined(separator: ", "))"
         }
         guard let run else {
-            return units.isEmpty ? "no services to start" : "systemd is not running here and the role has no run command"
+            return units.isEmpty
+                ? "no services to start" : "systemd is not running here and the role has no run command"
         }
         stop()
         let pid = try startDetached(run)
