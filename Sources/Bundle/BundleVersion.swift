@@ -34,8 +34,11 @@ public final class BundleVersion: @unchecked Sendable {
 
     /// Fetches `url` through libgit2 into the cache repository at `cache` and reads `ref` from it.
     /// https:// is refused: this platform's libgit2 does not check server certificates.
+    /// With `verifyContent`, every file of the commit is checked against the manifest here (kinds, link targets,
+    /// nothing extra, every sha256), for callers that send content elsewhere instead of installing it.
     public static func fetch(
-        _ url: String, ref: String, cache: String, hostKeys: HostKeyPolicy, sshKey: String?
+        _ url: String, ref: String, cache: String, hostKeys: HostKeyPolicy, sshKey: String?,
+        verifyContent: Bool = false
     ) throws -> BundleVersion {
         if url.hasPrefix("https://") || url.hasPrefix("http://") {
             throw BundleError(
@@ -71,6 +74,22 @@ public final class BundleVersion: @unchecked Sendable {
         var blobs: [String: ObjectID] = [:]
         for entry in manifest.entries where entry.kind == .file {
             if let sha = entry.sha256, let blob = byPath[entry.path] { blobs[sha] = blob }
+        }
+        if verifyContent {
+            try GitContent(repository, commit: commit, ref: ref).check(against: manifest)
+            for entry in manifest.entries where entry.kind == .file {
+                guard let blob = byPath[entry.path] else { continue }
+                let matches = try repository.withBlob(blob) { bytes in
+                    let hasher = SHA256Hasher()
+                    hasher.update(bytes)
+                    return hexString(hasher.finalize()) == entry.sha256
+                }
+                guard matches else {
+                    throw BundleError(
+                        "refused: \(entry.path) in \(ref) does not match the manifest's sha256 (tampered bundle?); nothing was sent"
+                    )
+                }
+            }
         }
         return BundleVersion(
             repository: repository, url: url, ref: ref, commit: commit, manifestBytes: manifestBytes,

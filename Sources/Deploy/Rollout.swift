@@ -89,7 +89,7 @@ public final class Rollout: @unchecked Sendable {
         return try BundleVersion.fetch(
             role.bundleRepository, ref: try ref,
             cache: options.cacheDirectory + "/" + (name.hasSuffix(".git") ? name : name + ".git"),
-            hostKeys: settings.hostKeys, sshKey: keyFile)
+            hostKeys: settings.hostKeys, sshKey: keyFile, verifyContent: true)
     }
 
     // MARK: preview

@@ -37,9 +37,9 @@ public struct HostKeyPolicy: Sendable {
             return
                 "the host key of \(place) does not match \(known.files.joined(separator: ", ")): refusing to connect (the key changed, or someone is in the way)"
         case .unknown:
-            let where_ = known.files.isEmpty ? files : known.files
+            let searched = known.files.isEmpty ? files : known.files
             return
-                "\(place) is not in \(where_.joined(separator: ", ")): refusing an unknown host key (add the host's key after checking it)"
+                "\(place) is not in \(searched.joined(separator: ", ")): refusing an unknown host key (add the host's key after checking it)"
         }
     }
 }

@@ -13,18 +13,20 @@ struct Summary: Decodable {
         var state: String
         var step: String?
         var error: String?
-        var release_before: String?
-        var release_after: String?
-        var files_sent: Int
-        var bytes_sent: Int
+        var releaseBefore: String?
+        var releaseAfter: String?
+        var filesSent: Int
+        var bytesSent: Int
     }
     var deployment: Int?
     var state: String
-    var stopped_because: String?
+    var stoppedBecause: String?
     var hosts: [Host]
 
     init(_ result: CommandResult) throws {
-        self = try JSONDecoder().decode(Summary.self, from: Data(result.stdout.utf8))
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        self = try decoder.decode(Summary.self, from: Data(result.stdout.utf8))
     }
 
     func host(_ name: String) -> Host? { hosts.first { $0.host == name } }
@@ -56,14 +58,14 @@ struct Summary: Decodable {
         for name in fleet.names {
             #expect(fleet.current(name) == v2)
             let h = upgrade.host(name)
-            #expect(h?.files_sent == 1)
-            #expect(h?.release_before == v1)
-            #expect((h?.bytes_sent ?? 0) < changed + 4096, "\(h?.bytes_sent ?? 0) bytes for a \(changed)-byte change")
+            #expect(h?.filesSent == 1)
+            #expect(h?.releaseBefore == v1)
+            #expect((h?.bytesSent ?? 0) < changed + 4096, "\(h?.bytesSent ?? 0) bytes for a \(changed)-byte change")
         }
 
         // Deploying the current release again does nothing on the hosts.
         let again = try Summary(try fleet.deploy(["web", "--ref", "v2", "--yes", "--json"]))
-        #expect(again.hosts.allSatisfy { $0.state == "succeeded" && $0.files_sent == 0 })
+        #expect(again.hosts.allSatisfy { $0.state == "succeeded" && $0.filesSent == 0 })
 
         let rollback = try fleet.deploy(["rollback", "web", "--yes", "--json"])
         #expect(rollback.status == 0, "\(rollback.stderr)")
@@ -76,5 +78,179 @@ struct Summary: Decodable {
         #expect(history.stdout.contains("rollback  succeeded"))
         #expect(history.stdout.contains("web v2  rolling  succeeded"))
         #expect(history.stdout.contains("web04: succeeded"))
+    }
+
+    @Test func aFailingHealthCheckRollsThatHostBackAndTheBudgetDecides() throws {
+        let fleet = try Fleet()
+        defer { fleet.remove() }
+        #expect(try fleet.deploy(["web", "--ref", "v1", "--window", "4", "--yes"]).status == 0)
+        let v1 = try fleet.release("v1")
+        let v2 = try fleet.release("v2")
+        // web02's health check asks for a page that does not exist.
+        try fleet.writePlans(vars: ["web02": "health: missing"])
+
+        // Budget 1: web02 fails and is rolled back, the rollout goes on.
+        let tolerant = try fleet.deploy(["web", "--ref", "v2", "--batch", "1", "--max-fail", "1", "--yes", "--json"])
+        #expect(tolerant.status == 8, "\(tolerant.stderr)")
+        let partial = try Summary(tolerant)
+        #expect(partial.state == "partial")
+        #expect(partial.host("web02")?.state == "rolled_back")
+        #expect(partial.host("web02")?.step == "health")
+        #expect(partial.host("web02")?.error?.contains("answered 404, expected 200") == true)
+        #expect(fleet.current("web02") == v1)
+        #expect(!FileManager.default.fileExists(atPath: "\(fleet.dir)/hosts/web02/drained"), "undrained after rollback")
+        for name in ["web01", "web03", "web04"] { #expect(fleet.current(name) == v2, "\(name)") }
+
+        // Budget 0: back to v1 everywhere first, then the failure stops the rollout after web02.
+        // (web02 already runs v1 after its rollback: nothing to do there, so no health check to fail.)
+        #expect(try fleet.deploy(["web", "--ref", "v1", "--window", "4", "--yes"]).status == 0)
+        let strict = try fleet.deploy(["web", "--ref", "v2", "--batch", "1", "--max-fail", "0", "--yes", "--json"])
+        #expect(strict.status == 8, "\(strict.stderr)")
+        let stopped = try Summary(strict)
+        #expect(stopped.stoppedBecause?.contains("failure budget") == true)
+        #expect(stopped.host("web01")?.state == "succeeded")
+        #expect(stopped.host("web02")?.state == "rolled_back")
+        #expect(stopped.host("web03")?.state == "skipped")
+        #expect(fleet.current("web03") == v1 && fleet.current("web04") == v1)
+        #expect(strict.stdout.contains("\"stopped_because\""))
+
+        // A version whose health page is bad everywhere: the first host rolls back and nothing else starts.
+        let bad = try fleet.deploy(["web", "--ref", "bad", "--batch", "1", "--max-fail", "0", "--yes"])
+        #expect(bad.status == 9, "\(bad.stderr)")
+        #expect(bad.stdout.contains("rolled_back"))
+        #expect(bad.stderr.contains("without 'ok' in its body"))
+        #expect(fleet.current("web01") == v2)
+    }
+
+    @Test func unreachableHostsCountAsFailuresAndChangedHostKeysAreRefused() throws {
+        let fleet = try Fleet(hosts: 3)
+        defer { fleet.remove() }
+        let closed = try freeLoopbackPort()
+        try fleet.writePlans(vars: ["web02": "ssh_port: \(closed)"].mapValues { $0 })
+        // The plans give web02 two ssh_port values otherwise; rewrite its line with only the closed port.
+        var hosts = try String(contentsOfFile: fleet.plans + "/hosts.yaml", encoding: .utf8)
+        hosts = hosts.replacingOccurrences(
+            of: "ssh_port: \(fleet.sshd.port), ssh_port: \(closed)", with: "ssh_port: \(closed)")
+        try hosts.write(toFile: fleet.plans + "/hosts.yaml", atomically: true, encoding: .utf8)
+        let result = try fleet.deploy(["web", "--ref", "v1", "--window", "3", "--max-fail", "1", "--yes", "--json"])
+        #expect(result.status == 8, "\(result.stderr)")
+        let summary = try Summary(result)
+        #expect(summary.host("web02")?.state == "failed")
+        #expect(summary.host("web02")?.step == "connect")
+        #expect(summary.host("web02")?.error?.contains("connect to 127.0.0.1:\(closed)") == true)
+        #expect(summary.host("web01")?.state == "succeeded" && summary.host("web03")?.state == "succeeded")
+
+        // Another key for the hosts in known_hosts: refused before anything is sent, nothing touched.
+        try fleet.writePlans()
+        let other = try generateSSHKey(in: fleet.dir, name: "impostor")
+        let key = try String(contentsOfFile: other + ".pub", encoding: .utf8).split(separator: " ").prefix(2)
+            .joined(separator: " ")
+        try "[127.0.0.1]:\(fleet.sshd.port) \(key)\n".write(
+            toFile: fleet.sshd.knownHosts, atomically: true, encoding: .utf8)
+        let v1 = try fleet.release("v1")
+        let refused = try fleet.deploy(["web", "--ref", "v2", "--batch", "1", "--yes"])
+        #expect(refused.status == 9, "\(refused.stderr)")
+        #expect(refused.stderr.contains("does not match"))
+        #expect(fleet.current("web01") == v1 && fleet.current("web02") == nil && fleet.current("web03") == v1)
+    }
+
+    @Test func aTamperedBundleIsRefusedBeforeAnythingIsSent() throws {
+        let fleet = try Fleet(hosts: 2)
+        defer { fleet.remove() }
+        #expect(try fleet.deploy(["web", "--ref", "v1", "--yes"]).status == 0)
+        let work = fleet.dir + "/clone"
+        #expect(try runTool("git", ["clone", "-q", fleet.repo, work]).status == 0)
+        try "<h1>defaced</h1>\n".write(toFile: work + "/public/index.html", atomically: false, encoding: .utf8)
+        for args in [
+            ["-C", work, "-c", "user.name=M", "-c", "user.email=m@x", "commit", "-qam", "innocent"],
+            ["-C", work, "tag", "evil"], ["-C", work, "push", "-q", "origin", "HEAD:main", "evil"],
+        ] {
+            #expect(try runTool("git", args).status == 0)
+        }
+        let result = try fleet.deploy(["web", "--ref", "evil", "--yes"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("public/index.html in evil does not match the manifest's sha256"))
+        let v1 = try fleet.release("v1")
+        #expect(fleet.current("web01") == v1 && fleet.current("web02") == v1)
+    }
+
+    @Test func aSecondDeployIsRefusedAndAKilledDeployResumes() throws {
+        let fleet = try Fleet(hosts: 4)
+        defer { fleet.remove() }
+        // A slow drain, one host at a time, so the deploy can be caught halfway.
+        try fleet.writePlans(drain: "sleep 1; touch \(fleet.dir)/hosts/{{name}}/drained")
+        let v1 = try fleet.release("v1")
+        let first = try Daemon(
+            redeyeBinary, ["deploy", "web", "--ref", "v1", "--window", "1", "--yes"] + fleet.sshArguments)
+        defer { first.stop() }
+        // web02's drain starting means web01 is done and recorded.
+        var waited = 0
+        while !FileManager.default.fileExists(atPath: fleet.dir + "/hosts/web02/drained") && waited < 600 {
+            usleep(20_000)
+            waited += 1
+        }
+        #expect(fleet.current("web01") == v1)
+
+        let second = try fleet.deploy(["web", "--ref", "v1", "--yes"])
+        #expect(second.status == 10, "\(second.stderr)")
+        #expect(second.stderr.contains("role web is being deployed by"))
+
+        first.stop()  // SIGKILL halfway through
+        #expect(fleet.current("web04") == nil)
+        let status = try runRedeye([
+            "deploy", "lock", "status", "--plans", fleet.plans, "--db", "sqlite:\(fleet.dir)/inventory.db",
+        ])
+        #expect(status.stdout.contains("web: "))
+        let web01Before = try FileManager.default.attributesOfItem(
+            atPath: fleet.root("web01") + "/current/public/health")
+
+        let resumed = try fleet.deploy(["resume", "web", "--yes", "--json"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming deployment 1"))
+        for name in fleet.names { #expect(fleet.current(name) == v1, "\(name)") }
+        let web01After = try FileManager.default.attributesOfItem(
+            atPath: fleet.root("web01") + "/current/public/health")
+        #expect(web01Before[.systemFileNumber] as? Int == web01After[.systemFileNumber] as? Int)
+        #expect(!resumed.stderr.contains("[web01]"), "web01 was done and is not touched")
+        let locks = try runRedeye([
+            "deploy", "lock", "status", "--plans", fleet.plans, "--db", "sqlite:\(fleet.dir)/inventory.db",
+        ])
+        #expect(locks.stdout.contains("no deploy locks held"))
+        let history = try runRedeye([
+            "deploy", "history", "--json", "--plans", fleet.plans, "--db", "sqlite:\(fleet.dir)/inventory.db",
+        ])
+        let records = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]]
+        #expect(records?.count == 1)
+        #expect(records?.first?["state"] as? String == "succeeded")
+    }
+
+    @Test func interruptedBySIGTERMFinishesTheHostInFlightAndReleasesTheLock() throws {
+        let fleet = try Fleet(hosts: 3)
+        defer { fleet.remove() }
+        try fleet.writePlans(drain: "sleep 1; touch \(fleet.dir)/hosts/{{name}}/drained")
+        let v1 = try fleet.release("v1")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: redeyeBinary)
+        process.arguments = ["deploy", "web", "--ref", "v1", "--window", "1", "--yes"] + fleet.sshArguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var waited = 0
+        while !FileManager.default.fileExists(atPath: fleet.dir + "/hosts/web01/drained") && waited < 600 {
+            usleep(20_000)
+            waited += 1
+        }
+        kill(process.processIdentifier, SIGTERM)  // web01 is in flight
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        #expect(fleet.current("web01") == v1, "the host in flight finished")
+        #expect(fleet.current("web03") == nil, "no new host started")
+        let locks = try runRedeye([
+            "deploy", "lock", "status", "--plans", fleet.plans, "--db", "sqlite:\(fleet.dir)/inventory.db",
+        ])
+        #expect(locks.stdout.contains("no deploy locks held"))
+        let resumed = try fleet.deploy(["resume", "web", "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        for name in fleet.names { #expect(fleet.current(name) == v1) }
     }
 }

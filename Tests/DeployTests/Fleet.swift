@@ -74,8 +74,8 @@ final class Fleet: @unchecked Sendable {
         for i in 0..<20 { files["lib/module\(i).txt"] = "module \(i)\n" }
         try write(files)
         func commit(_ tag: String) throws {
-            let init_ = try runRedeye(["bundle", "init", source])
-            guard init_.status == 0 else { throw TestSetupError(description: init_.stderr) }
+            let initialized = try runRedeye(["bundle", "init", source])
+            guard initialized.status == 0 else { throw TestSetupError(description: initialized.stderr) }
             let r = try runRedeye([
                 "bundle", "commit", source, "--repo", repo, "--tag", tag, "-m", tag, "--author",
                 "Ops <ops@example.org>",
@@ -89,7 +89,10 @@ final class Fleet: @unchecked Sendable {
         try commit("bad")
     }
 
-    func writePlans(batch: String, maxFail: String, drain: String?, extraHosts: [String] = []) throws {
+    func writePlans(
+        batch: String = "2", maxFail: String = "0", drain: String? = nil, vars: [String: String] = [:],
+        extraHosts: [String] = []
+    ) throws {
         try FileManager.default.createDirectory(atPath: plans + "/roles", withIntermediateDirectories: true)
         try """
         bundles: file://\(dir)/bundles
@@ -106,13 +109,13 @@ final class Fleet: @unchecked Sendable {
           undrain: "rm -f \(dir)/hosts/{{name}}/drained"
           timeout: 20s
         monitors:
-          - {name: health, http: "http://{{address}}:{{port}}/{{health}}", expect: 200, body: ok, interval: 100ms, timeout: 1s, retries: 40}
+          - {name: health, http: "http://{{address}}:{{port}}/{{health}}", expect: 200, body: ok, interval: 100ms, timeout: 1s, retries: 15}
         rollout: {batch: "\(batch)", max_fail: "\(maxFail)"}
         """.write(toFile: plans + "/roles/web.yaml", atomically: true, encoding: .utf8)
         var lines = ["hosts:"]
         for (i, name) in names.enumerated() {
             lines.append(
-                "  - {name: \(name), mac: \"52:54:00:aa:00:\(String(format: "%02x", i + 1))\", role: web, address: 127.0.0.1, vars: {port: \(ports[name]!), ssh_port: \(sshd.port)}}"
+                "  - {name: \(name), mac: \"52:54:00:aa:00:\(String(format: "%02x", i + 1))\", role: web, address: 127.0.0.1, vars: {port: \(ports[name]!), ssh_port: \(sshd.port)\(vars[name].map { ", " + $0 } ?? "")}}"
             )
         }
         lines += extraHosts
