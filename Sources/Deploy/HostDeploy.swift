@@ -148,6 +148,10 @@ struct HostDeploy {
         guard let previous else {
             log(target.name, "no previous release to return to; stopping its services")
             _ = try? ssh.run("\(shellQuote(redeye)) service stop --root \(shellQuote(root))", timeout: .seconds(60))
+            outcome.releaseAfter = release
+            outcome.error =
+                (outcome.error ?? "")
+                + " (no previous release to return to: left on \(release) with its services stopped)"
             return .failed
         }
         do {

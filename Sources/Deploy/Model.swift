@@ -107,7 +107,7 @@ public struct HostOutcome: Sendable, Encodable {
     }
 
     /// The release the host runs now, as far as the deploy knows.
-    public var runs: String? { state == .succeeded ? releaseAfter : releaseBefore }
+    public var runs: String? { state == .succeeded || releaseBefore == nil ? releaseAfter : releaseBefore }
 
     enum CodingKeys: String, CodingKey {
         case host, batch, state, step, error, seconds
