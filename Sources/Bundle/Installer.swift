@@ -102,7 +102,7 @@ public struct BundleInstaller {
         return try installRelease(
             commit: commit.hex, ref: ref, repository: url, manifestBytes: manifestBytes,
             manifestLabel: "\(ref):\(Manifest.fileName)"
-        ) { try GitContent(cache, commit: commit, ref: ref) }
+        ) { _ in try GitContent(cache, commit: commit, ref: ref) }
     }
 
     /// Thrown by `apply` when content is neither staged nor on the host: the deploy sends these and retries.
@@ -127,13 +127,13 @@ public struct BundleInstaller {
         let outcome = try installRelease(
             commit: commit, ref: ref, repository: repository, manifestBytes: manifestBytes,
             manifestLabel: "\(ref):\(Manifest.fileName)"
-        ) {
+        ) { manifest in
             let previous = currentRelease()
             let previousDirectory = previous.map { releasesDirectory + "/" + $0 }
-            let content = StagedContent(
+            let content = try StagedContent(
                 objects: objects, previousDirectory: previousDirectory,
                 previousManifest: previousDirectory.flatMap { try? manifestOfRelease(at: $0) })
-            let missing = content.missing(for: try Manifest.parse(manifestBytes, file: Manifest.fileName))
+            let missing = content.missing(for: manifest)
             if !missing.isEmpty { throw MissingContent(sha256: missing) }
             return content
         }
@@ -145,7 +145,7 @@ public struct BundleInstaller {
     /// already intact on disk, record it, run the hooks around an atomic switch, prune.
     func installRelease<Content: ReleaseContent>(
         commit: String, ref: String, repository: String, manifestBytes: [UInt8], manifestLabel: String,
-        content: () throws -> Content
+        content: (Manifest) throws -> Content
     ) throws -> Outcome {
         let id = String(commit.prefix(12))
         let manifest = try Manifest.parse(manifestBytes, file: manifestLabel)
@@ -164,7 +164,7 @@ public struct BundleInstaller {
         if FileManager.default.fileExists(atPath: final), audit(release: id, manifest: manifest).isEmpty {
             progress("release \(id) is already installed and intact; switching to it")
         } else {
-            let source = try content()
+            let source = try content(manifest)
             try removeTree(final)
             let temporary = releasesDirectory + "/.tmp-\(id)-\(getpid())"
             do {

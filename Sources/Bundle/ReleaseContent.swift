@@ -61,34 +61,46 @@ struct GitContent: ReleaseContent {
     func blobID(of path: String) -> String? { files[path]?.blob.hex }
 }
 
-/// A release a deploy sent to the host: files it did not have, staged under their sha256 in `objects`; the rest
-/// is read from the previous release (a file with the same content, wherever it was).
+/// A release a deploy sent to the host: content it did not have, in pack files (`ObjectPack`) under `objects`;
+/// the rest is read from the previous release (a file with the same content, wherever it was).
 struct StagedContent: ReleaseContent {
-    let objects: String
     let previousDirectory: String?
     /// sha256 → a path of the previous release with that content.
     let previousByHash: [String: String]
+    let packs: [Data]
+    /// sha256 → (pack, range)
+    let packed: [String: (Int, Range<Int>)]
 
-    init(objects: String, previousDirectory: String?, previousManifest: Manifest?) {
-        self.objects = objects
+    init(objects: String, previousDirectory: String?, previousManifest: Manifest?) throws {
         self.previousDirectory = previousDirectory
         var byHash: [String: String] = [:]
         for entry in previousManifest?.entries ?? [] where entry.kind == .file {
             if let sha = entry.sha256 { byHash[sha] = byHash[sha] ?? entry.path }
         }
         previousByHash = byHash
+        var packs: [Data] = []
+        var packed: [String: (Int, Range<Int>)] = [:]
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? []).filter {
+            $0.hasSuffix(".pack")
+        }.sorted()
+        for name in names {
+            let path = objects + "/" + name
+            let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+            for (sha, range) in try ObjectPack.index(data, file: path) { packed[sha] = (packs.count, range) }
+            packs.append(data)
+        }
+        self.packs = packs
+        self.packed = packed
     }
 
     func check(against manifest: Manifest) throws {}
 
-    /// The content hashes the host cannot supply: neither staged nor in the previous release.
+    /// The content hashes the host cannot supply: neither sent nor in the previous release.
     func missing(for manifest: Manifest) -> [String] {
         var out = Set<String>()
         for entry in manifest.entries where entry.kind == .file {
-            guard let sha = entry.sha256 else { continue }
-            if access(objects + "/" + sha, R_OK) == 0 { continue }
-            if let path = previousByHash[sha], let previousDirectory, access(previousDirectory + "/" + path, R_OK) == 0
-            {
+            guard let sha = entry.sha256, packed[sha] == nil else { continue }
+            if let path = previousByHash[sha], let previousDirectory, access(previousDirectory + "/" + path, R_OK) == 0 {
                 continue
             }
             out.insert(sha)
@@ -98,13 +110,16 @@ struct StagedContent: ReleaseContent {
 
     func withBytes(of entry: ManifestEntry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let sha = entry.sha256 ?? ""
-        var source = objects + "/" + sha
-        if access(source, R_OK) != 0, let path = previousByHash[sha], let previousDirectory {
-            source = previousDirectory + "/" + path
+        if let (pack, range) = packed[sha] {
+            try packs[pack].withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[range])) }
+            return
+        }
+        guard let path = previousByHash[sha], let previousDirectory else {
+            throw BundleError("no content for \(entry.path) (sha256 \(sha)): it was neither sent nor on the host")
         }
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: source), options: .alwaysMapped)
+            data = try Data(contentsOf: URL(fileURLWithPath: previousDirectory + "/" + path), options: .alwaysMapped)
         } catch {
             throw BundleError("no content for \(entry.path) (sha256 \(sha)): it was neither sent nor on the host")
         }

@@ -63,7 +63,12 @@ struct HostDeploy {
         var outcome = HostOutcome(host: target.name, batch: target.batch, state: .running)
         try? journal?.hostStarted(deployment, target.name)
         var step = "connect"
+        var stepStarted = ContinuousClock.now
+        var timings: [(String, Double)] = []
         func enter(_ next: String) {
+            let now = ContinuousClock.now
+            timings.append((step, seconds(now - stepStarted)))
+            stepStarted = now
             step = next
             try? journal?.hostStep(deployment, target.name, next)
         }
@@ -139,6 +144,8 @@ struct HostDeploy {
                 outcome.bytesSent = ssh.payloadBytesSent
             }
         }
+        timings.append((step, seconds(ContinuousClock.now - stepStarted)))
+        outcome.stepSeconds = timings.map { HostOutcome.StepTime(step: $0.0, seconds: ($0.1 * 1000).rounded() / 1000) }
         outcome.seconds = seconds(ContinuousClock.now - started)
         return outcome
     }
@@ -181,14 +188,16 @@ struct HostDeploy {
     /// by this same deployment (a resumed run) is taken over.
     func lockHost(_ ssh: SSHConnection) throws {
         let sftp = try ssh.sftp()
-        var path = ""
-        for component in (root + "/.redeye").split(separator: "/") {
-            path += "/" + component
-            try sftp.mkdir(path, mode: 0o755)
-        }
         let lock = root + "/.redeye/deploy.lock"
         let owner = Array("deployment \(deployment)\n".utf8)
         do {
+            if !sftp.exists(root + "/.redeye") {
+                var path = ""
+                for component in (root + "/.redeye").split(separator: "/") {
+                    path += "/" + component
+                    try sftp.mkdir(path, mode: 0o755)
+                }
+            }
             try sftp.create(lock, owner)
         } catch {
             guard let held = try sftp.read(lock) else { throw error }
@@ -217,19 +226,33 @@ struct HostDeploy {
         }
     }
 
-    /// Uploads the content the host lacks, one file per sha256, into `staging`.
-    func send(_ shas: [String], to staging: String, over ssh: SSHConnection) throws -> (Int, Int64) {
+    /// Uploads the content the host lacks into `staging` as one pack file (`ObjectPack`): one SFTP file instead
+    /// of one per object, written in pieces of about 1 MiB.
+    func send(_ shas: [String], to staging: String, over ssh: SSHConnection, name: String = "objects") throws -> (
+        Int, Int64
+    ) {
         let sftp = try ssh.sftp()
         try sftp.mkdir(root + "/.redeye/incoming", mode: 0o700)
         try sftp.mkdir(staging, mode: 0o700)
+        guard !shas.isEmpty else { return (0, 0) }
+        let path = "\(staging)/\(name).pack"
+        if sftp.exists(path) { try sftp.unlink(path) }  // a partial upload of an interrupted run
+        let file = try sftp.open(forWriting: path)
+        defer { file.close() }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 20)
         var bytes: Int64 = 0
         for sha in shas {
             let content = try version.content(sha256: sha)
-            let path = staging + "/" + sha
-            if sftp.exists(path) { try sftp.unlink(path) }  // a partial upload of an interrupted run
-            try sftp.create(path, content)
+            buffer += ObjectPack.header(sha256: sha, size: content.count)
+            buffer += content
             bytes += Int64(content.count)
+            if buffer.count >= 1 << 20 {
+                try file.write(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
         }
+        if !buffer.isEmpty { try file.write(buffer) }
         return (shas.count, bytes)
     }
 
@@ -250,7 +273,7 @@ struct HostDeploy {
                 let missing = try? JSONDecoder().decode([String: [String]].self, from: Data(result.stdout))["missing"]
             {
                 log(target.name, "the host lacks \(missing.count) more files (changed on the host since); sending them")
-                extra = try send(missing, to: staging, over: ssh).0
+                extra = try send(missing, to: staging, over: ssh, name: "retry").0
                 continue
             }
             if result.status == 127 {

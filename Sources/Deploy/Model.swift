@@ -90,6 +90,13 @@ public struct HostOutcome: Sendable, Encodable {
     public var filesSent = 0
     public var bytesSent: Int64 = 0
     public var seconds: Double = 0
+    /// How long each step took, in order.
+    public var stepSeconds: [StepTime] = []
+
+    public struct StepTime: Sendable, Encodable {
+        public var step: String
+        public var seconds: Double
+    }
 
     init(
         host: String, batch: Int, state: State, step: String? = nil, error: String? = nil,
@@ -115,6 +122,7 @@ public struct HostOutcome: Sendable, Encodable {
         case releaseAfter = "release_after"
         case filesSent = "files_sent"
         case bytesSent = "bytes_sent"
+        case stepSeconds = "step_seconds"
     }
 }
 

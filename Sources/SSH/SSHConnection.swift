@@ -375,6 +375,16 @@ public struct SFTP {
         connection.countSent(bytes.count + path.utf8.count)
     }
 
+    /// Opens a new file (refused if it exists) for writing in pieces: for content too large to hold at once.
+    public func open(forWriting path: String, mode: Int32 = 0o600) throws(SSHError) -> SFTPFile {
+        guard
+            let file = cssh2_sftp_open(
+                handle, path, UInt(LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL), Int(mode))
+        else { throw failure("create \(path) on \(connection.host)") }
+        connection.countSent(path.utf8.count)
+        return SFTPFile(sftp: self, handle: file, path: path)
+    }
+
     /// The whole content of a file, or nil when it does not exist.
     public func read(_ path: String, limit: Int = 64 << 20) throws(SSHError) -> [UInt8]? {
         guard let file = cssh2_sftp_open(handle, path, UInt(LIBSSH2_FXF_READ), 0) else {
@@ -425,6 +435,42 @@ public struct SFTP {
 
     public func rmdir(_ path: String) throws(SSHError) {
         guard cssh2_sftp_rmdir(handle, path) == 0 else { throw failure("remove \(path) on \(connection.host)") }
+    }
+}
+
+/// A remote file open for writing; `close()` it (or let it go) when done.
+public final class SFTPFile {
+    let sftp: SFTP
+    private var handle: OpaquePointer?
+    public let path: String
+
+    init(sftp: SFTP, handle: OpaquePointer, path: String) {
+        self.sftp = sftp
+        self.handle = handle
+        self.path = path
+    }
+
+    deinit { close() }
+
+    public func write(_ bytes: [UInt8]) throws(SSHError) {
+        guard let handle else { throw SSHError(code: -1, message: "closed", operation: "write \(path)") }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in
+                libssh2_sftp_write(
+                    handle, raw.baseAddress!.assumingMemoryBound(to: CChar.self) + offset, bytes.count - offset)
+            }
+            guard n > 0 else {
+                throw SSHError.last(sftp.connection.session.handle, Int32(n), "write \(path) on \(sftp.connection.host)")
+            }
+            offset += n
+        }
+        sftp.connection.countSent(bytes.count)
+    }
+
+    public func close() {
+        if let handle { _ = cssh2_sftp_close(handle) }
+        handle = nil
     }
 }
 

@@ -53,17 +53,38 @@ public struct ServiceManager: Sendable {
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
             let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
         else { return }
-        guard kill(-pid, 0) == 0 else {
+        guard groupAlive(pid) else {
             unlink(pidFile)
             return
         }
         kill(-pid, SIGTERM)
-        for _ in 0..<200 {
-            if kill(-pid, 0) != 0 { break }
-            usleep(50_000)
+        for _ in 0..<1000 {
+            if !groupAlive(pid) { break }
+            usleep(10_000)
         }
         kill(-pid, SIGKILL)
         unlink(pidFile)
+    }
+
+    /// Whether any process of the group is still running. Zombies do not count: where PID 1 does not reap
+    /// (containers), a stopped service would otherwise look alive until the timeout.
+    func groupAlive(_ group: pid_t) -> Bool {
+        guard kill(-group, 0) == 0 else { return false }
+        // Usually the leader is the service itself (the run command execs it): its own state decides.
+        if let stat = try? String(contentsOfFile: "/proc/\(group)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")"),
+            stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+        {
+            return true
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            // Fields after the command: state, ppid, pgrp, …
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 2, Int32(fields[2]) == group, fields[0] != "Z" { return true }
+        }
+        return false
     }
 
     /// Starts `/bin/sh -c command` in `ROOT/current`, in a session of its own (so it outlives the SSH channel or
