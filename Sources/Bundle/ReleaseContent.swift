@@ -100,7 +100,8 @@ struct StagedContent: ReleaseContent {
         var out = Set<String>()
         for entry in manifest.entries where entry.kind == .file {
             guard let sha = entry.sha256, packed[sha] == nil else { continue }
-            if let path = previousByHash[sha], let previousDirectory, access(previousDirectory + "/" + path, R_OK) == 0 {
+            if let path = previousByHash[sha], let previousDirectory, access(previousDirectory + "/" + path, R_OK) == 0
+            {
                 continue
             }
             out.insert(sha)

@@ -461,7 +461,8 @@ public final class SFTPFile {
                     handle, raw.baseAddress!.assumingMemoryBound(to: CChar.self) + offset, bytes.count - offset)
             }
             guard n > 0 else {
-                throw SSHError.last(sftp.connection.session.handle, Int32(n), "write \(path) on \(sftp.connection.host)")
+                throw SSHError.last(
+                    sftp.connection.session.handle, Int32(n), "write \(path) on \(sftp.connection.host)")
             }
             offset += n
         }

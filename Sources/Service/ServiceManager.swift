@@ -71,7 +71,8 @@ public struct ServiceManager: Sendable {
     func groupAlive(_ group: pid_t) -> Bool {
         guard kill(-group, 0) == 0 else { return false }
         // Usually the leader is the service itself (the run command execs it): its own state decides.
-        if let stat = try? String(contentsOfFile: "/proc/\(group)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")"),
+        if let stat = try? String(contentsOfFile: "/proc/\(group)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")"),
             stat[stat.index(after: close)...].split(separator: " ").first != "Z"
         {
             return true
