@@ -250,7 +250,7 @@ public final class Rollout: @unchecked Sendable {
             interrupted ? "interrupted" : succeeded == all.count ? "succeeded" : succeeded == 0 ? "failed" : "partial"
         if let journal {
             try? journal.finish(deployment, state: state)
-            if !interrupted || true { try? journal.releaseLock(role: role.name) }
+            try? journal.releaseLock(role: role.name)  // an interrupted run is resumed by `deploy resume`
         }
         let elapsed = ContinuousClock.now - started
         return DeploySummary(
