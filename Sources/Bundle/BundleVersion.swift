@@ -15,13 +15,15 @@ public final class BundleVersion: @unchecked Sendable {
     public let manifest: Manifest
     /// sha256 → the blob holding that content.
     public let blobs: [String: ObjectID]
+    /// Every file was checked against the manifest when fetched (`verifyContent`).
+    let verified: Bool
     private let lock = NSLock()
     private var cached: [String: [UInt8]] = [:]
     private var cachedBytes = 0
 
     init(
         repository: Repository, url: String, ref: String, commit: ObjectID, manifestBytes: [UInt8],
-        manifest: Manifest, blobs: [String: ObjectID]
+        manifest: Manifest, blobs: [String: ObjectID], verified: Bool
     ) {
         self.repository = repository
         self.url = url
@@ -30,6 +32,7 @@ public final class BundleVersion: @unchecked Sendable {
         self.manifestBytes = manifestBytes
         self.manifest = manifest
         self.blobs = blobs
+        self.verified = verified
     }
 
     /// Fetches `url` through libgit2 into the cache repository at `cache` and reads `ref` from it.
@@ -93,11 +96,11 @@ public final class BundleVersion: @unchecked Sendable {
         }
         return BundleVersion(
             repository: repository, url: url, ref: ref, commit: commit, manifestBytes: manifestBytes,
-            manifest: manifest, blobs: blobs)
+            manifest: manifest, blobs: blobs, verified: verifyContent)
     }
 
-    /// The bytes of the file with this content hash, checked against it (a tampered repository is refused here,
-    /// before anything is sent).
+    /// The bytes of the file with this content hash, checked against it unless the whole version was checked at
+    /// fetch (a tampered repository is refused before anything is sent).
     public func content(sha256: String) throws -> [UInt8] {
         lock.lock()
         defer { lock.unlock() }
@@ -106,7 +109,7 @@ public final class BundleVersion: @unchecked Sendable {
             throw BundleError("\(ref): no file of the commit has the sha256 \(sha256) its manifest names")
         }
         return try repository.withBlob(blob) { bytes in
-            guard SHA256Hasher.hex(Array(bytes)) == sha256 else {
+            guard verified || SHA256Hasher.hex(Array(bytes)) == sha256 else {
                 let path = manifest.entries.first { $0.sha256 == sha256 }?.path ?? sha256
                 throw BundleError(
                     "refused: \(path) in \(ref) does not match the manifest's sha256 (tampered bundle?); nothing was sent"

@@ -1,5 +1,6 @@
 import Database
 import Foundation
+import Schema
 
 /// The deploy's record in the inventory: the `deployment` and `deployment_host` rows, written as the deploy goes
 /// (so an interrupted run can be resumed from them), and the role's `deploy_lock`. Shared by the host workers:
@@ -290,17 +291,11 @@ public struct DeploymentRecord: Sendable, Encodable {
     }
 }
 
+/// A timestamp as either database returns it (ISO 8601 from SQLite, `2026-11-22 21:00:00+00` from PostgreSQL),
+/// through the inventory's own timestamp normalization (offsets applied, UTC).
 func parseTimestamp(_ text: String) -> Date? {
+    guard let utc = try? ValueNormalizer.timestamp(text) else { return nil }
     let formatter = ISO8601DateFormatter()
-    if let date = formatter.date(from: text) { return date }
-    // PostgreSQL's text form: 2026-11-22 21:00:00+00
-    formatter.formatOptions = [.withFullDate, .withTime, .withSpaceBetweenDateAndTime, .withColonSeparatorInTime]
-    var trimmed = text
-    if let plus = trimmed.lastIndex(where: { $0 == "+" || $0 == "-" }),
-        plus > trimmed.index(trimmed.startIndex, offsetBy: 10)
-    {
-        trimmed = String(trimmed[..<plus])
-    }
-    if let dot = trimmed.firstIndex(of: ".") { trimmed = String(trimmed[..<dot]) }
-    return formatter.date(from: trimmed)
+    if utc.contains(".") { formatter.formatOptions.insert(.withFractionalSeconds) }
+    return formatter.date(from: utc)
 }

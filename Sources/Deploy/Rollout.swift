@@ -14,20 +14,17 @@ public final class Rollout: @unchecked Sendable {
     public let plans: Plans
     public let options: DeployOptions
     public let settings: SSHSettings
-    let journal: Journal?
     let output: @Sendable (String) -> Void
     private let mutex = NSLock()
     private var stopReason: String?
     private var failures = 0
 
     public init(
-        plans: Plans, options: DeployOptions, settings: SSHSettings, journal: Journal?,
-        output: @escaping @Sendable (String) -> Void
+        plans: Plans, options: DeployOptions, settings: SSHSettings, output: @escaping @Sendable (String) -> Void
     ) {
         self.plans = plans
         self.options = options
         self.settings = settings
-        self.journal = journal
         self.output = output
     }
 
@@ -83,12 +80,11 @@ public final class Rollout: @unchecked Sendable {
     /// The bundle version to deploy, fetched into the local cache.
     public func fetchVersion() throws -> BundleVersion {
         let role = try role
-        let name = role.bundleRepository.split(separator: "/").last.map(String.init) ?? role.name
         var keyFile: String?
         if case .keyFile(let path) = settings.authentication { keyFile = path }
         return try BundleVersion.fetch(
             role.bundleRepository, ref: try ref,
-            cache: options.cacheDirectory + "/" + (name.hasSuffix(".git") ? name : name + ".git"),
+            cache: options.cacheDirectory + "/" + InventorySync.bundleName(role.bundleRepository) + ".git",
             hostKeys: settings.hostKeys, sshKey: keyFile, verifyContent: true)
     }
 
@@ -143,8 +139,9 @@ public final class Rollout: @unchecked Sendable {
 
     // MARK: run
 
-    /// Deploys every selected host (or, resuming, every host `resume` did not finish), then records the outcome.
-    public func run(actor: String, resume: DeploymentRecord? = nil) throws -> DeploySummary {
+    /// Deploys every selected host (or, resuming, every host `resume` did not finish), recording the run in
+    /// `journal` (the inventory) as it goes; without a journal nothing is recorded and no lock is taken.
+    public func run(actor: String, journal: Journal?, resume: DeploymentRecord? = nil) throws -> DeploySummary {
         let started = ContinuousClock.now
         let role = try role
         let ref = try ref
@@ -186,7 +183,7 @@ public final class Rollout: @unchecked Sendable {
         }
         let allowed = (options.maxFail ?? role.maxFail).amount.of(resume == nil ? targets.count : max(targets.count, 1))
         let interrupts = watchSignals()
-        let heartbeat = startHeartbeat(role: role.name)
+        let heartbeat = startHeartbeat(role: role.name, journal: journal)
         defer {
             interrupts.forEach { $0.cancel() }
             signal(SIGINT, SIG_DFL)
@@ -283,10 +280,10 @@ public final class Rollout: @unchecked Sendable {
         }
     }
 
-    func startHeartbeat(role: String) -> any DispatchSourceTimer {
+    func startHeartbeat(role: String, journal: Journal?) -> any DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: .global())
         timer.schedule(deadline: .now() + 30, repeating: 30)
-        timer.setEventHandler { [journal] in journal?.heartbeat(role: role) }
+        timer.setEventHandler { journal?.heartbeat(role: role) }
         timer.resume()
         return timer
     }

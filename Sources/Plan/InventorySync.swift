@@ -29,7 +29,8 @@ public struct InventorySync {
         ImportBatch(table: table, rows: rows, location: SourceLocation(file: "plans", line: 0, column: 0))
     }
 
-    static func bundleName(_ repository: String) -> String {
+    /// A bundle's name: its repository's last path component without `.git`.
+    public static func bundleName(_ repository: String) -> String {
         let last = repository.split(separator: "/").last.map(String.init) ?? repository
         return last.hasSuffix(".git") ? String(last.dropLast(4)) : last
     }

@@ -41,15 +41,33 @@ struct DeployCommand: ParsableCommand {
         subcommands: [Run.self, Resume.self, Rollback.self, History.self, Lock.self],
         defaultSubcommand: Run.self)
 
-    /// How to reach the hosts and the inventory, shared by the commands that deploy.
-    struct Connection: ParsableArguments {
+    /// Where the plans and the inventory are, shared by every deploy command.
+    struct InventoryLocation: ParsableArguments {
         @Option(help: ArgumentHelp("The plans directory.", valueName: "dir")) var plans: String = "Plans"
-        @OptionGroup var schemaOptions: SchemaOptions
         @Option(
             help: ArgumentHelp(
                 "Inventory database (default: $REDEYE_DB, else the plans' site inventory, else sqlite:inventory.db).",
                 valueName: "url"))
         var db: String?
+
+        func loadPlans() throws -> Plans { try PlanLoader().load(directory: plans) }
+
+        /// `--db`, else `$REDEYE_DB`, else the plans' site inventory, else the default.
+        func url(_ plans: Plans?) -> String {
+            db ?? ProcessInfo.processInfo.environment["REDEYE_DB"] ?? plans?.defaults.inventory
+                ?? DatabaseURL.defaultURL
+        }
+
+        /// The inventory for commands that only read or release locks.
+        func openExistingJournal() throws -> Journal {
+            Journal(db: try openDatabase(try DatabaseURL(url(try? loadPlans())), create: false))
+        }
+    }
+
+    /// How to reach the hosts and the inventory, shared by the commands that deploy.
+    struct Connection: ParsableArguments {
+        @OptionGroup var inventory: InventoryLocation
+        @OptionGroup var schemaOptions: SchemaOptions
         @Option(help: "SSH user (a host's `ssh_user` variable overrides it).") var sshUser: String = "root"
         @Option(help: "SSH port (a host's `ssh_port` variable overrides it).") var sshPort: Int = 22
         @Option(
@@ -74,32 +92,16 @@ struct DeployCommand: ParsableCommand {
                 connectTimeout: .seconds(max(1, connectTimeout)), remoteRedeye: remoteRedeye)
         }
 
-        func loadPlans() throws -> Plans { try PlanLoader().load(directory: plans) }
+        func loadPlans() throws -> Plans { try inventory.loadPlans() }
 
         /// The inventory, migrated (never destructively) and holding the plans' roles and hosts.
         func openJournal(_ plans: Plans) throws -> Journal {
-            let url =
-                db ?? ProcessInfo.processInfo.environment["REDEYE_DB"] ?? plans.defaults.inventory
-                ?? DatabaseURL.defaultURL
-            let connection = try openDatabase(try DatabaseURL(url), create: true)
+            let connection = try openDatabase(try DatabaseURL(inventory.url(plans)), create: true)
             let schema = try schemaOptions.load()
             _ = try Migrator(schema: schema, actor: currentActor()).migrate(connection)
             _ = try InventorySync(plans: plans, store: RecordStore(schema: schema, db: connection)).run(prune: false)
             return Journal(db: connection)
         }
-
-        /// The inventory for commands that only read or release locks.
-        func openExistingJournal() throws -> Journal {
-            let url =
-                db ?? ProcessInfo.processInfo.environment["REDEYE_DB"]
-                ?? (try? loadPlans())?.defaults.inventory ?? DatabaseURL.defaultURL
-            return Journal(db: try openDatabase(try DatabaseURL(url), create: false))
-        }
-    }
-
-    /// Live progress: one plain line per event on stderr, serialized across host threads.
-    static let progress: @Sendable (String) -> Void = { line in
-        printError(line)
     }
 
     static func report(_ summary: DeploySummary, json: Bool) throws -> Never {
@@ -211,8 +213,7 @@ struct DeployCommand: ParsableCommand {
             try reportingErrors {
                 let plans = try connection.loadPlans()
                 let rollout = Rollout(
-                    plans: plans, options: try options(), settings: connection.settings, journal: nil,
-                    output: DeployCommand.progress)
+                    plans: plans, options: try options(), settings: connection.settings, output: printError)
                 if plan {
                     try DeployCommand.preview(rollout, json: json)
                     return
@@ -220,7 +221,8 @@ struct DeployCommand: ParsableCommand {
                 let targets = try rollout.targets()
                 try DeployCommand.confirm(
                     "deploy \(role) \(try rollout.ref) to \(targets.count) hosts?", yes: yes)
-                try DeployCommand.execute(rollout, plans: plans, connection: connection, json: json, resume: nil)
+                try DeployCommand.execute(
+                    rollout, journal: try connection.openJournal(plans), json: json, resume: nil)
             }
         }
     }
@@ -247,16 +249,11 @@ struct DeployCommand: ParsableCommand {
         }
     }
 
-    static func execute(
-        _ rollout: Rollout, plans: Plans, connection: Connection, json: Bool, resume: DeploymentRecord?
-    ) throws {
-        let journal = try connection.openJournal(plans)
-        let live = Rollout(
-            plans: plans, options: rollout.options, settings: rollout.settings, journal: journal,
-            output: DeployCommand.progress)
+    /// Runs the rollout with its record in the inventory; prints the summary and exits with its status.
+    static func execute(_ rollout: Rollout, journal: Journal, json: Bool, resume: DeploymentRecord?) throws {
         let summary: DeploySummary
         do {
-            summary = try live.run(actor: currentActor(), resume: resume)
+            summary = try rollout.run(actor: currentActor(), journal: journal, resume: resume)
         } catch let locked as DeployLocked {
             printError("redeye: \(locked)")
             throw ExitCode(10)
@@ -301,9 +298,8 @@ struct DeployCommand: ParsableCommand {
                     "resume deployment \(record.id) (\(role) \(record.ref), started \(record.startedAt ?? "?") by \(record.requestedBy))?",
                     yes: yes)
                 let rollout = Rollout(
-                    plans: plans, options: options, settings: connection.settings, journal: nil,
-                    output: DeployCommand.progress)
-                try DeployCommand.execute(rollout, plans: plans, connection: connection, json: json, resume: record)
+                    plans: plans, options: options, settings: connection.settings, output: printError)
+                try DeployCommand.execute(rollout, journal: journal, json: json, resume: record)
             }
         }
     }
@@ -342,9 +338,8 @@ struct DeployCommand: ParsableCommand {
                 options.message = "rollback from \(refs.current)"
                 try DeployCommand.confirm("roll \(role) back from \(refs.current) to \(refs.previous)?", yes: yes)
                 let rollout = Rollout(
-                    plans: plans, options: options, settings: connection.settings, journal: nil,
-                    output: DeployCommand.progress)
-                try DeployCommand.execute(rollout, plans: plans, connection: connection, json: json, resume: nil)
+                    plans: plans, options: options, settings: connection.settings, output: printError)
+                try DeployCommand.execute(rollout, journal: journal, json: json, resume: nil)
             }
         }
     }
@@ -362,16 +357,12 @@ struct DeployCommand: ParsableCommand {
 
         @Argument(help: "Only this role.") var role: String?
         @Option(help: "How many deployments.") var limit: Int = 10
-        @Option(help: ArgumentHelp("The plans directory (for its inventory URL).", valueName: "dir"))
-        var plans: String = "Plans"
-        @Option(help: ArgumentHelp("Inventory database.", valueName: "url")) var db: String?
+        @OptionGroup var inventory: InventoryLocation
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
             try reportingErrors {
-                var connection = try Connection.parse(["--plans", plans])
-                connection.db = db
-                let journal = try connection.openExistingJournal()
+                let journal = try inventory.openExistingJournal()
                 var records = try journal.deployments(role: role, limit: limit)
                 for i in records.indices { records[i].hosts = try journal.hosts(of: records[i].id) }
                 if json {
@@ -415,15 +406,12 @@ struct DeployCommand: ParsableCommand {
 
         struct Status: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Who holds which role's lock.")
-            @Option(help: ArgumentHelp("Inventory database.", valueName: "url")) var db: String?
-            @Option(help: ArgumentHelp("The plans directory.", valueName: "dir")) var plans: String = "Plans"
+            @OptionGroup var inventory: InventoryLocation
             @Flag(help: "Print JSON.") var json = false
 
             func run() throws {
                 try reportingErrors {
-                    var connection = try Connection.parse(["--plans", plans])
-                    connection.db = db
-                    let journal = try connection.openExistingJournal()
+                    let journal = try inventory.openExistingJournal()
                     let locks = try journal.locks()
                     if json {
                         try printJSON(locks)
@@ -444,14 +432,11 @@ struct DeployCommand: ParsableCommand {
         struct Release: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Break a role's deploy lock.")
             @Argument(help: "The role.") var role: String
-            @Option(help: ArgumentHelp("Inventory database.", valueName: "url")) var db: String?
-            @Option(help: ArgumentHelp("The plans directory.", valueName: "dir")) var plans: String = "Plans"
+            @OptionGroup var inventory: InventoryLocation
 
             func run() throws {
                 try reportingErrors {
-                    var connection = try Connection.parse(["--plans", plans])
-                    connection.db = db
-                    if try connection.openExistingJournal().releaseLock(role: role) {
+                    if try inventory.openExistingJournal().releaseLock(role: role) {
                         print("released the deploy lock of \(role)")
                     } else {
                         printError("redeye: \(role) holds no deploy lock")

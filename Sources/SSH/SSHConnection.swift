@@ -358,21 +358,9 @@ public struct SFTP {
 
     /// Writes `bytes` to a new file at `path` (refused if it exists) with `mode`.
     public func create(_ path: String, _ bytes: [UInt8], mode: Int32 = 0o600) throws(SSHError) {
-        guard
-            let file = cssh2_sftp_open(
-                handle, path, UInt(LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL), Int(mode))
-        else { throw failure("create \(path) on \(connection.host)") }
-        defer { _ = cssh2_sftp_close(file) }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in
-                libssh2_sftp_write(
-                    file, raw.baseAddress!.assumingMemoryBound(to: CChar.self) + offset, bytes.count - offset)
-            }
-            guard n > 0 else { throw failure("write \(path) on \(connection.host)") }
-            offset += n
-        }
-        connection.countSent(bytes.count + path.utf8.count)
+        let file = try open(forWriting: path, mode: mode)
+        defer { file.close() }
+        try file.write(bytes)
     }
 
     /// Opens a new file (refused if it exists) for writing in pieces: for content too large to hold at once.

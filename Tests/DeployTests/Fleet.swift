@@ -53,10 +53,6 @@ final class Fleet: @unchecked Sendable {
         try runRedeye(["deploy"] + arguments + sshArguments)
     }
 
-    func redeye(_ arguments: [String]) throws -> CommandResult {
-        try runRedeye(arguments + ["--db", "sqlite:\(dir)/inventory.db"])
-    }
-
     func makeBundle() throws {
         let source = dir + "/src/web"
         func write(_ files: [String: String]) throws {
@@ -91,7 +87,7 @@ final class Fleet: @unchecked Sendable {
 
     func writePlans(
         batch: String = "2", maxFail: String = "0", drain: String? = nil, vars: [String: String] = [:],
-        extraHosts: [String] = []
+        sshPorts: [String: Int] = [:]
     ) throws {
         try FileManager.default.createDirectory(atPath: plans + "/roles", withIntermediateDirectories: true)
         try """
@@ -115,10 +111,9 @@ final class Fleet: @unchecked Sendable {
         var lines = ["hosts:"]
         for (i, name) in names.enumerated() {
             lines.append(
-                "  - {name: \(name), mac: \"52:54:00:aa:00:\(String(format: "%02x", i + 1))\", role: web, address: 127.0.0.1, vars: {port: \(ports[name]!), ssh_port: \(sshd.port)\(vars[name].map { ", " + $0 } ?? "")}}"
+                "  - {name: \(name), mac: \"52:54:00:aa:00:\(String(format: "%02x", i + 1))\", role: web, address: 127.0.0.1, vars: {port: \(ports[name]!), ssh_port: \(sshPorts[name] ?? sshd.port)\(vars[name].map { ", " + $0 } ?? "")}}"
             )
         }
-        lines += extraHosts
         try (lines.joined(separator: "\n") + "\n").write(
             toFile: plans + "/hosts.yaml", atomically: true, encoding: .utf8)
     }
