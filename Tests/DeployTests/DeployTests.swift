@@ -196,6 +196,18 @@ struct Summary: Decodable {
             "deploy", "lock", "status", "--plans", fleet.plans, "--db", "sqlite:\(fleet.dir)/inventory.db",
         ])
         #expect(status.stdout.contains("web: "))
+        #expect(!status.stdout.contains("STALE"))
+        // A lock whose heartbeat stopped long ago is called stale, and the refusal says how to go on.
+        let aged = try runTool(
+            "sqlite3", [fleet.dir + "/inventory.db", "UPDATE deploy_lock SET heartbeat_at = '2026-01-01T00:00:00Z'"])
+        #expect(aged.status == 0, "\(aged.stderr)")
+        let stale = try runRedeye(
+            ["deploy", "lock", "status", "--plans", fleet.plans, "--db", "sqlite:\(fleet.dir)/inventory.db"])
+        #expect(stale.stdout.contains("STALE"))
+        let refusedStale = try fleet.deploy(["web", "--ref", "v1", "--yes"])
+        #expect(refusedStale.status == 10)
+        #expect(refusedStale.stderr.contains("the lock looks stale"))
+        #expect(refusedStale.stderr.contains("redeye deploy resume web"))
         let web01Before = try FileManager.default.attributesOfItem(
             atPath: fleet.root("web01") + "/current/public/health")
 
