@@ -7,9 +7,10 @@ import PackageDescription
 ///   C modules    CYAML CGit2 CSSH2 CSQLite CLibPQ   module maps over the system libraries
 ///   C modules    … CCrypto (libcrypto, for SHA-256)
 ///   wrappers     YAML  Git   SSH   Database  Digest owning Swift types, typed errors
+///   network      Net                                TCP connect with a deadline, a small HTTP/1.1 client
 ///   capability   Schema, Inventory                  schemagen and primary-key record access
 ///   capability   Plan, Bundle, Service              role plans in git, least-bit installs, starting services
-///   capability   Deploy                             rolling deploys over SSH
+///   capability   Deploy, Boot                       rolling deploys over SSH; the boot agent
 ///   command line RedeyeCommands (library), redeye (thin executable)
 let package = Package(
     name: "redeye",
@@ -30,7 +31,8 @@ let package = Package(
 
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "Git", dependencies: ["CGit2"]),
-        .target(name: "SSH", dependencies: ["CSSH2"]),
+        .target(name: "Net"),
+        .target(name: "SSH", dependencies: ["CSSH2", "Net"]),
         .target(name: "Digest", dependencies: ["CCrypto"]),
         .target(name: "Signing", dependencies: ["CCrypto", "Digest"]),
         .target(name: "Database", dependencies: ["CSQLite", "CLibPQ"]),
@@ -41,12 +43,17 @@ let package = Package(
         .target(name: "Service"),
         .target(
             name: "Deploy",
-            dependencies: ["SSH", "Git", "Bundle", "Plan", "Inventory", "Schema", "Database", "Digest"]),
+            dependencies: ["SSH", "Net", "Git", "Bundle", "Plan", "Inventory", "Schema", "Database", "Digest"]),
+        .target(
+            name: "Boot",
+            dependencies: [
+                "Net", "Git", "SSH", "Signing", "Plan", "Bundle", "Service", "Inventory", "Schema", "Database", "YAML",
+            ]),
         .target(
             name: "RedeyeCommands",
             dependencies: [
                 "YAML", "Git", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundle", "Service",
-                "Deploy",
+                "Deploy", "Boot",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,4 +1,5 @@
 import Foundation
+import Net
 import Plan
 import SSH
 
@@ -79,60 +80,17 @@ struct HealthChecker {
 
     /// One HTTP/1.1 GET; the status must be the expected one and the body must contain `body` when given.
     func httpProbe(_ monitor: HostPlan.Monitor) -> String? {
-        guard let url = URL(string: monitor.target), url.scheme == "http", let host = url.host else {
-            return "bad URL \(monitor.target)"
-        }
-        let port = url.port ?? 80
-        let path = url.path.isEmpty ? "/" : url.path + (url.query.map { "?" + $0 } ?? "")
-        let fd: Int32
+        let response: HTTPResponse
         do {
-            fd = try SSHConnection.connectTCP(host: host, port: port, timeout: monitor.timeout.standard)
+            response = try HTTPClient(timeout: monitor.timeout.standard, userAgent: "redeye-deploy").get(monitor.target)
         } catch {
             return "\(error)"
         }
-        defer { close(fd) }
-        var tv = timeval(
-            tv_sec: Int(monitor.timeout.milliseconds / 1000), tv_usec: Int(monitor.timeout.milliseconds % 1000) * 1000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let request = Array(
-            "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: redeye-deploy\r\nConnection: close\r\n\r\n"
-                .utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count
-        else {
-            return "cannot send the request to \(host):\(port): \(String(cString: strerror(errno)))"
+        if let expect = monitor.expect, response.status != expect {
+            return "\(monitor.target) answered \(response.status), expected \(expect)"
         }
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        let deadline = ContinuousClock.now.advanced(by: monitor.timeout.standard)
-        while response.count < 1 << 20, ContinuousClock.now < deadline {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n > 0 {
-                response += buffer[0..<n]
-            } else if n == 0 {
-                break
-            } else if errno == EINTR {
-                continue
-            } else {
-                if response.isEmpty {
-                    return
-                        "no answer from \(host):\(port) within \(monitor.timeout): \(String(cString: strerror(errno)))"
-                }
-                break
-            }
-        }
-        let text = String(decoding: response, as: UTF8.self)
-        let statusLine = text.prefix { $0 != "\r" && $0 != "\n" }
-        let words = statusLine.split(separator: " ")
-        guard words.count >= 2, words[0].hasPrefix("HTTP/"), let status = Int(words[1]) else {
-            return "not an HTTP answer from \(monitor.target): '\(statusLine.prefix(80))'"
-        }
-        if let expect = monitor.expect, status != expect {
-            return "\(monitor.target) answered \(status), expected \(expect)"
-        }
-        if let body = monitor.body {
-            let content = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
-            if !content.contains(body) { return "\(monitor.target) answered without '\(body)' in its body" }
+        if let body = monitor.body, !response.text.contains(body) {
+            return "\(monitor.target) answered without '\(body)' in its body"
         }
         return nil
     }

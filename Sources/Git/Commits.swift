@@ -109,6 +109,16 @@ extension Repository {
         return ObjectID(git_object_id(object).pointee)
     }
 
+    /// Deletes a reference (`refs/heads/main`); nothing when it does not exist.
+    public func deleteReference(_ name: String) throws(GitError) {
+        var reference: OpaquePointer?
+        let code = git_reference_lookup(&reference, handle, name)
+        if code == GIT_ENOTFOUND.rawValue { return }
+        _ = try check(code, "look up \(name)")
+        defer { git_reference_free(reference) }
+        _ = try check(git_reference_delete(reference), "delete \(name)")
+    }
+
     /// The commit the branch points at, or nil before its first commit.
     public func branchTip(_ branch: String) throws(GitError) -> ObjectID? {
         var oid = git_oid()

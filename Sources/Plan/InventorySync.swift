@@ -35,15 +35,23 @@ public struct InventorySync {
         return last.hasSuffix(".git") ? String(last.dropLast(4)) : last
     }
 
-    public func run(prune: Bool = false) throws -> Summary {
+    /// Writes the plans' records. With `only`, just those hosts and what they refer to (their site, role and
+    /// bundle): what a booting host records about itself.
+    public func run(prune: Bool = false, only: Set<String>? = nil) throws -> Summary {
+        let hosts = only.map { names in plans.hosts.filter { names.contains($0.name) } } ?? plans.hosts
+        let roleNames = Set(hosts.map(\.role))
+        let siteNames = Set(hosts.compactMap(\.site))
         var first: [ImportBatch] = []
         first.append(
             batch(
                 "site",
-                plans.sites.values.sorted { $0.name < $1.name }.map {
-                    row(nil, [("name", $0.name), ("description", $0.description), ("time_zone", $0.timeZone)])
-                }))
-        let roles = plans.roles.values.sorted { $0.name < $1.name }
+                plans.sites.values.filter { only == nil || siteNames.contains($0.name) }.sorted { $0.name < $1.name }
+                    .map {
+                        row(nil, [("name", $0.name), ("description", $0.description), ("time_zone", $0.timeZone)])
+                    }))
+        let roles = plans.roles.values.filter { only == nil || roleNames.contains($0.name) }.sorted {
+            $0.name < $1.name
+        }
         var bundles: [String: String] = [:]
         for role in roles { bundles[InventorySync.bundleName(role.bundleRepository)] = role.bundleRepository }
         first.append(
@@ -64,14 +72,14 @@ public struct InventorySync {
         first.append(
             batch(
                 "host",
-                plans.hosts.map {
+                hosts.map {
                     row($0.location, [("name", $0.name), ("site", $0.site), ("primary_address", $0.address)])
                 }))
-        first.append(batch("host_role", plans.hosts.map { row($0.location, [("host", $0.name), ("role", $0.role)]) }))
+        first.append(batch("host_role", hosts.map { row($0.location, [("host", $0.name), ("role", $0.role)]) }))
         first.append(
             batch(
                 "interface",
-                plans.hosts.flatMap { host in
+                hosts.flatMap { host in
                     host.macs.indices.map { row(host.location, [("host", host.name), ("name", "nic\($0)")]) }
                 }))
         var written = try store.importBatches(first.filter { !$0.rows.isEmpty })
@@ -88,7 +96,7 @@ public struct InventorySync {
         var macRows: [ImportRow] = []
         var newMonitors: [ImportRow] = []
         var knownMonitors: [ImportRow] = []
-        for host in plans.hosts {
+        for host in hosts {
             for (i, mac) in host.macs.enumerated() {
                 macRows.append(row(host.location, [("mac", mac), ("interface", interfaceIDs["\(host.name)/nic\(i)"])]))
             }

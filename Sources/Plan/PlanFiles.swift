@@ -19,7 +19,7 @@ public struct Duration: Decodable, Sendable, Hashable, Encodable, CustomStringCo
         milliseconds = ms
     }
 
-    static func parse(_ text: String) -> Int64? {
+    public static func parse(_ text: String) -> Int64? {
         if let seconds = Int64(text), seconds >= 0 { return seconds * 1000 }
         var total: Int64 = 0
         var number = ""

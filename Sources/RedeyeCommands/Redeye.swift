@@ -24,12 +24,14 @@ public struct Redeye: ParsableCommand {
               5   not found: `inventory get` / `inventory delete` / `plan show` found no such record
               6   untrusted: `plan verify` found no valid signature by an allowed signer
               7   missing content: `bundle apply` needs files that were not sent (the deploy sends them)
+              8-10, 130  `deploy`: partial, none, locked, interrupted (see redeye deploy --help)
+              11  enlisted: `boot` found no host with this machine's MAC in the plans
               64  usage: unknown command or option, missing argument
             """,
         version: version,
         subcommands: [
             SchemaCommand.self, InventoryCommand.self, PlanCommand.self, BundleCommand.self, DeployCommand.self,
-            ServiceCommand.self,
+            ServiceCommand.self, BootCommand.self,
         ]
     )
 
@@ -44,4 +46,5 @@ enum ExitStatus {
     static let notFound: Int32 = 5
     static let untrusted: Int32 = 6
     static let missingContent: Int32 = 7
+    static let enlisted: Int32 = 11
 }

@@ -1,5 +1,6 @@
 import CSSH2
 import Foundation
+import Net
 
 #if canImport(Glibc)
     import Glibc
@@ -295,49 +296,11 @@ public final class SSHConnection {
 
     /// A connected TCP socket to `host`:`port`, or an error naming the host, within `timeout`.
     public static func connectTCP(host: String, port: Int, timeout: Duration) throws(SSHError) -> Int32 {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_family = AF_UNSPEC
-        var list: UnsafeMutablePointer<addrinfo>?
-        let resolved = getaddrinfo(host, String(port), &hints, &list)
-        guard resolved == 0, let first = list else {
-            throw SSHError(
-                code: -1, message: String(cString: gai_strerror(resolved)), operation: "resolve \(host)")
+        do {
+            return try TCP.connect(host: host, port: port, timeout: timeout)
+        } catch {
+            throw SSHError(code: -1, message: error.message, operation: error.operation)
         }
-        defer { freeaddrinfo(list) }
-        var lastError = "no address"
-        var entry: UnsafeMutablePointer<addrinfo>? = first
-        let ms = Int32(
-            clamping: max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        )
-        while let current = entry {
-            entry = current.pointee.ai_next
-            let fd = socket(current.pointee.ai_family, current.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { continue }
-            let flags = fcntl(fd, F_GETFL)
-            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-            var result = connect(fd, current.pointee.ai_addr, current.pointee.ai_addrlen)
-            if result != 0 && errno == EINPROGRESS {
-                var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                if poll(&pfd, 1, ms) == 1 {
-                    var soError: Int32 = 0
-                    var length = socklen_t(MemoryLayout<Int32>.size)
-                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &length)
-                    if soError == 0 { result = 0 } else { errno = soError }
-                } else {
-                    errno = ETIMEDOUT
-                }
-            }
-            if result == 0 {
-                _ = fcntl(fd, F_SETFL, flags)
-                var one: Int32 = 1
-                setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-                return fd
-            }
-            lastError = String(cString: strerror(errno))
-            close(fd)
-        }
-        throw SSHError(code: -1, message: lastError, operation: "connect to \(host):\(port)")
     }
 }
 

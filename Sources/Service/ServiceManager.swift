@@ -48,6 +48,32 @@ public struct ServiceManager: Sendable {
         return "started `\(run)` as process \(pid)"
     }
 
+    /// Starts what is not running and leaves running services alone (a boot whose release did not change):
+    /// `systemctl enable --now`, or the `run` command unless its process group is alive.
+    public func ensureRunning(units: [String], run: String?) throws -> String {
+        if systemdRunning, !units.isEmpty {
+            for arguments in [["daemon-reload"], ["enable", "--now", "--quiet"] + units] {
+                let (status, output) = try spawnAndWait("/usr/bin/systemctl", arguments)
+                guard status == 0 else {
+                    throw ServiceError(
+                        "systemctl \(arguments.joined(separator: " ")) failed (exit \(status)): \(output)")
+                }
+            }
+            return "\(units.joined(separator: ", ")) enabled and running"
+        }
+        guard let run else {
+            return units.isEmpty
+                ? "no services to start" : "systemd is not running here and the role has no run command"
+        }
+        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1, groupAlive(pid)
+        {
+            return "`\(run)` already running as process \(pid)"
+        }
+        let pid = try startDetached(run)
+        return "started `\(run)` as process \(pid)"
+    }
+
     /// Stops the process group the `run` command started (TERM, then KILL after 10 s).
     public func stop() {
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),

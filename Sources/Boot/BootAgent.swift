@@ -1,0 +1,420 @@
+import Bundle
+import Database
+import Foundation
+import Inventory
+import Plan
+import Schema
+import Service
+
+/// What `redeye boot` is told: where the host's files are, how to find and follow the plans, where to report.
+public struct BootOptions: Sendable {
+    public var layout: BootLayout
+    /// The DHCP option carrying the plans URL (a private-use code, 224–254).
+    public var optionCode = 224
+    /// An explicit plans URL (still only trusted when signed).
+    public var plansURL: String?
+    /// The branch or tag of the plans repository to follow.
+    public var plansRef = "main"
+    /// The inventory; default: the plans' `inventory:`, else `/etc/redeye/inventory.url` in the image.
+    public var inventory: String?
+    /// The schema the inventory was made from (the image ships it).
+    public var schemaDirectory: String
+    /// How long to keep retrying while the plans server or the network is down.
+    public var retryFor: Swift.Duration = .seconds(300)
+    /// Whether to ask DNS when no lease holds the option.
+    public var useDNS = true
+    public var environment: [String: String] = [:]
+
+    public init(layout: BootLayout, schemaDirectory: String? = nil) {
+        self.layout = layout
+        self.schemaDirectory = schemaDirectory ?? layout.path("/usr/share/redeye/schema")
+    }
+}
+
+/// One step of a boot as reported: what it did and how long it took.
+public struct StepReport: Sendable, Encodable {
+    public var name: String
+    /// ok, unchanged, warning, failed.
+    public var outcome: String
+    public var seconds: Double
+    public var detail: String
+}
+
+/// The outcome of one boot pass, as written to `/run/redeye/status.json` and recorded in the inventory.
+public struct BootReport: Sendable, Encodable {
+    public struct PlansInfo: Sendable, Encodable {
+        public var url: String
+        public var source: String
+        public var origin: String
+        public var commit: String
+        public var signer: String
+    }
+
+    /// installed, unchanged, enlisted or failed.
+    public var state = "running"
+    public var host: String?
+    public var role: String?
+    public var mac: String?
+    public var interface: String?
+    public var interfaceReason: String?
+    public var plans: PlansInfo?
+    public var ref: String?
+    public var release: String?
+    public var previousRelease: String?
+    /// The step that failed, and why.
+    public var step: String?
+    public var error: String?
+    public var warnings: [String] = []
+    public var rejectedHints: [String] = []
+    public var steps: [StepReport] = []
+    public var interfaces: [NetworkInterface] = []
+    public var startedAt: Date
+    public var finishedAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case state, host, role, mac, interface, plans, ref, release, step, error, warnings, steps, interfaces
+        case interfaceReason = "interface_reason"
+        case previousRelease = "previous_release"
+        case rejectedHints = "rejected_hints"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+    }
+
+    public var succeeded: Bool { state == "installed" || state == "unchanged" }
+}
+
+/// The steps of a pass as they happen (a reference, so step bodies can also fill the report).
+final class StepRecorder {
+    var list: [StepReport] = []
+}
+
+/// Boot → Learn → Install → Run: one pass of the agent on a host.
+public struct BootAgent {
+    public var options: BootOptions
+    public var clock: @Sendable () -> Date = { Date() }
+    public var sleep: @Sendable (Swift.Duration) -> Void = { d in
+        let us = d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
+        if us > 0 { usleep(UInt32(clamping: us)) }
+    }
+    /// Progress for an operator, one line per event.
+    public var log: (String) -> Void
+
+    public init(options: BootOptions, log: @escaping (String) -> Void) {
+        self.options = options
+        self.log = log
+    }
+
+    var layout: BootLayout { options.layout }
+
+    /// Runs one pass and reports it (status file, inventory). Never throws: every failure is in the report.
+    public func run() -> BootReport {
+        let steps = StepRecorder()
+        var report = BootReport(startedAt: clock())
+        var trusted: TrustedPlans?
+        do {
+            try pass(&report, &trusted, steps)
+        } catch let error as BootError {
+            fail(&report, step: error.step, error.description)
+        } catch {
+            fail(&report, step: steps.list.last?.name ?? "boot", "\(error)")
+        }
+        report.steps = steps.list
+        report.finishedAt = clock()
+        timed(steps, "report") {
+            var notes: [String] = []
+            if let warning = recordInInventory(report, trusted) {
+                report.warnings.append(warning)
+                log("warning: \(warning)")
+                notes.append(warning)
+            } else {
+                notes.append("recorded in the inventory")
+            }
+            do {
+                try writeStatus(report)
+                notes.append("status in \(layout.statusFile)")
+            } catch {
+                report.warnings.append("\(error)")
+                log("warning: \(error)")
+            }
+            return notes.joined(separator: "; ")
+        }
+        report.steps = steps.list
+        return report
+    }
+
+    func fail(_ report: inout BootReport, step: String, _ message: String) {
+        report.state = "failed"
+        report.step = step
+        report.error = message
+        log("failed at \(step): \(message)")
+    }
+
+    /// Runs `body` as a step: logged, timed and reported.
+    @discardableResult
+    func timed<T>(_ steps: StepRecorder, _ name: String, _ body: () throws -> (T, String)) rethrows -> T {
+        let start = ContinuousClock.now
+        do {
+            let (value, detail) = try body()
+            let seconds =
+                Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+                + Double((ContinuousClock.now - start).components.seconds)
+            steps.list.append(StepReport(name: name, outcome: "ok", seconds: seconds, detail: detail))
+            log("\(name): \(detail)")
+            return value
+        } catch {
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            steps.list.append(StepReport(name: name, outcome: "failed", seconds: seconds, detail: "\(error)"))
+            throw error
+        }
+    }
+
+    func timed(_ steps: StepRecorder, _ name: String, _ body: () -> String) {
+        let start = ContinuousClock.now
+        let detail = body()
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        steps.list.append(StepReport(name: name, outcome: "ok", seconds: seconds, detail: detail))
+        log("\(name): \(detail)")
+    }
+
+    func pass(_ report: inout BootReport, _ trusted: inout TrustedPlans?, _ steps: StepRecorder) throws {
+        // 1. Learn.
+        let (interface, discovery) = try timed(steps, "learn") { () throws -> ((NetworkInterface, Discovery), String) in
+            let interfaces = try InterfaceReader(sysfs: layout.sysfs).interfaces()
+            report.interfaces = interfaces
+            let commandLine = KernelCommandLine.read(layout.cmdline)
+            let discovery = PlansDiscovery(
+                layout: layout, optionCode: options.optionCode, explicitURL: options.plansURL,
+                environment: options.environment, commandLine: commandLine,
+                dns: options.useDNS ? DNSDiscovery(resolvConf: layout.resolvConf) : nil
+            ).discover()
+            for problem in discovery.rejected {
+                report.rejectedHints.append(problem.description)
+                log("ignoring a plans hint: \(problem)")
+            }
+            let (interface, reason) = try bootInterface(
+                interfaces, commandLine: commandLine, leaseInterface: discovery.leaseInterface)
+            report.interface = interface.name
+            report.interfaceReason = reason
+            report.mac = interface.mac
+            guard !discovery.hints.isEmpty else {
+                var message =
+                    "no plans URL found: no DHCP option \(options.optionCode) in any lease, no DNS record, no redeye.plans= on the kernel command line, no \(layout.imageDefaultURL)"
+                if !discovery.rejected.isEmpty {
+                    message += "; rejected: " + discovery.rejected.map(\.description).joined(separator: "; ")
+                }
+                throw BootError(step: "learn", message)
+            }
+            let hints = discovery.hints.map { "\($0.url) (\($0.source))" }.joined(separator: ", ")
+            return (
+                (interface, discovery),
+                "boot interface \(interface.name) \(interface.mac) (\(reason)); plans at \(hints)"
+            )
+        }
+
+        // 2. Fetch and verify.
+        let plans = try timed(steps, "fetch") { () throws -> (TrustedPlans, String) in
+            let plans = try fetchTrusted(discovery.hints)
+            return (
+                plans,
+                "plans \(plans.commit.short) from \(plans.hint.url) (\(plans.hint.source)), signed by \(plans.signer)"
+            )
+        }
+        trusted = plans
+        report.plans = .init(
+            url: plans.hint.url, source: plans.hint.source, origin: plans.hint.origin, commit: plans.commit.hex,
+            signer: plans.signer)
+
+        // 3. Find itself.
+        let macs = [interface.mac] + report.interfaces.map(\.mac).filter { $0 != interface.mac }
+        guard let host = macs.lazy.compactMap({ plans.plans.host($0) }).first else {
+            report.state = "enlisted"
+            timed(steps, "identify") {
+                "no host in plans \(plans.commit.short) has MAC \(macs.joined(separator: " or ")): enlisting this machine for an operator to give it a role"
+            }
+            return
+        }
+        let plan = plans.plans.plan(for: host)
+        report.host = plan.name
+        report.role = plan.role
+        report.ref = plan.bundle.ref
+        timed(steps, "identify") { "this is \(plan.name), role \(plan.role) (\(plan.bundle.ref))" }
+
+        // 4. Install.
+        let installer = try timed(steps, "install") { () throws -> (BundleInstaller, String) in
+            let root = plan.install.root
+            guard root.hasPrefix("/"), !root.contains("{{"), !root.split(separator: "/").contains("..") else {
+                throw BootError(step: "install", "install root '\(root)' of role \(plan.role) is not an absolute path")
+            }
+            var installer = BundleInstaller(
+                root: root, prefix: layout.root.isEmpty ? "/" : layout.root, keep: plan.install.keep, clock: clock,
+                progress: { log("install: \($0)") })
+            installer.knownHosts = [layout.knownHosts]
+            installer.sshKey = FileManager.default.fileExists(atPath: layout.sshKey) ? layout.sshKey : nil
+            let outcome: BundleInstaller.Outcome
+            do {
+                outcome = try installer.install(repository: plan.bundle.repository, ref: plan.bundle.ref)
+            } catch {
+                throw BootError(step: "install", "\(plan.bundle.repository) @ \(plan.bundle.ref): \(error)")
+            }
+            report.release = outcome.release
+            report.previousRelease = outcome.previous
+            report.state = outcome.alreadyCurrent ? "unchanged" : "installed"
+            let detail =
+                outcome.alreadyCurrent
+                ? "release \(outcome.release) (\(plan.bundle.ref)) is already current under \(root)"
+                : "release \(outcome.release) (\(plan.bundle.ref)) installed under \(root): \(outcome.filesWritten) files written, \(outcome.filesLinked) kept from \(outcome.previous ?? "no previous release")"
+            return (installer, detail)
+        }
+
+        // 5. Register monitors.
+        let registration = MonitorRegistration(layout: layout, spec: plans.plans.defaults.monitoring).register(
+            .init(plan: plan, mac: interface.mac, plansCommit: plans.commit.hex, release: report.release ?? ""))
+        timed(steps, "monitors") {
+            registration.done.isEmpty
+                ? "no monitoring configured in the plans" : registration.done.joined(separator: "; ")
+        }
+        for problem in registration.problems {
+            report.warnings.append(problem)
+            log("warning: \(problem)")
+        }
+
+        // 6. Run.
+        try timed(steps, "run") { () throws -> ((), String) in
+            let services = ServiceManager(base: installer.base)
+            do {
+                let done =
+                    report.state == "unchanged"
+                    ? try services.ensureRunning(units: plan.services, run: plan.run)
+                    : try services.restart(units: plan.services, run: plan.run)
+                return ((), done)
+            } catch {
+                throw BootError(step: "run", "\(error)")
+            }
+        }
+        try fetcherFor().remember(plans)
+    }
+
+    func fetcherFor() -> PlansFetcher { PlansFetcher(layout: layout, ref: options.plansRef) }
+
+    /// Tries each hint in turn; while every failure is the network's or the server's, waits (100 ms doubling
+    /// to 5 s) and tries again until `retryFor` has passed. Fails closed on untrusted plans.
+    func fetchTrusted(_ hints: [PlansHint]) throws(BootError) -> TrustedPlans {
+        let fetcher = fetcherFor()
+        let deadline = ContinuousClock.now.advanced(by: options.retryFor)
+        var pause: Swift.Duration = .milliseconds(100)
+        while true {
+            var failures: [PlansFetcher.Failure] = []
+            for hint in hints {
+                switch fetcher.fetch(hint) {
+                case .success(let plans): return plans
+                case .failure(let failure):
+                    log("\(failure.error.step): \(failure.error)")
+                    failures.append(failure)
+                }
+            }
+            let retryable = failures.contains { if case .unreachable = $0 { true } else { false } }
+            let message = failures.map(\.error.description).joined(separator: "; ")
+            guard retryable, ContinuousClock.now.advanced(by: pause) < deadline else {
+                let step = failures.contains { $0.error.step == "verify" } ? "verify" : "fetch"
+                throw BootError(step: step, (failures.count > 1 ? "no trusted plans: " : "") + message)
+            }
+            log("fetch: retrying in \(pause)")
+            sleep(pause)
+            pause = min(pause * 2, .seconds(5))
+        }
+    }
+
+    func writeStatus(_ report: BootReport) throws(BootError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        do {
+            try writeAtomically(try encoder.encode(report), to: layout.statusFile)
+        } catch let error as BootError {
+            throw error
+        } catch {
+            throw BootError(step: "report", "cannot encode the status: \(error)")
+        }
+    }
+
+    // MARK: inventory
+
+    /// Records the boot (and, for an unknown machine, enlists it). Returns a warning when it could not.
+    func recordInInventory(_ report: BootReport, _ trusted: TrustedPlans?) -> String? {
+        let fromImage = (try? String(contentsOfFile: layout.path("/etc/redeye/inventory.url"), encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let url = options.inventory ?? trusted?.plans.defaults.inventory ?? fromImage, !url.isEmpty else {
+            return
+                "no inventory configured (plans `inventory:`, --inventory or /etc/redeye/inventory.url): boot not recorded"
+        }
+        guard let mac = report.mac else { return "no MAC address learned: boot not recorded" }
+        do {
+            let schema = try SchemaLoader().load(directory: options.schemaDirectory)
+            let db = try openDatabase(DatabaseURL(url), create: false)
+            let store = RecordStore(schema: schema, db: db)
+            let now = Self.timestamp(clock())
+            if let trusted, let host = report.host {
+                _ = try InventorySync(plans: trusted.plans, store: store).run(only: [host])
+                _ = try store.put(
+                    "host", [("name", host), ("status", report.succeeded ? "active" : "failed")])
+            }
+            if report.host == nil, try report.state == "enlisted" || store.get("mac_address", key: [mac]) == nil {
+                let name = "discovered-" + mac.replacingOccurrences(of: ":", with: "")
+                if try store.get("host", key: [name]) == nil {
+                    let seen = report.interfaces.map { "\($0.name) \($0.mac)" }.joined(separator: ", ")
+                    _ = try store.put(
+                        "host",
+                        [
+                            ("name", name), ("status", "discovered"),
+                            (
+                                "description",
+                                "enlisted by redeye boot at \(now): boot interface \(report.interface ?? "?") \(mac); interfaces \(seen)"
+                            ),
+                        ])
+                }
+            }
+            _ = try store.put("mac_address", [("mac", mac), ("last_seen", now)])
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            struct Facts: Encodable {
+                var interface: String?
+                var interfaceReason: String?
+                var interfaces: [NetworkInterface]
+                var rejectedHints: [String]
+                var warnings: [String]
+                var signer: String?
+                enum CodingKeys: String, CodingKey {
+                    case interface, interfaces, warnings, signer
+                    case interfaceReason = "interface_reason"
+                    case rejectedHints = "rejected_hints"
+                }
+            }
+            let facts = Facts(
+                interface: report.interface, interfaceReason: report.interfaceReason, interfaces: report.interfaces,
+                rejectedHints: report.rejectedHints, warnings: report.warnings, signer: report.plans?.signer)
+            _ = try store.put(
+                "boot",
+                [
+                    ("mac", mac), ("host", report.host), ("state", report.state), ("plans_url", report.plans?.url),
+                    ("plans_source", report.plans?.source), ("plans_commit", report.plans?.commit),
+                    ("role", report.role), ("ref", report.ref), ("release", report.release), ("step", report.step),
+                    ("error", report.error),
+                    ("steps", String(decoding: try encoder.encode(report.steps), as: UTF8.self)),
+                    ("facts", String(decoding: try encoder.encode(facts), as: UTF8.self)),
+                    ("started_at", Self.timestamp(report.startedAt)),
+                    ("finished_at", Self.timestamp(report.finishedAt ?? clock())),
+                ])
+            return nil
+        } catch {
+            return "cannot record the boot in the inventory \(url): \(error)"
+        }
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+}

@@ -1,0 +1,207 @@
+import Foundation
+import Net
+import Plan
+
+/// Tells the monitoring system to watch a booted host: a Prometheus file_sd target file, a Consul service
+/// definition in the agent's config directory, and registration through a local Consul agent's HTTP API.
+public struct MonitorRegistration: Sendable {
+    public var layout: BootLayout
+    public var spec: MonitoringSpec?
+    public var timeout: Swift.Duration = .seconds(5)
+
+    public init(layout: BootLayout, spec: MonitoringSpec?) {
+        self.layout = layout
+        self.spec = spec
+    }
+
+    public struct Context: Sendable {
+        public var plan: HostPlan
+        public var mac: String
+        public var plansCommit: String
+        public var release: String
+        public init(plan: HostPlan, mac: String, plansCommit: String, release: String) {
+            self.plan = plan
+            self.mac = mac
+            self.plansCommit = plansCommit
+            self.release = release
+        }
+    }
+
+    /// Writes and registers; returns what was done, in words, and what failed (a monitoring system that is
+    /// down does not stop the host from running).
+    public func register(_ context: Context) -> (done: [String], problems: [String]) {
+        var done: [String] = []
+        var problems: [String] = []
+        if let fileSD = spec?.prometheus?.fileSD {
+            do {
+                try writeAtomically(try Self.fileSD(context), to: layout.path(fileSD))
+                done.append("Prometheus targets in \(fileSD)")
+            } catch {
+                problems.append("Prometheus file_sd \(fileSD): \(error)")
+            }
+        }
+        if let directory = spec?.consul?.configDir {
+            let path = directory + "/redeye-\(context.plan.role).json"
+            do {
+                try writeAtomically(try Self.consulDefinition(context), to: layout.path(path))
+                done.append("Consul service definition \(path)")
+            } catch {
+                problems.append("Consul definition \(path): \(error)")
+            }
+        }
+        if let agent = spec?.consul?.agent {
+            let url =
+                agent.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+                + "/v1/agent/service/register?replace-existing-checks=true"
+            var headers: [(String, String)] = []
+            if let token = try? String(contentsOfFile: layout.path("/etc/redeye/consul.token"), encoding: .utf8) {
+                headers.append(("X-Consul-Token", token.trimmingCharacters(in: .whitespacesAndNewlines)))
+            }
+            do {
+                let body = try Self.consulRegistration(context)
+                let response = try HTTPClient(timeout: timeout, userAgent: "redeye-boot").send(
+                    "PUT", url, body: Array(body), contentType: "application/json", headers: headers)
+                if response.status == 200 {
+                    done.append("registered with the Consul agent at \(agent)")
+                } else {
+                    problems.append(
+                        "the Consul agent at \(agent) refused the registration (HTTP \(response.status)): \(response.text.prefix(200))"
+                    )
+                }
+            } catch {
+                problems.append("cannot register with the Consul agent at \(agent): \(error)")
+            }
+        }
+        return (done, problems)
+    }
+
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// `host:port` of an http or tcp monitor's target.
+    static func endpoint(_ monitor: HostPlan.Monitor) -> (host: String, port: Int)? {
+        switch monitor.kind {
+        case .http:
+            guard let url = URL(string: monitor.target), let host = url.host else { return nil }
+            return (host, url.port ?? (url.scheme == "https" ? 443 : 80))
+        case .tcp:
+            guard let colon = monitor.target.lastIndex(of: ":"),
+                let port = Int(monitor.target[monitor.target.index(after: colon)...])
+            else { return nil }
+            return (String(monitor.target[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+        case .command:
+            return nil
+        }
+    }
+
+    /// One target group per http/tcp monitor, labelled with the host, role, MAC and monitor.
+    static func fileSD(_ context: Context) throws -> Data {
+        struct Group: Encodable {
+            var targets: [String]
+            var labels: [String: String]
+        }
+        let groups = context.plan.monitors.compactMap { monitor -> Group? in
+            guard let (host, port) = endpoint(monitor) else { return nil }
+            var labels = [
+                "redeye_host": context.plan.name, "redeye_role": context.plan.role, "redeye_mac": context.mac,
+                "redeye_monitor": monitor.name, "redeye_kind": monitor.kind.rawValue,
+            ]
+            if monitor.kind == .http { labels["redeye_url"] = monitor.target }
+            return Group(targets: [host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"], labels: labels)
+        }
+        return try encoder().encode(groups)
+    }
+
+    static func serviceID(_ context: Context) -> String {
+        "\(context.plan.role)-\(context.mac.replacingOccurrences(of: ":", with: "-"))"
+    }
+
+    static func seconds(_ d: Plan.Duration) -> String {
+        d.milliseconds % 1000 == 0 ? "\(d.milliseconds / 1000)s" : "\(d.milliseconds)ms"
+    }
+
+    static func port(_ context: Context) -> Int? {
+        if let text = context.plan.vars["port"], let port = Int(text) { return port }
+        return context.plan.monitors.lazy.compactMap { endpoint($0)?.port }.first
+    }
+
+    static func meta(_ context: Context) -> [String: String] {
+        [
+            "role": context.plan.role, "host": context.plan.name, "mac": context.mac,
+            "plans_commit": context.plansCommit, "release": context.release,
+        ]
+    }
+
+    /// The agent config-directory form (`{"service": {…}}`), command checks included (they run only where the
+    /// agent enables local script checks).
+    static func consulDefinition(_ context: Context) throws -> Data {
+        var service: [String: JSONValue] = [
+            "name": .string(context.plan.role), "id": .string(serviceID(context)),
+            "tags": .array([.string("redeye"), .string("role:\(context.plan.role)")]),
+            "meta": .object(meta(context).mapValues { .string($0) }),
+        ]
+        if let address = context.plan.address { service["address"] = .string(address) }
+        if let port = port(context) { service["port"] = .number(port) }
+        service["checks"] = .array(
+            context.plan.monitors.map { monitor in
+                var check: [String: JSONValue] = [
+                    "id": .string("\(serviceID(context))-\(monitor.name)"), "name": .string(monitor.name),
+                    "interval": .string(seconds(monitor.interval)), "timeout": .string(seconds(monitor.timeout)),
+                ]
+                switch monitor.kind {
+                case .http: check["http"] = .string(monitor.target)
+                case .tcp: check["tcp"] = .string(monitor.target)
+                case .command: check["args"] = .array([.string("/bin/sh"), .string("-c"), .string(monitor.target)])
+                }
+                return .object(check)
+            })
+        return try encoder().encode(["service": JSONValue.object(service)])
+    }
+
+    /// The HTTP API form. Command checks are left out: script checks over the API are what Consul's
+    /// `enable_script_checks` warns about; they belong in the config file.
+    static func consulRegistration(_ context: Context) throws -> Data {
+        var body: [String: JSONValue] = [
+            "Name": .string(context.plan.role), "ID": .string(serviceID(context)),
+            "Tags": .array([.string("redeye"), .string("role:\(context.plan.role)")]),
+            "Meta": .object(meta(context).mapValues { .string($0) }),
+        ]
+        if let address = context.plan.address { body["Address"] = .string(address) }
+        if let port = port(context) { body["Port"] = .number(port) }
+        body["Checks"] = .array(
+            context.plan.monitors.compactMap { monitor in
+                var check: [String: JSONValue] = [
+                    "CheckID": .string("\(serviceID(context))-\(monitor.name)"), "Name": .string(monitor.name),
+                    "Interval": .string(seconds(monitor.interval)), "Timeout": .string(seconds(monitor.timeout)),
+                ]
+                switch monitor.kind {
+                case .http: check["HTTP"] = .string(monitor.target)
+                case .tcp: check["TCP"] = .string(monitor.target)
+                case .command: return nil
+                }
+                return .object(check)
+            })
+        return try encoder().encode(body)
+    }
+}
+
+/// Just enough JSON to write Consul's documents with sorted keys.
+enum JSONValue: Encodable, Sendable {
+    case string(String)
+    case number(Int)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let s): try container.encode(s)
+        case .number(let n): try container.encode(n)
+        case .array(let a): try container.encode(a)
+        case .object(let o): try container.encode(o)
+        }
+    }
+}

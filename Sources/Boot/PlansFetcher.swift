@@ -1,0 +1,136 @@
+import Foundation
+import Git
+import Plan
+import SSH
+import Signing
+
+/// Plans fetched from a hint and trusted: the commit, who signed it, the plans it holds.
+public struct TrustedPlans: Sendable {
+    public var hint: PlansHint
+    public var commit: ObjectID
+    public var signer: String
+    public var committedAt: Int64
+    public var plans: Plans
+}
+
+/// Fetches the plans repository into the host's cache through libgit2 and trusts a commit only when its SSH
+/// signature verifies against the image's allowed signers, and when it is not older than the newest commit
+/// this host trusted before (a replayed old, signed commit would roll the host back).
+public struct PlansFetcher: Sendable {
+    public var layout: BootLayout
+    /// The branch or tag of the plans repository to follow.
+    public var ref: String
+
+    public init(layout: BootLayout, ref: String) {
+        self.layout = layout
+        self.ref = ref
+    }
+
+    /// The outcome of one attempt at one hint.
+    public enum Failure: Error, Sendable {
+        /// The server or network failed (worth retrying).
+        case unreachable(BootError)
+        /// What was fetched must not be used (no retry helps).
+        case untrusted(BootError)
+
+        public var error: BootError {
+            switch self {
+            case .unreachable(let e), .untrusted(let e): e
+            }
+        }
+    }
+
+    public func fetch(_ hint: PlansHint) -> Result<TrustedPlans, Failure> {
+        let allowedSigners: AllowedSigners
+        do {
+            allowedSigners = try AllowedSigners.load(path: layout.allowedSigners)
+        } catch {
+            return .failure(
+                .untrusted(
+                    BootError(
+                        step: "fetch",
+                        "cannot read the image's trust root \(layout.allowedSigners): \(error) — without it no plans are trusted"
+                    )))
+        }
+        let repository: PlanRepository
+        do {
+            try FileManager.default.createDirectory(atPath: layout.stateDirectory, withIntermediateDirectories: true)
+            repository = try PlanRepository(path: layout.plansCache, create: true)
+        } catch {
+            return .failure(
+                .unreachable(BootError(step: "fetch", "cannot open the plans cache \(layout.plansCache): \(error)")))
+        }
+        let hostKeys = HostKeyPolicy(files: [layout.knownHosts])
+        let key = FileManager.default.fileExists(atPath: layout.sshKey) ? layout.sshKey : nil
+        let transport = SSHTransport(
+            checkHostKey: { host, port, key in hostKeys.refusal(host: host, port: port, key: key) }, privateKey: key)
+        let url = hint.url.hasPrefix("/") ? "file://" + hint.url : hint.url
+        do {
+            // Refs from an earlier hint must not stand in for this one's.
+            try repository.repository.deleteReference("refs/heads/\(ref)")
+            try repository.repository.deleteReference("refs/tags/\(ref)")
+            try repository.repository.fetchAll(from: url, ssh: transport)
+        } catch {
+            let message = error.message
+            let lost = ["not appear to be a git repository", "not found", "does not exist", "No such file"]
+            if lost.contains(where: { message.contains($0) }) {
+                return .failure(
+                    .untrusted(BootError(step: "fetch", "\(hint.url): no plans repository there: \(message)")))
+            }
+            if message.contains("host key") || message.contains("known_hosts") {
+                return .failure(.untrusted(BootError(step: "fetch", "\(hint.url): \(message)")))
+            }
+            return .failure(.unreachable(BootError(step: "fetch", "cannot fetch \(hint.url): \(message)")))
+        }
+        let commit: ObjectID
+        do {
+            commit = try repository.repository.resolveCommit(ref)
+        } catch {
+            return .failure(.untrusted(BootError(step: "fetch", "\(hint.url) has no branch or tag '\(ref)'")))
+        }
+        let verification: PlanRepository.Verification
+        do {
+            verification = try repository.verify(commit.hex, allowedSigners: allowedSigners)
+        } catch {
+            return .failure(
+                .untrusted(
+                    BootError(
+                        step: "verify",
+                        "refusing the plans from \(hint.url) (\(hint.source), \(hint.origin)): \(error); trusted signers are in \(layout.allowedSigners)"
+                    )))
+        }
+        let info: CommitInfo
+        let plans: Plans
+        do {
+            info = try repository.repository.commitInfo(commit)
+            plans = try repository.plans(at: commit.hex).1
+        } catch {
+            return .failure(
+                .untrusted(BootError(step: "verify", "the signed plans commit \(commit.short) is not valid: \(error)")))
+        }
+        if let (previous, time) = lastTrusted(), previous != commit.hex, info.committer.time < time {
+            return .failure(
+                .untrusted(
+                    BootError(
+                        step: "verify",
+                        "refusing \(commit.short) from \(hint.url): it is older than plans commit \(previous.prefix(12)) this host already trusted (a replayed commit would roll the host back)"
+                    )))
+        }
+        return .success(
+            TrustedPlans(
+                hint: hint, commit: commit, signer: verification.principals.joined(separator: ","),
+                committedAt: info.committer.time, plans: plans))
+    }
+
+    /// Remembers `plans` as the newest trusted commit.
+    public func remember(_ plans: TrustedPlans) throws(BootError) {
+        try writeAtomically(Data("\(plans.commit.hex) \(plans.committedAt)\n".utf8), to: layout.trustedPlans)
+    }
+
+    func lastTrusted() -> (String, Int64)? {
+        guard let text = try? String(contentsOfFile: layout.trustedPlans, encoding: .utf8) else { return nil }
+        let words = text.split(whereSeparator: \.isWhitespace)
+        guard words.count == 2, let time = Int64(words[1]) else { return nil }
+        return (String(words[0]), time)
+    }
+}
