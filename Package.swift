@@ -68,6 +68,7 @@ let package = Package(
         .testTarget(name: "SigningTests", dependencies: ["Signing", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "Git", "TestSupport"]),
         .testTarget(name: "DeployTests", dependencies: ["Deploy", "Bundle", "SSH", "TestSupport"]),
+        .testTarget(name: "BootTests", dependencies: ["Boot", "Plan", "TestSupport"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "Git", "Signing", "Inventory", "Schema", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

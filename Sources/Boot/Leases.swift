@@ -17,19 +17,15 @@ public struct LeaseReader: Sendable {
     public var root: String
     public var sysfs: String
     public var code: Int
-    /// Names dhclient may write the option under (its declaration in dhclient.conf), besides `unknown-CODE`.
-    public var dhclientNames: [String]
     /// The process environment, for NetworkManager's dispatcher variables (DHCP4_PRIVATE_224).
     public var environment: [String: String]
 
     public init(
-        root: String, sysfs: String, code: Int, dhclientNames: [String] = ["redeye-plans"],
-        environment: [String: String] = [:]
+        root: String, sysfs: String, code: Int, environment: [String: String] = [:]
     ) {
         self.root = root
         self.sysfs = sysfs
         self.code = code
-        self.dhclientNames = dhclientNames
         self.environment = environment
     }
 
@@ -93,7 +89,7 @@ public struct LeaseReader: Sendable {
         }
         var parser = DhclientLeaseParser(bytes: Array(data), file: path)
         let statements = try parser.parse()
-        let names = Set(dhclientNames + ["unknown-\(code)"])
+        let names = dhclientNames()
         var found: LeaseOption?
         for lease in statements where lease.block {
             var interface: String?
@@ -125,6 +121,27 @@ public struct LeaseReader: Sendable {
             }
         }
         return found.map { [$0] } ?? []
+    }
+
+    /// The names dhclient writes this option under: the ones dhclient.conf declares with this code
+    /// (`option redeye-plans code 224 = text;`), or bootstrap's `redeye-plans` for 224 when none is declared,
+    /// and `unknown-CODE` for an undeclared option.
+    func dhclientNames() -> Set<String> {
+        var names: Set<String> = ["unknown-\(code)"]
+        var declared = false
+        for conf in ["/etc/dhcp/dhclient.conf", "/etc/dhclient.conf"] {
+            guard let text = try? String(contentsOfFile: root + conf, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n") {
+                let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                guard words.count >= 4, words[0] == "option", words[2] == "code" else { continue }
+                declared = true
+                if Int(words[3].trimmingCharacters(in: CharacterSet(charactersIn: "=;"))) == code {
+                    names.insert(String(words[1]))
+                }
+            }
+        }
+        if !declared && code == 224 { names.insert("redeye-plans") }
+        return names
     }
 
     // MARK: systemd-networkd

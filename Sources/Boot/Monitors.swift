@@ -184,7 +184,9 @@ public struct MonitorRegistration: Sendable {
                 }
                 return .object(check)
             })
-        return try encoder().encode(body)
+        let compact = JSONEncoder()
+        compact.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try compact.encode(body)
     }
 }
 
