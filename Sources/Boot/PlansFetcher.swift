@@ -48,7 +48,7 @@ public struct PlansFetcher: Sendable {
             return .failure(
                 .untrusted(
                     BootError(
-                        step: "fetch",
+                        step: "verify",
                         "cannot read the image's trust root \(layout.allowedSigners): \(error) — without it no plans are trusted"
                     )))
         }

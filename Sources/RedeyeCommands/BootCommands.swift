@@ -187,7 +187,11 @@ struct BootCommand: ParsableCommand {
                     var error: String?
                     var warnings: [String]
                     var steps: [Step]
-                    var started_at: String
+                    var startedAt: String
+                    enum CodingKeys: String, CodingKey {
+                        case state, host, role, mac, interface, plans, ref, release, step, error, warnings, steps
+                        case startedAt = "started_at"
+                    }
                 }
                 let status = try JSONDecoder().decode(Shown.self, from: data)
                 print("state     \(status.state)\(status.step.map { " at \($0)" } ?? "")")
@@ -199,7 +203,7 @@ struct BootCommand: ParsableCommand {
                     )
                 }
                 if let release = status.release { print("release   \(release) (\(status.ref ?? "?"))") }
-                print("booted    \(status.started_at)")
+                print("booted    \(status.startedAt)")
                 if let error = status.error { print("error     \(error)") }
                 for warning in status.warnings { print("warning   \(warning)") }
                 for step in status.steps {

@@ -1,0 +1,324 @@
+import Foundation
+import TestSupport
+import Testing
+
+@testable import Boot
+
+/// Bad input to the agent: leases, hints, repositories and plans that must each give one clear error and
+/// install nothing. Hosts here are directories (a fake sysfs, a root); the plans are real signed git commits.
+@Suite("boot, bad input")
+struct BootInputTests {
+    /// A host root with one Ethernet interface in a fake sysfs and the image's trust files.
+    final class World: @unchecked Sendable {
+        let dir: String
+        let root: String
+        let signer: String
+        let mac = "52:54:00:77:00:01"
+        init() throws {
+            dir = try makeTemporaryDirectory()
+            root = dir + "/root"
+            signer = try generateSSHKey(in: dir, name: "ops_key")
+            try writeFiles(
+                [
+                    "sys/class/net/eth0/address": mac + "\n", "sys/class/net/eth0/type": "1\n",
+                    "sys/class/net/eth0/addr_assign_type": "0\n", "sys/class/net/eth0/ifindex": "2\n",
+                    "sys/class/net/lo/address": "00:00:00:00:00:00\n", "sys/class/net/lo/type": "772\n",
+                    "root/cmdline": "quiet\n",
+                    "root/etc/redeye/allowed_signers":
+                        "ops@example.org namespaces=\"git\" \(try String(contentsOfFile: signer + ".pub", encoding: .utf8))",
+                ], under: dir)
+        }
+        deinit { try? FileManager.default.removeItem(atPath: dir) }
+
+        var layout: BootLayout { BootLayout(root: root, sysfs: dir + "/sys", cmdline: root + "/cmdline") }
+
+        func write(_ path: String, _ text: String) throws {
+            try writeFiles([path: text], under: root)
+        }
+
+        func write(_ path: String, bytes: [UInt8]) throws {
+            try FileManager.default.createDirectory(
+                atPath: ((root + path) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(bytes).write(to: URL(fileURLWithPath: root + path))
+        }
+
+        func discover(code: Int = 224) -> Discovery {
+            PlansDiscovery(
+                layout: layout, optionCode: code, explicitURL: nil, environment: [:],
+                commandLine: KernelCommandLine.read(layout.cmdline), dns: nil
+            ).discover()
+        }
+
+        /// `redeye boot --once` in this world.
+        func boot(_ extra: [String] = []) throws -> CommandResult {
+            try runRedeye(
+                [
+                    "boot", "--once", "--root", root, "--sys", dir + "/sys", "--cmdline", root + "/cmdline",
+                    "--retry-for",
+                    "0s", "--no-dns", "--schema", repositoryRoot + "/Schemas",
+                ] + extra)
+        }
+
+        /// Nothing was installed anywhere under the root.
+        var installedNothing: Bool {
+            !FileManager.default.fileExists(atPath: root + "/srv")
+        }
+    }
+
+    static func dhclientLease(_ option: String) -> String {
+        """
+        lease {
+          interface "eth0";
+          fixed-address 10.0.0.5;
+          option subnet-mask 255.255.255.0;
+        \(option)
+          renew 1 2026/11/23 00:55:36;
+        }
+
+        """
+    }
+
+    /// A raw DHCP packet as dhcpcd keeps it, with `options` after the magic cookie.
+    static func dhcpcdLease(_ options: [UInt8]) -> [UInt8] {
+        [UInt8](repeating: 0, count: 236) + [99, 130, 83, 99] + options
+    }
+
+    @Test("each DHCP client's lease format yields the option")
+    func leaseFormats() throws {
+        let url = "ssh://git@10.0.0.1/plans.git"
+        let hex = url.utf8.map { String(format: "%02x", $0) }
+        let cases: [(String, (World) throws -> Void)] = [
+            (
+                "dhclient",
+                {
+                    try $0.write(
+                        "/var/lib/dhcp/dhclient.eth0.leases", Self.dhclientLease("  option redeye-plans \"\(url)\";"))
+                }
+            ),
+            (
+                "dhclient undeclared",
+                {
+                    try $0.write(
+                        "/var/lib/dhcp/dhclient.leases",
+                        Self.dhclientLease("  option unknown-224 \(hex.joined(separator: ":"));"))
+                }
+            ),
+            (
+                "networkd",
+                {
+                    try $0.write(
+                        "/run/systemd/netif/leases/2",
+                        "# This is private data. Do not parse.\nADDRESS=10.0.0.5\nOPTION_224=\(hex.joined())\n")
+                }
+            ),
+            (
+                "dhcpcd",
+                {
+                    try $0.write(
+                        "/var/lib/dhcpcd/eth0.lease",
+                        bytes: Self.dhcpcdLease([53, 1, 5, 224, UInt8(url.utf8.count)] + Array(url.utf8) + [255]))
+                }
+            ),
+        ]
+        for (client, prepare) in cases {
+            let world = try World()
+            try prepare(world)
+            let found = world.discover()
+            #expect(found.rejected.isEmpty, "\(client): \(found.rejected)")
+            #expect(found.hints.map(\.url) == [url], "\(client)")
+            #expect(found.hints.first?.source == "dhcp")
+            #expect(found.leaseInterface == "eth0", "\(client)")
+        }
+        // NetworkManager's dispatcher environment.
+        let world = try World()
+        let nm = PlansDiscovery(
+            layout: world.layout, optionCode: 224, explicitURL: nil,
+            environment: ["DHCP4_PRIVATE_224": hex.joined(separator: ":"), "DEVICE_IFACE": "eth0"],
+            commandLine: KernelCommandLine(""), dns: nil
+        ).discover()
+        #expect(nm.hints.map(\.url) == [url])
+        #expect(nm.hints.first?.origin.contains("NetworkManager") == true)
+    }
+
+    @Test("fallbacks in order: lease, then kernel command line, then the image default; BOOTIF picks the interface")
+    func fallbacks() throws {
+        let world = try World()
+        try world.write("/etc/redeye/plans.url", "file:///srv/image-default.git\n")
+        try world.write("/cmdline", "quiet redeye.plans=ssh://git@plans/fleet.git BOOTIF=01-52-54-00-77-00-01\n")
+        let found = world.discover()
+        #expect(found.hints.map(\.source) == ["cmdline", "image"])
+        let interfaces = try InterfaceReader(sysfs: world.dir + "/sys").interfaces()
+        #expect(interfaces.map(\.name) == ["eth0"])
+        let (chosen, reason) = try bootInterface(
+            interfaces, commandLine: KernelCommandLine.read(world.layout.cmdline), leaseInterface: nil)
+        #expect(chosen.name == "eth0" && reason.contains("BOOTIF"))
+        #expect(throws: BootError.self) {
+            try bootInterface(
+                interfaces, commandLine: KernelCommandLine("BOOTIF=01-aa-bb-cc-dd-ee-ff"), leaseInterface: nil)
+        }
+        #expect(throws: BootError.self) {
+            try bootInterface(interfaces, commandLine: KernelCommandLine("BOOTIF=nonsense"), leaseInterface: nil)
+        }
+    }
+
+    @Test(
+        "corrupt or truncated leases, bad option values: each named with file, line and column, and nothing installed",
+        arguments: [
+            (
+                "/var/lib/dhcp/dhclient.eth0.leases",
+                "lease {\n  interface \"eth0\";\n  option redeye-plans \"ssh://x/y\";\n", "dhclient.eth0.leases:1:7",
+                "never closed"
+            ),
+            (
+                "/var/lib/dhcp/dhclient.eth0.leases", "lease {\n  option redeye-plans \"ssh://x/y;\n}\n",
+                "dhclient.eth0.leases:2:23", "string not closed"
+            ),
+            (
+                "/var/lib/dhcp/dhclient.eth0.leases", Self.dhclientLease("  option redeye-plans \"not a url\";"),
+                "dhclient.eth0.leases:5:3", "is not a URL"
+            ),
+            (
+                "/var/lib/dhcp/dhclient.eth0.leases",
+                Self.dhclientLease("  option redeye-plans \"gopher://10.0.0.1/plans\";"), "dhclient.eth0.leases:5:3",
+                "unsupported scheme 'gopher'"
+            ),
+            (
+                "/var/lib/dhcp/dhclient.eth0.leases", Self.dhclientLease("  option unknown-224 zz:01;"),
+                "dhclient.eth0.leases:5:22", "not hex-encoded"
+            ),
+            (
+                "/run/systemd/netif/leases/2", "ADDRESS=10.0.0.5\nOPTION_224=6874747\n", "leases/2:2:12",
+                "odd number of digits"
+            ),
+            ("/run/systemd/netif/leases/2", "ADDRESS=10.0.0.5\ngarbage\n", "leases/2:2:1", "expected KEY=VALUE"),
+        ])
+    func badLeases(path: String, content: String, location: String, message: String) throws {
+        let world = try World()
+        try world.write(path, content)
+        let found = world.discover()
+        #expect(found.hints.isEmpty)
+        let errors = found.rejected.map(\.description).joined(separator: "\n")
+        #expect(errors.contains(location) && errors.contains(message), "\(errors)")
+        let booted = try world.boot()
+        #expect(booted.status == 1)
+        #expect(booted.stderr.contains(location) && booted.stderr.contains("no plans URL found"), "\(booted.stderr)")
+        #expect(world.installedNothing)
+        let status = try String(contentsOfFile: world.root + "/run/redeye/status.json", encoding: .utf8)
+        #expect(status.contains("\"state\" : \"failed\"") && status.contains("\"step\" : \"learn\""))
+    }
+
+    @Test("truncated and oversized dhcpcd leases")
+    func dhcpcdProblems() throws {
+        let world = try World()
+        try world.write(
+            "/var/lib/dhcpcd/eth0.lease", bytes: Self.dhcpcdLease([53, 1, 5, 224, 40] + Array("ssh://x".utf8)))
+        #expect(
+            world.discover().rejected.map(\.description).contains {
+                $0.contains("eth0.lease:1:244") && $0.contains("truncated")
+            })
+        try world.write("/var/lib/dhcpcd/eth0.lease", bytes: [1, 2, 3])
+        #expect(world.discover().rejected.map(\.description).contains { $0.contains("too short") })
+        // The option given three times (RFC 3396 concatenation) adds up to more than one option may hold.
+        let part = [UInt8](repeating: UInt8(ascii: "a"), count: 150)
+        let url = Array("ssh://h/".utf8)
+        try world.write(
+            "/var/lib/dhcpcd/eth0.lease",
+            bytes: Self.dhcpcdLease([224, UInt8(url.count)] + url + [224, 150] + part + [224, 150] + part + [255]))
+        let oversized = world.discover()
+        #expect(oversized.hints.isEmpty)
+        #expect(oversized.rejected.map(\.description).contains { $0.contains("longer than one DHCP option (255)") })
+    }
+
+    @Test(
+        "a plans repository that does not exist, unsigned plans, a missing bundle ref: clear errors, nothing installed")
+    func badRepositories() throws {
+        let world = try World()
+        let missing = try world.boot(["--plans", world.dir + "/nowhere.git"])
+        #expect(missing.status == 1)
+        #expect(
+            missing.stderr.contains("no plans repository there") || missing.stderr.contains("cannot fetch"),
+            "\(missing.stderr)")
+        #expect(world.installedNothing)
+
+        // Plans naming a bundle ref that does not exist, signed by the trusted key.
+        let plans = world.dir + "/plans"
+        try writeFiles(
+            [
+                "site.yaml": "bundles: file://\(world.dir)/bundles\n",
+                "roles/app.yaml":
+                    "bundle: {repo: app.git, ref: v9}\ninstall: {root: /srv/app, user: root, group: root}\n",
+                "hosts.yaml": "hosts:\n  - {name: app01, mac: \"\(world.mac)\", role: app}\n",
+            ], under: plans)
+        try writeFiles(["www/index.html": "hi\n"], under: world.dir + "/src")
+        #expect(
+            try runRedeye(["bundle", "init", world.dir + "/src", "--owner", "root", "--group", "root"]).status == 0)
+        let committed = try runRedeye([
+            "bundle", "commit", world.dir + "/src", "--repo", world.dir + "/bundles/app.git", "--tag", "v1", "-m", "v1",
+            "--author", "Ops <ops@example.org>",
+        ])
+        #expect(committed.status == 0, "\(committed.stderr)")
+        let unsignedRepo = world.dir + "/unsigned.git"
+        #expect(
+            try runRedeye([
+                "plan", "commit", "--plans", plans, "--repo", unsignedRepo, "-m", "x", "--author",
+                "Ops <ops@example.org>",
+            ]).status == 0)
+        let unsigned = try world.boot(["--plans", unsignedRepo])
+        #expect(unsigned.status == 6)
+        #expect(unsigned.stderr.contains("is not signed"), "\(unsigned.stderr)")
+        #expect(world.installedNothing)
+
+        let signedRepo = world.dir + "/plans.git"
+        let signed = try runRedeye([
+            "plan", "commit", "--plans", plans, "--repo", signedRepo, "-m", "x", "--author", "Ops <ops@example.org>",
+            "--sign-key", world.signer,
+        ])
+        #expect(signed.status == 0, "\(signed.stderr)")
+        let noRef = try world.boot(["--plans", signedRepo])
+        #expect(noRef.status == 1)
+        #expect(noRef.stderr.contains("failed at install") && noRef.stderr.contains("no ref 'v9'"), "\(noRef.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: world.root + "/srv/app/current"))
+
+        // No trust root in the image: nothing is trusted.
+        try FileManager.default.removeItem(atPath: world.root + "/etc/redeye/allowed_signers")
+        let noTrust = try world.boot(["--plans", signedRepo])
+        #expect(noTrust.status == 6)
+        #expect(noTrust.stderr.contains("without it no plans are trusted"), "\(noTrust.stderr)")
+    }
+
+    @Test("an older signed commit than the one trusted before is refused as a replay")
+    func replay() throws {
+        let world = try World()
+        let plans = world.dir + "/plans"
+        try writeFiles(
+            [
+                "site.yaml": "bundles: file://\(world.dir)/bundles\n",
+                "roles/app.yaml":
+                    "bundle: {repo: app.git, ref: v1}\ninstall: {root: /srv/app, user: root, group: root}\n",
+                "hosts.yaml": "hosts:\n  - {name: other, mac: \"52:54:00:00:00:99\", role: app}\n",
+            ], under: plans)
+        let repo = world.dir + "/plans.git"
+        let r = try runRedeye([
+            "plan", "commit", "--plans", plans, "--repo", repo, "-m", "x", "--author", "Ops <ops@example.org>",
+            "--sign-key", world.signer,
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        // This host once trusted a commit from the future.
+        let future = Int64(Date().timeIntervalSince1970) + 3600
+        try world.write("/var/lib/redeye/trusted-plans", "\(String(repeating: "a", count: 40)) \(future)\n")
+        let replayed = try world.boot(["--plans", repo])
+        #expect(replayed.status == 6)
+        #expect(replayed.stderr.contains("older than plans commit aaaaaaaaaaaa"), "\(replayed.stderr)")
+    }
+
+    @Test("plans URLs: length, bytes, schemes")
+    func urls() throws {
+        #expect(try checkPlansURL(Array("ssh://git@h/p.git".utf8)).get() == "ssh://git@h/p.git")
+        #expect(try checkPlansURL(Array("/srv/plans.git".utf8)).get() == "/srv/plans.git")
+        for bad in ["", "plans.example", "ftp://h/p", "ssh:///nohost", "ssh://h/with space"] {
+            #expect(throws: BootError.self, "\(bad)") { try checkPlansURL(Array(bad.utf8)).get() }
+        }
+        #expect(throws: BootError.self) { try checkPlansURL([UInt8](repeating: 97, count: 256)).get() }
+        #expect(throws: BootError.self) { try checkPlansURL([0x73, 0x73, 0x68, 0xff]).get() }
+    }
+}
