@@ -30,13 +30,7 @@ public struct ServiceManager: Sendable {
     /// Returns what was done, in words.
     public func restart(units: [String], run: String?) throws -> String {
         if systemdRunning, !units.isEmpty {
-            for arguments in [["daemon-reload"], ["enable", "--quiet"] + units, ["restart"] + units] {
-                let (status, output) = try spawnAndWait("/usr/bin/systemctl", arguments)
-                guard status == 0 else {
-                    throw ServiceError(
-                        "systemctl \(arguments.joined(separator: " ")) failed (exit \(status)): \(output)")
-                }
-            }
+            try systemctl([["daemon-reload"], ["enable", "--quiet"] + units, ["restart"] + units])
             return "restarted \(units.joined(separator: ", "))"
         }
         guard let run else {
@@ -52,13 +46,7 @@ public struct ServiceManager: Sendable {
     /// `systemctl enable --now`, or the `run` command unless its process group is alive.
     public func ensureRunning(units: [String], run: String?) throws -> String {
         if systemdRunning, !units.isEmpty {
-            for arguments in [["daemon-reload"], ["enable", "--now", "--quiet"] + units] {
-                let (status, output) = try spawnAndWait("/usr/bin/systemctl", arguments)
-                guard status == 0 else {
-                    throw ServiceError(
-                        "systemctl \(arguments.joined(separator: " ")) failed (exit \(status)): \(output)")
-                }
-            }
+            try systemctl([["daemon-reload"], ["enable", "--now", "--quiet"] + units])
             return "\(units.joined(separator: ", ")) enabled and running"
         }
         guard let run else {
@@ -72,6 +60,16 @@ public struct ServiceManager: Sendable {
         }
         let pid = try startDetached(run)
         return "started `\(run)` as process \(pid)"
+    }
+
+    /// Runs systemctl once per argument list, stopping at the first failure.
+    func systemctl(_ argumentLists: [[String]]) throws {
+        for arguments in argumentLists {
+            let (status, output) = try spawnAndWait("/usr/bin/systemctl", arguments)
+            guard status == 0 else {
+                throw ServiceError("systemctl \(arguments.joined(separator: " ")) failed (exit \(status)): \(output)")
+            }
+        }
     }
 
     /// Stops the process group the `run` command started (TERM, then KILL after 10 s).
