@@ -2,6 +2,7 @@ import Bundle
 import Database
 import Foundation
 import Inventory
+import Net
 import Plan
 import Schema
 import Service
@@ -32,7 +33,7 @@ public struct BootOptions: Sendable {
 }
 
 /// One step of a boot as reported: what it did and how long it took.
-public struct StepReport: Sendable, Encodable {
+public struct StepReport: Sendable, Codable {
     public var name: String
     /// ok, unchanged, warning, failed.
     public var outcome: String
@@ -41,8 +42,8 @@ public struct StepReport: Sendable, Encodable {
 }
 
 /// The outcome of one boot pass, as written to `/run/redeye/status.json` and recorded in the inventory.
-public struct BootReport: Sendable, Encodable {
-    public struct PlansInfo: Sendable, Encodable {
+public struct BootReport: Sendable, Codable {
+    public struct PlansInfo: Sendable, Codable {
         public var url: String
         public var source: String
         public var origin: String
@@ -81,6 +82,14 @@ public struct BootReport: Sendable, Encodable {
     }
 
     public var succeeded: Bool { state == "installed" || state == "unchanged" }
+
+    /// The last pass's report from a status file, nil when there is none.
+    public static func read(statusFile: String) throws -> BootReport? {
+        guard let data = FileManager.default.contents(atPath: statusFile) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(BootReport.self, from: data)
+    }
 }
 
 /// The steps of a pass as they happen (a reference, so step bodies can also fill the report).
@@ -92,10 +101,7 @@ final class StepRecorder {
 public struct BootAgent {
     public var options: BootOptions
     public var clock: @Sendable () -> Date = { Date() }
-    public var sleep: @Sendable (Swift.Duration) -> Void = { d in
-        let us = d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
-        if us > 0 { usleep(UInt32(clamping: us)) }
-    }
+    public var sleep: @Sendable (Swift.Duration) -> Void = blockingSleep
     /// Progress for an operator, one line per event.
     public var log: (String) -> Void
 
@@ -155,27 +161,22 @@ public struct BootAgent {
         let start = ContinuousClock.now
         do {
             let (value, detail) = try body()
-            let seconds =
-                Double((ContinuousClock.now - start).components.attoseconds) / 1e18
-                + Double((ContinuousClock.now - start).components.seconds)
-            steps.list.append(StepReport(name: name, outcome: "ok", seconds: seconds, detail: detail))
+            steps.list.append(
+                StepReport(name: name, outcome: "ok", seconds: (ContinuousClock.now - start).inSeconds, detail: detail))
             log("\(name): \(detail)")
             return value
         } catch {
-            let elapsed = ContinuousClock.now - start
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            steps.list.append(StepReport(name: name, outcome: "failed", seconds: seconds, detail: "\(error)"))
+            steps.list.append(
+                StepReport(
+                    name: name, outcome: "failed", seconds: (ContinuousClock.now - start).inSeconds, detail: "\(error)")
+            )
             throw error
         }
     }
 
+    /// A step that cannot fail.
     func timed(_ steps: StepRecorder, _ name: String, _ body: () -> String) {
-        let start = ContinuousClock.now
-        let detail = body()
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        steps.list.append(StepReport(name: name, outcome: "ok", seconds: seconds, detail: detail))
-        log("\(name): \(detail)")
+        timed(steps, name) { ((), body()) }
     }
 
     func pass(_ report: inout BootReport, _ trusted: inout TrustedPlans?, _ steps: StepRecorder) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Net
 
 #if canImport(Glibc)
     import Glibc
@@ -85,7 +86,7 @@ public struct DNSDiscovery: Sendable {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             let left = deadline - ContinuousClock.now
-            let ms = Int32(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            let ms = Int32(clamping: max(1, left.wholeMilliseconds))
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&pfd, 1, ms) == 1 else { break }
             let n = recv(fd, &buffer, buffer.count, 0)

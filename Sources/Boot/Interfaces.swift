@@ -2,7 +2,7 @@ import Foundation
 import Schema
 
 /// A network interface as the kernel shows it under `/sys/class/net`.
-public struct NetworkInterface: Sendable, Encodable, Equatable {
+public struct NetworkInterface: Sendable, Codable, Equatable {
     public var name: String
     /// Lowercase, colon-separated.
     public var mac: String

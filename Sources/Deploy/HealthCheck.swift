@@ -46,10 +46,7 @@ struct HealthChecker {
         return nil
     }
 
-    func sleep(_ duration: Swift.Duration) {
-        let us = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
-        if us > 0 { usleep(UInt32(clamping: us)) }
-    }
+    func sleep(_ duration: Swift.Duration) { blockingSleep(duration) }
 
     func probe(_ monitor: HostPlan.Monitor, _ connection: SSHConnection) -> String? {
         switch monitor.kind {

@@ -1,5 +1,6 @@
 import Bundle
 import Foundation
+import Net
 import SSH
 
 /// What a host has now, read over SFTP without changing anything.
@@ -67,7 +68,7 @@ struct HostDeploy {
         var timings: [(String, Double)] = []
         func enter(_ next: String) {
             let now = ContinuousClock.now
-            timings.append((step, seconds(now - stepStarted)))
+            timings.append((step, (now - stepStarted).inSeconds))
             stepStarted = now
             step = next
             try? journal?.hostStep(deployment, target.name, next)
@@ -144,9 +145,9 @@ struct HostDeploy {
                 outcome.bytesSent = ssh.payloadBytesSent
             }
         }
-        timings.append((step, seconds(ContinuousClock.now - stepStarted)))
+        timings.append((step, (ContinuousClock.now - stepStarted).inSeconds))
         outcome.stepSeconds = timings.map { HostOutcome.StepTime(step: $0.0, seconds: ($0.1 * 1000).rounded() / 1000) }
-        outcome.seconds = seconds(ContinuousClock.now - started)
+        outcome.seconds = (ContinuousClock.now - started).inSeconds
         return outcome
     }
 

@@ -174,7 +174,3 @@ public func makeBatches(_ count: Int, plan: BatchPlan) -> [Range<Int>] {
 public func matchesHostPattern(_ name: String, _ patterns: String) -> Bool {
     patterns.split(separator: ",").contains { fnmatch(String($0).trimmingCharacters(in: .whitespaces), name, 0) == 0 }
 }
-
-func seconds(_ duration: Swift.Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}

@@ -1,6 +1,7 @@
 import Bundle
 import Dispatch
 import Foundation
+import Net
 import Plan
 import SSH
 
@@ -253,7 +254,7 @@ public final class Rollout: @unchecked Sendable {
         return DeploySummary(
             deployment: journal == nil ? nil : deployment, role: role.name, ref: ref, release: version.commit.short,
             state: state, stoppedBecause: reason, hosts: all.sorted { ($0.batch, $0.host) < ($1.batch, $1.host) },
-            seconds: seconds(elapsed))
+            seconds: elapsed.inSeconds)
     }
 
     func currentStopReason() -> String? {

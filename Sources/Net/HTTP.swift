@@ -41,7 +41,7 @@ public struct HTTPClient: Sendable {
         let path = parsed.path.isEmpty ? "/" : parsed.path + (parsed.query.map { "?" + $0 } ?? "")
         let fd = try TCP.connect(host: host, port: port, timeout: timeout)
         defer { close(fd) }
-        let ms = timeout.milliseconds
+        let ms = timeout.wholeMilliseconds
         var tv = timeval(tv_sec: Int(ms / 1000), tv_usec: Int(ms % 1000) * 1000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))

@@ -31,7 +31,7 @@ public enum TCP {
         defer { freeaddrinfo(list) }
         var lastError = "no address"
         var entry: UnsafeMutablePointer<addrinfo>? = first
-        let ms = Int32(clamping: max(1, timeout.milliseconds))
+        let ms = Int32(clamping: max(1, timeout.wholeMilliseconds))
         while let current = entry {
             entry = current.pointee.ai_next
             let fd = socket(current.pointee.ai_family, current.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -60,12 +60,5 @@ public enum TCP {
             close(fd)
         }
         throw NetError("connect to \(host):\(port)", lastError)
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds, rounded down.
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

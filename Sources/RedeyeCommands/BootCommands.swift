@@ -154,46 +154,14 @@ struct BootCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let layout = BootLayout(root: paths.root)
-                guard let data = FileManager.default.contents(atPath: layout.statusFile) else {
-                    throw ValidationError(
-                        "no boot status at \(layout.statusFile): the agent has not run since this host started")
-                }
+                let missing = ValidationError(
+                    "no boot status at \(layout.statusFile): the agent has not run since this host started")
                 if json {
+                    guard let data = FileManager.default.contents(atPath: layout.statusFile) else { throw missing }
                     print(String(decoding: data, as: UTF8.self))
                     return
                 }
-                struct Shown: Decodable {
-                    struct Step: Decodable {
-                        var name: String
-                        var outcome: String
-                        var seconds: Double
-                        var detail: String
-                    }
-                    struct PlansInfo: Decodable {
-                        var url: String
-                        var source: String
-                        var commit: String
-                        var signer: String
-                    }
-                    var state: String
-                    var host: String?
-                    var role: String?
-                    var mac: String?
-                    var interface: String?
-                    var plans: PlansInfo?
-                    var ref: String?
-                    var release: String?
-                    var step: String?
-                    var error: String?
-                    var warnings: [String]
-                    var steps: [Step]
-                    var startedAt: String
-                    enum CodingKeys: String, CodingKey {
-                        case state, host, role, mac, interface, plans, ref, release, step, error, warnings, steps
-                        case startedAt = "started_at"
-                    }
-                }
-                let status = try JSONDecoder().decode(Shown.self, from: data)
+                guard let status = try BootReport.read(statusFile: layout.statusFile) else { throw missing }
                 print("state     \(status.state)\(status.step.map { " at \($0)" } ?? "")")
                 print("host      \(status.host ?? "unknown") (\(status.role ?? "no role"))")
                 print("mac       \(status.mac ?? "?") on \(status.interface ?? "?")")
@@ -203,7 +171,7 @@ struct BootCommand: ParsableCommand {
                     )
                 }
                 if let release = status.release { print("release   \(release) (\(status.ref ?? "?"))") }
-                print("booted    \(status.startedAt)")
+                print("booted    \(ISO8601DateFormatter().string(from: status.startedAt))")
                 if let error = status.error { print("error     \(error)") }
                 for warning in status.warnings { print("warning   \(warning)") }
                 for step in status.steps {

@@ -80,7 +80,7 @@ public final class SSHConnection {
         self.user = user
         session = try SSHSession()
         socketFD = try SSHConnection.connectTCP(host: host, port: port, timeout: timeout)
-        let ms = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let ms = Int(timeout.wholeMilliseconds)
         libssh2_session_set_timeout(session.handle, max(ms, 1))
         // ed25519 and ECDSA host keys first: what OpenSSH 9 offers and this libssh2 verifies.
         libssh2_session_method_pref(

@@ -233,6 +233,8 @@ struct BootInputTests {
         "a plans repository that does not exist, unsigned plans, a missing bundle ref: clear errors, nothing installed")
     func badRepositories() throws {
         let world = try World()
+        let never = try runRedeye(["boot", "status", "--root", world.root])
+        #expect(never.status != 0 && never.stderr.contains("no boot status at"), "\(never.stderr)")
         let missing = try world.boot(["--plans", world.dir + "/nowhere.git"])
         #expect(missing.status == 1)
         #expect(
@@ -278,6 +280,10 @@ struct BootInputTests {
         #expect(noRef.status == 1)
         #expect(noRef.stderr.contains("failed at install") && noRef.stderr.contains("no ref 'v9'"), "\(noRef.stderr)")
         #expect(!FileManager.default.fileExists(atPath: world.root + "/srv/app/current"))
+        let status = try runRedeye(["boot", "status", "--root", world.root])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("state     failed at install"), "\(status.stdout)")
+        #expect(status.stdout.contains("host      app01 (app)") && status.stdout.contains("no ref 'v9'"), "\(status.stdout)")
 
         // No trust root in the image: nothing is trusted.
         try FileManager.default.removeItem(atPath: world.root + "/etc/redeye/allowed_signers")

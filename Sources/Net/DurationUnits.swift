@@ -1,0 +1,21 @@
+import Foundation
+
+/// Conversions every timeout and report needs, in one place for the targets above (Net is the lowest target
+/// SSH, Deploy and Boot share).
+extension Duration {
+    /// Whole milliseconds, rounded down (poll and socket timeouts).
+    public var wholeMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Seconds as a floating-point number (step timings in reports).
+    public var inSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+/// Blocks the calling thread (deploy workers and the boot agent are threads, not tasks); nothing for a
+/// duration of zero or less.
+public func blockingSleep(_ duration: Duration) {
+    if duration > .zero { Thread.sleep(forTimeInterval: duration.inSeconds) }
+}
