@@ -5,7 +5,7 @@ import PackageDescription
 ///
 /// Layers (a lower layer never imports a higher one):
 ///   C modules    CYAML CGit2 CSSH2 CSQLite CLibPQ   module maps over the system libraries
-///   C modules    … CCrypto (libcrypto, for SHA-256)
+///   C modules    … CCrypto (libcrypto, for SHA-256), CLinux (glibc's GNU-only calls: syncfs)
 ///   wrappers     YAML  Git   SSH   Database  Digest owning Swift types, typed errors
 ///   network      Net                                TCP connect with a deadline, a small HTTP/1.1 client
 ///   capability   Schema, Inventory                  schemagen and primary-key record access
@@ -28,6 +28,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CLinux"),
 
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "Git", dependencies: ["CGit2"]),
@@ -39,7 +40,7 @@ let package = Package(
         .target(name: "Schema", dependencies: ["YAML", "Database", "Digest"]),
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
         .target(name: "Plan", dependencies: ["YAML", "Database", "Schema", "Inventory", "Git", "Signing"]),
-        .target(name: "Bundle", dependencies: ["YAML", "Git", "SSH", "Digest"]),
+        .target(name: "Bundle", dependencies: ["YAML", "Git", "SSH", "Digest", "CLinux"]),
         .target(name: "Service"),
         .target(
             name: "Deploy",

@@ -48,13 +48,23 @@ public final class BundleVersion: @unchecked Sendable {
                 "refusing \(url): this platform's libgit2 (1.5, mbedTLS) accepts any https server certificate (tested), so the bundle could come from anyone; use ssh:// (host keys are checked) or a local path"
             )
         }
-        let repository = try Repository.openOrCreate(cache)
-        let transport = SSHTransport(
-            checkHostKey: { host, port, key in hostKeys.refusal(host: host, port: port, key: key) }, privateKey: sshKey)
+        let repository: Repository
         do {
-            try repository.fetchAll(from: url, ssh: transport)
+            if let path = localRepositoryPath(url) {
+                // A repository on this machine is read where it is, as `git clone` of a local path links its
+                // objects: fetching it would pack every object and index that pack again, only to read it back.
+                // Nothing read from it is trusted more than fetched content: every file is checked against the
+                // manifest's sha256 before it is installed or sent.
+                repository = try Repository.open(path)
+            } else {
+                repository = try Repository.openOrCreate(cache)
+                let transport = SSHTransport(
+                    checkHostKey: { host, port, key in hostKeys.refusal(host: host, port: port, key: key) },
+                    privateKey: sshKey)
+                try repository.fetchAll(from: url, ssh: transport)
+            }
         } catch {
-            if error.message.contains("safe.directory") {
+            if error.message.contains("safe.directory") || error.message.contains("not owned by current user") {
                 throw BundleError(
                     "cannot fetch the bundle repository \(url): it belongs to another user, and git's safe.directory rule refuses such repositories (run as its owner, or list it under safe.directory in git config)"
                 )
@@ -123,4 +133,17 @@ public final class BundleVersion: @unchecked Sendable {
             return copy
         }
     }
+}
+
+/// The path of a repository on this machine (a path or a file:// URL), or nil for a remote one
+/// (ssh://, git://, user@host:path).
+func localRepositoryPath(_ url: String) -> String? {
+    if url.hasPrefix("file://") {
+        let path = String(url.dropFirst("file://".count))
+        return path.hasPrefix("/") ? path : nil
+    }
+    if url.contains("://") { return nil }
+    // scp-like `host:path` is SSH to git, unless a slash comes before the colon (a local path holding one).
+    if let colon = url.firstIndex(of: ":"), !url[..<colon].contains("/") { return nil }
+    return url
 }

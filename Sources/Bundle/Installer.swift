@@ -1,3 +1,4 @@
+import CLinux
 import Digest
 import Foundation
 import Git
@@ -272,6 +273,9 @@ public struct BundleInstaller {
             }
         }
         guard chmod(directory, 0o755) == 0 else { throw posixError("set the mode of the release") }
+        // The release must be on disk before `current` can name it: after a power cut, a switched link to files
+        // still in the page cache would be a release of empty files. One syncfs costs what the writes cost.
+        guard clinux_syncfs(newFD) == 0 else { throw posixError("flush the release to disk") }
         // Check what was written (linked files were matched against the index: same content, mode and owner).
         let written = Manifest(entries: manifest.entries.filter { $0.kind != .file || index[$0.path] == nil })
         let found = try TreeScanner.entries(written.entries.map(\.path), under: directory)

@@ -177,7 +177,7 @@ public final class Rollout: @unchecked Sendable {
                         message: options.message, options: recorded, hosts: targets.map { ($0.name, $0.batch) })
                     try journal.attachLock(role: role.name, deployment: deploymentID)
                 } catch {
-                    try? journal.releaseLock(role: role.name)
+                    _ = try? journal.releaseLock(role: role.name)
                     throw error
                 }
             }
@@ -248,7 +248,7 @@ public final class Rollout: @unchecked Sendable {
             interrupted ? "interrupted" : succeeded == all.count ? "succeeded" : succeeded == 0 ? "failed" : "partial"
         if let journal {
             try? journal.finish(deployment, state: state)
-            try? journal.releaseLock(role: role.name)  // an interrupted run is resumed by `deploy resume`
+            _ = try? journal.releaseLock(role: role.name)  // an interrupted run is resumed by `deploy resume`
         }
         let elapsed = ContinuousClock.now - started
         return DeploySummary(

@@ -283,7 +283,9 @@ struct BootInputTests {
         let status = try runRedeye(["boot", "status", "--root", world.root])
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stdout.contains("state     failed at install"), "\(status.stdout)")
-        #expect(status.stdout.contains("host      app01 (app)") && status.stdout.contains("no ref 'v9'"), "\(status.stdout)")
+        #expect(
+            status.stdout.contains("host      app01 (app)") && status.stdout.contains("no ref 'v9'"), "\(status.stdout)"
+        )
 
         // No trust root in the image: nothing is trusted.
         try FileManager.default.removeItem(atPath: world.root + "/etc/redeye/allowed_signers")
