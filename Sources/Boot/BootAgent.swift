@@ -361,7 +361,10 @@ public struct BootAgent {
                 _ = try store.put(
                     "host", [("name", host), ("status", report.succeeded ? "active" : "failed")])
             }
-            if report.host == nil, try report.state == "enlisted" || store.get("mac_address", key: [mac]) == nil {
+            // Only a pass that read trusted plans and found no host there enlists: a pass that failed before
+            // (plans unreachable, untrusted) knows nothing about the machine, and a rogue DHCP server must not be
+            // able to make a planned host appear as a new, unassigned one.
+            if report.host == nil, report.state == "enlisted" {
                 let name = "discovered-" + mac.replacingOccurrences(of: ":", with: "")
                 if try store.get("host", key: [name]) == nil {
                     let seen = report.interfaces.map { "\($0.name) \($0.mac)" }.joined(separator: ", ")

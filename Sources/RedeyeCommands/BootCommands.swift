@@ -154,14 +154,17 @@ struct BootCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let layout = BootLayout(root: paths.root)
-                let missing = ValidationError(
-                    "no boot status at \(layout.statusFile): the agent has not run since this host started")
+                func missing() -> ExitCode {
+                    printError(
+                        "redeye: no boot status at \(layout.statusFile): the agent has not run since this host started")
+                    return ExitCode(ExitStatus.notFound)
+                }
                 if json {
-                    guard let data = FileManager.default.contents(atPath: layout.statusFile) else { throw missing }
+                    guard let data = FileManager.default.contents(atPath: layout.statusFile) else { throw missing() }
                     print(String(decoding: data, as: UTF8.self))
                     return
                 }
-                guard let status = try BootReport.read(statusFile: layout.statusFile) else { throw missing }
+                guard let status = try BootReport.read(statusFile: layout.statusFile) else { throw missing() }
                 print("state     \(status.state)\(status.step.map { " at \($0)" } ?? "")")
                 print("host      \(status.host ?? "unknown") (\(status.role ?? "no role"))")
                 print("mac       \(status.mac ?? "?") on \(status.interface ?? "?")")

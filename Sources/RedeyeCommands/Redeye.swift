@@ -21,7 +21,8 @@ public struct Redeye: ParsableCommand {
               1   failure: bad input, a database error, a refused constraint
               3   drift: `schema plan --check` / `schema migrate --check` found changes to apply
               4   refused: a migration holds destructive or conflicting changes (nothing was changed)
-              5   not found: `inventory get` / `inventory delete` / `plan show` found no such record
+              5   not found: `inventory get` / `inventory delete` / `plan show` found no such record;
+                  `boot status`: the agent has not run since the host started
               6   untrusted: `plan verify` found no valid signature by an allowed signer
               7   missing content: `bundle apply` needs files that were not sent (the deploy sends them)
               8-10, 130  `deploy`: partial, none, locked, interrupted (see redeye deploy --help)

@@ -234,7 +234,7 @@ struct BootInputTests {
     func badRepositories() throws {
         let world = try World()
         let never = try runRedeye(["boot", "status", "--root", world.root])
-        #expect(never.status != 0 && never.stderr.contains("no boot status at"), "\(never.stderr)")
+        #expect(never.status == 5 && never.stderr.contains("no boot status at"), "\(never.stderr)")
         let missing = try world.boot(["--plans", world.dir + "/nowhere.git"])
         #expect(missing.status == 1)
         #expect(
@@ -265,10 +265,18 @@ struct BootInputTests {
                 "plan", "commit", "--plans", plans, "--repo", unsignedRepo, "-m", "x", "--author",
                 "Ops <ops@example.org>",
             ]).status == 0)
-        let unsigned = try world.boot(["--plans", unsignedRepo])
+        let inventory = "sqlite:" + world.dir + "/inventory.db"
+        #expect(try runRedeye(["schema", "migrate", "--db", inventory]).status == 0)
+        let unsigned = try world.boot(["--plans", unsignedRepo, "--inventory", inventory])
         #expect(unsigned.status == 6)
         #expect(unsigned.stderr.contains("is not signed"), "\(unsigned.stderr)")
         #expect(world.installedNothing)
+        // The refused pass is on the record, but the machine is not enlisted: it learned nothing trustworthy.
+        let boots = try runRedeye(["inventory", "list", "boot", "--db", inventory, "--json"])
+        #expect(
+            boots.stdout.contains("\"state\": \"failed\"") && boots.stdout.contains("is not signed"), "\(boots.stdout)")
+        let hosts = try runRedeye(["inventory", "list", "host", "--db", inventory, "--json"])
+        #expect(hosts.status == 0 && !hosts.stdout.contains("discovered-"), "\(hosts.stdout)")
 
         let signedRepo = world.dir + "/plans.git"
         let signed = try runRedeye([
