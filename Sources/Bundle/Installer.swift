@@ -238,7 +238,7 @@ public struct BundleInstaller {
                 // From git, the blob must be the one verified there too, so that a tampered repository is
                 // caught even when the file would be linked.
                 let blob = content.blobID(of: path)
-                if previousFD >= 0, var stat = previousIndex[path], stat.entry == entry.fingerprint,
+                if previousFD >= 0, let stat = previousIndex[path], stat.entry == entry.fingerprint,
                     blob == nil || stat.blob == blob, stat.matches(path, relativeTo: previousFD),
                     linkat(previousFD, path, newFD, path, 0) == 0
                 {

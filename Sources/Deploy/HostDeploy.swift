@@ -34,7 +34,7 @@ struct HostDeploy {
     func connect() throws -> SSHConnection {
         try SSHConnection(
             host: target.address, port: target.sshPort, user: target.sshUser, hostKeys: settings.hostKeys,
-            authentication: settings.authentication, timeout: settings.connectTimeout)
+            authentication: settings.authentication, timeout: settings.connectTimeout, through: settings.jump)
     }
 
     /// The release a host runs and its manifest (for `--plan`, and before sending).
@@ -78,7 +78,10 @@ struct HostDeploy {
         var drained = false
         var switched = false
         do {
-            log(target.name, "connecting to \(target.sshUser)@\(target.address):\(target.sshPort)")
+            log(
+                target.name,
+                "connecting to \(target.sshUser)@\(target.address):\(target.sshPort)"
+                    + (settings.jump.map { " through \($0)" } ?? ""))
             let ssh = try connect()
             connection = ssh
             enter("lock")

@@ -16,11 +16,13 @@ public struct SSHSettings: Sendable {
     public var connectTimeout: Swift.Duration
     /// The `redeye` executable on the hosts (the receiving end of a deploy).
     public var remoteRedeye: String
+    /// A bastion every host is reached through (each host's connection opens its own connection to it).
+    public var jump: JumpHost?
 
     public init(
         user: String = "root", port: Int = 22, authentication: SSHAuthentication = .agent(socket: nil),
         hostKeys: HostKeyPolicy = HostKeyPolicy(), connectTimeout: Swift.Duration = .seconds(10),
-        remoteRedeye: String = "redeye"
+        remoteRedeye: String = "redeye", jump: JumpHost? = nil
     ) {
         self.user = user
         self.port = port
@@ -28,6 +30,7 @@ public struct SSHSettings: Sendable {
         self.hostKeys = hostKeys
         self.connectTimeout = connectTimeout
         self.remoteRedeye = remoteRedeye
+        self.jump = jump
     }
 }
 

@@ -79,17 +79,33 @@ struct DeployCommand: ParsableCommand {
                 "known_hosts file (repeatable; default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).",
                 valueName: "file"))
         var knownHosts: [String] = []
+        @Option(
+            help: ArgumentHelp(
+                "Reach every host through this bastion, as ssh -J (its host key checked the same way; the same key or agent).",
+                valueName: "[user@]host[:port]"))
+        var jump: String?
         @Option(help: "Seconds to wait for a host to answer.") var connectTimeout: Int = 10
         @Option(help: "The redeye executable on the hosts.") var remoteRedeye: String = "redeye"
         @Option(help: ArgumentHelp("Where bundle repositories are fetched to.", valueName: "dir"))
         var cache: String = NSHomeDirectory() + "/.cache/redeye/bundles"
+
+        func validate() throws {
+            if let jump {
+                do {
+                    _ = try JumpHost(parsing: jump, defaultUser: sshUser)
+                } catch {
+                    throw ValidationError("--jump: \(error.message)")
+                }
+            }
+        }
 
         var settings: SSHSettings {
             SSHSettings(
                 user: sshUser, port: sshPort,
                 authentication: identity.map { .keyFile($0) } ?? .agent(socket: nil),
                 hostKeys: knownHosts.isEmpty ? HostKeyPolicy() : HostKeyPolicy(files: knownHosts),
-                connectTimeout: .seconds(max(1, connectTimeout)), remoteRedeye: remoteRedeye)
+                connectTimeout: .seconds(max(1, connectTimeout)), remoteRedeye: remoteRedeye,
+                jump: jump.flatMap { try? JumpHost(parsing: $0, defaultUser: sshUser) })
         }
 
         func loadPlans() throws -> Plans { try inventory.loadPlans() }
@@ -171,6 +187,7 @@ struct DeployCommand: ParsableCommand {
                   redeye deploy web --ref v1653 --plan
                   redeye deploy web --ref v1653 --batch 1,5,25% --max-fail 10% --yes
                   redeye deploy web --window 10 --identity ~/.ssh/id_ed25519 --yes --json
+                  redeye deploy web --ref v1653 --jump ops@bastion.example.org:2222 --yes
                 """)
 
         @Argument(help: "The role to deploy.") var role: String

@@ -65,21 +65,34 @@ public final class SSHConnection {
     public let user: String
     let session: SSHSession
     private var socketFD: Int32
+    /// The jump host's tunnel this connection runs over, if any.
+    private var tunnel: SSHTunnel?
     private var sftpHandle: OpaquePointer?
     /// Bytes handed to the transport for sending (commands, stdin, file contents): what a deploy costs the link.
     public private(set) var payloadBytesSent: Int64 = 0
 
     /// Connects within `timeout`, checks the host key against `hostKeys` before anything else is sent, and
     /// authenticates. RSA keys are refused: OpenSSH 9 rejects this libssh2's SHA-1 RSA signatures.
+    /// With `jump`, the connection goes through that host, as `ssh -J`: an SSH connection to the jump host
+    /// (same host-key checking and authentication), which opens the TCP connection to `host` on its side.
     public init(
         host: String, port: Int = 22, user: String, hostKeys: HostKeyPolicy, authentication: SSHAuthentication,
-        timeout: Duration = .seconds(10)
+        timeout: Duration = .seconds(10), through jump: JumpHost? = nil
     ) throws(SSHError) {
         self.host = host
         self.port = port
         self.user = user
         session = try SSHSession()
-        socketFD = try SSHConnection.connectTCP(host: host, port: port, timeout: timeout)
+        if let jump {
+            let bastion = try SSHConnection(
+                host: jump.host, port: jump.port, user: jump.user, hostKeys: hostKeys, authentication: authentication,
+                timeout: timeout)
+            let tunnel = try SSHTunnel(through: bastion, to: host, port: port)
+            self.tunnel = tunnel
+            socketFD = tunnel.sessionFD
+        } else {
+            socketFD = try SSHConnection.connectTCP(host: host, port: port, timeout: timeout)
+        }
         let ms = Int(timeout.wholeMilliseconds)
         libssh2_session_set_timeout(session.handle, max(ms, 1))
         // ed25519 and ECDSA host keys first: what OpenSSH 9 offers and this libssh2 verifies.
@@ -102,6 +115,8 @@ public final class SSHConnection {
         } catch {
             close(socketFD)
             socketFD = -1
+            tunnel?.stop()
+            tunnel = nil
             throw error
         }
     }
@@ -112,7 +127,11 @@ public final class SSHConnection {
             libssh2_session_disconnect_ex(session.handle, SSH_DISCONNECT_BY_APPLICATION, "redeye done", "")
             close(socketFD)
         }
+        tunnel?.stop()  // after the socket closed: the tunnel's thread sees the end and lets the jump host go
     }
+
+    /// The socket the session runs on (a TCP socket, or the tunnel's end of a socket pair).
+    var socketDescriptor: Int32 { socketFD }
 
     // MARK: authentication
 

@@ -15,16 +15,22 @@ public final class TestSSHD: @unchecked Sendable {
     public let knownHosts: String
     private let daemon: Daemon
 
-    public init() throws {
+    /// On 127.0.0.1 at a free port; or, with `namespace`, inside that network namespace on `address`:22
+    /// (authorizing `authorizedKey` when given, else a key of its own).
+    public init(namespace: String? = nil, address: String = "127.0.0.1", authorizedKey: String? = nil) throws {
         directory = try makeTemporaryDirectory()
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
         let hostKey = try generateSSHKey(in: directory, name: "host_key")
-        userKey = try generateSSHKey(in: directory, name: "user_key")
+        if let authorizedKey {
+            userKey = authorizedKey
+        } else {
+            userKey = try generateSSHKey(in: directory, name: "user_key")
+        }
         try FileManager.default.copyItem(atPath: userKey + ".pub", toPath: directory + "/authorized_keys")
-        port = try freeLoopbackPort()
+        port = namespace == nil ? try freeLoopbackPort() : 22
         let config = """
             Port \(port)
-            ListenAddress 127.0.0.1
+            ListenAddress \(address)
             HostKey \(hostKey)
             PidFile \(directory)/sshd.pid
             AuthorizedKeysFile \(directory)/authorized_keys
@@ -43,18 +49,28 @@ public final class TestSSHD: @unchecked Sendable {
         let publicKey = try String(contentsOfFile: hostKey + ".pub", encoding: .utf8).split(separator: " ").prefix(2)
             .joined(separator: " ")
         knownHosts = directory + "/known_hosts"
-        try "[127.0.0.1]:\(port) \(publicKey)\n".write(toFile: knownHosts, atomically: true, encoding: .utf8)
-        daemon = try Daemon("/usr/sbin/sshd", ["-D", "-f", directory + "/sshd_config", "-E", directory + "/sshd.log"])
-        // Wait (bounded) until it accepts connections.
+        let place = port == 22 ? address : "[\(address)]:\(port)"
+        try "\(place) \(publicKey)\n".write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        let sshd = ["/usr/sbin/sshd", "-D", "-f", directory + "/sshd_config", "-E", directory + "/sshd.log"]
+        if let namespace {
+            daemon = try Daemon("/usr/sbin/ip", ["netns", "exec", namespace] + sshd)
+        } else {
+            daemon = try Daemon(sshd[0], Array(sshd.dropFirst()))
+        }
+        // Wait (bounded) until it listens (in a namespace, the log says so: it cannot be probed from here).
         for _ in 0..<250 {
-            if acceptsConnections(port) { return }
+            if namespace == nil ? acceptsConnections(port) : listening { return }
             guard daemon.isRunning else { break }
             usleep(20_000)
         }
         stop()
-        let log = (try? String(contentsOfFile: directory + "/sshd.log", encoding: .utf8)) ?? ""
-        throw TestSetupError(description: "sshd did not start on 127.0.0.1:\(port): \(log)")
+        throw TestSetupError(description: "sshd did not start on \(address):\(port): \(log)")
     }
+
+    /// What sshd logged.
+    public var log: String { (try? String(contentsOfFile: directory + "/sshd.log", encoding: .utf8)) ?? "" }
+
+    private var listening: Bool { log.contains("Server listening on") }
 
     deinit { stop() }
 
