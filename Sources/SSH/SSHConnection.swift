@@ -116,7 +116,6 @@ public final class SSHConnection {
             close(socketFD)
             socketFD = -1
             tunnel?.stop()
-            tunnel = nil
             throw error
         }
     }
@@ -129,9 +128,6 @@ public final class SSHConnection {
         }
         tunnel?.stop()  // after the socket closed: the tunnel's thread sees the end and lets the jump host go
     }
-
-    /// The socket the session runs on (a TCP socket, or the tunnel's end of a socket pair).
-    var socketDescriptor: Int32 { socketFD }
 
     // MARK: authentication
 
@@ -288,12 +284,18 @@ public final class SSHConnection {
     }
 
     private func waitForSocket(milliseconds: Int32) {
+        var fd = socketPollEntry
+        _ = poll(&fd, 1, milliseconds)
+    }
+
+    /// The session's socket (a TCP socket, or a tunnel's end of a socket pair), to poll for the directions
+    /// libssh2 is blocked on; for reading when it is blocked on none.
+    var socketPollEntry: pollfd {
         let directions = libssh2_session_block_directions(session.handle)
         var events: Int16 = 0
         if directions & LIBSSH2_SESSION_BLOCK_INBOUND != 0 { events |= Int16(POLLIN) }
         if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0 { events |= Int16(POLLOUT) }
-        var fd = pollfd(fd: socketFD, events: events == 0 ? Int16(POLLIN) : events, revents: 0)
-        _ = poll(&fd, 1, milliseconds)
+        return pollfd(fd: socketFD, events: events == 0 ? Int16(POLLIN) : events, revents: 0)
     }
 
     // MARK: SFTP

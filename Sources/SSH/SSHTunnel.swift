@@ -171,16 +171,12 @@ final class SSHTunnel: @unchecked Sendable {
 
     /// Waits up to 100 ms for the jump socket (in the directions libssh2 is blocked on) or the socket pair.
     private func waitForEither(toSessionPending: Bool, readSession: Bool) {
-        let directions = libssh2_session_block_directions(jump.session.handle)
-        var events: Int16 = Int16(POLLIN)
-        if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0 { events |= Int16(POLLOUT) }
+        var jumpSocket = jump.socketPollEntry
+        jumpSocket.events |= Int16(POLLIN)  // the channel's data may arrive whatever libssh2 last blocked on
         var local: Int16 = 0
         if readSession { local |= Int16(POLLIN) }
         if toSessionPending { local |= Int16(POLLOUT) }
-        var fds = [
-            pollfd(fd: jump.socketDescriptor, events: events, revents: 0),
-            pollfd(fd: local == 0 ? -1 : pumpFD, events: local, revents: 0),
-        ]
+        var fds = [jumpSocket, pollfd(fd: local == 0 ? -1 : pumpFD, events: local, revents: 0)]
         _ = poll(&fds, 2, 100)
     }
 }

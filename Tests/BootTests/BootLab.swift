@@ -63,24 +63,13 @@ final class BootLab: @unchecked Sendable {
     func shutdown() {
         dnsmasq?.stop()
         for daemon in daemons { daemon.stop() }
-        for namespace in namespaces.reversed() {
-            if let pids = try? runProcess("/usr/sbin/ip", ["netns", "pids", namespace]) {
-                for pid in pids.stdout.split(separator: "\n").compactMap({ pid_t($0) }) { kill(pid, SIGKILL) }
-            }
-            _ = try? runProcess("/usr/sbin/ip", ["netns", "del", namespace])
-        }
+        for namespace in namespaces.reversed() { deleteNetworkNamespace(namespace) }
         namespaces = []
         try? FileManager.default.removeItem(atPath: dir)
     }
 
     @discardableResult
-    func ip(_ arguments: String...) throws -> String {
-        let r = try runProcess("/usr/sbin/ip", arguments)
-        guard r.status == 0 else {
-            throw TestSetupError(description: "ip \(arguments.joined(separator: " ")): \(r.stderr)")
-        }
-        return r.stdout
-    }
+    func ip(_ arguments: String...) throws -> String { try ipCommand(arguments) }
 
     /// Runs a program inside a namespace.
     func exec(_ namespace: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {

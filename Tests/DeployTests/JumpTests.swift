@@ -73,12 +73,7 @@ final class JumpLab: @unchecked Sendable {
     func shutdown() {
         bastion?.stop()
         host?.stop()
-        for namespace in namespaces.reversed() {
-            if let pids = try? runProcess("/usr/sbin/ip", ["netns", "pids", namespace]) {
-                for pid in pids.stdout.split(separator: "\n").compactMap({ pid_t($0) }) { kill(pid, SIGKILL) }
-            }
-            _ = try? runProcess("/usr/sbin/ip", ["netns", "del", namespace])
-        }
+        for namespace in namespaces.reversed() { deleteNetworkNamespace(namespace) }
         namespaces = []
         _ = try? runProcess("/usr/sbin/ip", ["link", "del", bastionNS + "a"])
         if unreachableRoute {
@@ -89,13 +84,7 @@ final class JumpLab: @unchecked Sendable {
     }
 
     @discardableResult
-    func ip(_ arguments: String...) throws -> String {
-        let r = try runProcess("/usr/sbin/ip", arguments)
-        guard r.status == 0 else {
-            throw TestSetupError(description: "ip \(arguments.joined(separator: " ")): \(r.stderr)")
-        }
-        return r.stdout
-    }
+    func ip(_ arguments: String...) throws -> String { try ipCommand(arguments) }
 }
 
 @Suite("jump hosts", .serialized) struct JumpTests {
