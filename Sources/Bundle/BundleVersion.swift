@@ -13,17 +13,18 @@ public final class BundleVersion: @unchecked Sendable {
     public let commit: ObjectID
     public let manifestBytes: [UInt8]
     public let manifest: Manifest
-    /// sha256 → the blob holding that content.
-    public let blobs: [String: ObjectID]
     /// Every file was checked against the manifest when fetched (`verifyContent`).
     let verified: Bool
     private let lock = NSLock()
+    /// sha256 → the blob holding that content; read from the commit's tree when content is first asked for
+    /// (an install reads the tree itself, and does not need it).
+    private var blobs: [String: ObjectID]?
     private var cached: [String: [UInt8]] = [:]
     private var cachedBytes = 0
 
     init(
         repository: Repository, url: String, ref: String, commit: ObjectID, manifestBytes: [UInt8],
-        manifest: Manifest, blobs: [String: ObjectID], verified: Bool
+        manifest: Manifest, blobs: [String: ObjectID]?, verified: Bool
     ) {
         self.repository = repository
         self.url = url
@@ -33,6 +34,15 @@ public final class BundleVersion: @unchecked Sendable {
         self.manifest = manifest
         self.blobs = blobs
         self.verified = verified
+    }
+
+    /// sha256 → blob for the files of `manifest`, as the commit's tree holds them.
+    static func blobsByHash(of manifest: Manifest, byPath: [String: ObjectID]) -> [String: ObjectID] {
+        var blobs: [String: ObjectID] = [:]
+        for entry in manifest.entries where entry.kind == .file {
+            if let sha = entry.sha256, let blob = byPath[entry.path] { blobs[sha] = blob }
+        }
+        return blobs
     }
 
     /// Fetches `url` through libgit2 into the cache repository at `cache` and reads `ref` from it.
@@ -82,16 +92,12 @@ public final class BundleVersion: @unchecked Sendable {
         }
         let manifest = try Manifest.parse(manifestBytes, file: "\(ref):\(Manifest.fileName)")
         if let finding = LeastBit.checkManifest(manifest).first { throw BundleError("\(ref): \(finding)") }
-        var byPath: [String: ObjectID] = [:]
-        try repository.forEachFile(at: commit) { path, _, blob in byPath[path] = blob }
-        var blobs: [String: ObjectID] = [:]
-        for entry in manifest.entries where entry.kind == .file {
-            if let sha = entry.sha256, let blob = byPath[entry.path] { blobs[sha] = blob }
-        }
+        var blobs: [String: ObjectID]?
         if verifyContent {
-            try GitContent(repository, commit: commit, ref: ref).check(against: manifest)
+            let tree = try GitContent(repository, commit: commit, ref: ref)
+            try tree.check(against: manifest)
             for entry in manifest.entries where entry.kind == .file {
-                guard let blob = byPath[entry.path] else { continue }
+                guard let blob = tree.blobs[entry.path] else { continue }
                 let matches = try repository.withBlob(blob) { bytes in
                     let hasher = SHA256Hasher()
                     hasher.update(bytes)
@@ -103,6 +109,7 @@ public final class BundleVersion: @unchecked Sendable {
                     )
                 }
             }
+            blobs = blobsByHash(of: manifest, byPath: tree.blobs)
         }
         return BundleVersion(
             repository: repository, url: url, ref: ref, commit: commit, manifestBytes: manifestBytes,
@@ -115,7 +122,10 @@ public final class BundleVersion: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let bytes = cached[sha256] { return bytes }
-        guard let blob = blobs[sha256] else {
+        if blobs == nil {
+            blobs = Self.blobsByHash(of: manifest, byPath: try GitContent(repository, commit: commit, ref: ref).blobs)
+        }
+        guard let blob = blobs?[sha256] else {
             throw BundleError("\(ref): no file of the commit has the sha256 \(sha256) its manifest names")
         }
         return try repository.withBlob(blob) { bytes in

@@ -91,7 +91,9 @@ public struct Manifest: Sendable, Hashable {
         self.name = name
         self.beforeSwitch = beforeSwitch
         self.afterSwitch = afterSwitch
-        self.entries = entries.sorted { $0.path < $1.path }
+        // A parsed manifest is sorted already (it is written sorted): checking costs less than sorting.
+        let sorted = zip(entries, entries.dropFirst()).allSatisfy { $0.path < $1.path }
+        self.entries = sorted ? entries : entries.sorted { $0.path < $1.path }
         byPath = Dictionary(
             self.entries.enumerated().map { ($0.element.path, $0.offset) }, uniquingKeysWith: { a, _ in a })
     }
@@ -128,12 +130,22 @@ public struct Manifest: Sendable, Hashable {
 extension Manifest {
     /// Parses a manifest; errors name the file, line and column.
     ///
-    /// Manifests can list tens of thousands of paths, so entries are read straight from the node tree
-    /// (with the same located errors and unknown-key checks the generic decoder gives).
+    /// Manifests can list tens of thousands of paths. One in the shape `bundle init` writes (no anchors, aliases,
+    /// tags or merge keys) is read straight from libyaml's events; anything else, and every manifest with a
+    /// problem, is read through the node tree, which gives the located errors.
     public static func parse(_ bytes: [UInt8], file: String) throws(BundleError) -> Manifest {
+        if let manifest = readPlain(bytes, file: file) { return manifest }
+        return try parseTree(bytes, file: file)
+    }
+
+    /// Reads a manifest through the node tree, with the same located errors and unknown-key checks the generic
+    /// decoder gives.
+    static func parseTree(
+        _ bytes: [UInt8], file: String, limits: YAMLParser.Limits = .init()
+    ) throws(BundleError) -> Manifest {
         let root: Node
         do {
-            guard let node = try YAMLParser().parse(bytes, file: file) else {
+            guard let node = try YAMLParser(limits: limits).parse(bytes, file: file) else {
                 throw BundleError("\(file): empty manifest")
             }
             root = node
@@ -177,8 +189,7 @@ extension Manifest {
             let fields = try pairs(node, ["run", "timeout"], "hooks.\(name)")
             let run = try text(fields["run"], "hooks.\(name).run")!
             let timeout = try text(fields["timeout"], "hooks.\(name).timeout", required: false) ?? "60s"
-            let digits = timeout.hasSuffix("s") ? String(timeout.dropLast()) : timeout
-            guard let seconds = Int(digits), seconds > 0 else {
+            guard let seconds = hookSeconds(timeout) else {
                 throw BundleError(
                     "\(at(fields["timeout"]!)): hooks.\(name).timeout: '\(timeout)' is not a number of seconds (e.g. 30s)"
                 )
@@ -230,7 +241,7 @@ extension Manifest {
                 throw BundleError("\(at(kindNode!)): \(entryPath).kind: expected file, dir or symlink")
             }
             let modeText = try text(modeNode, "\(entryPath).mode")!
-            guard let bits = UInt32(modeText, radix: 8), bits <= 0o7777 else {
+            guard let bits = octalMode(modeText) else {
                 throw BundleError(
                     "\(at(modeNode!)): \(entryPath).mode: '\(modeText)' is not an octal file mode (e.g. \"0644\")")
             }
@@ -240,32 +251,18 @@ extension Manifest {
             let target = try text(targetNode, "\(entryPath).target", required: false)
             if let problem = pathProblem(path) { throw BundleError("\(place): \(problem)") }
             guard seen.insert(path).inserted else { throw BundleError("\(place): listed twice") }
-            switch kind {
-            case .file:
-                guard let sha, sha.utf8.count == 64,
-                    sha.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) })
-                else {
-                    throw BundleError("\(place): a file needs its sha256 (64 lowercase hex digits)")
-                }
-            case .symlink:
-                guard let target else { throw BundleError("\(place): a symlink needs its target") }
-                if let problem = symlinkProblem(path: path, target: target) {
-                    throw BundleError("\(place): \(problem)")
-                }
-            case .dir:
-                break
+            if let problem = kindProblem(kind, path: path, sha256: sha, target: target) {
+                throw BundleError("\(place): \(problem)")
             }
             var entry = ManifestEntry(
                 path: path, kind: kind, mode: FileMode(bits), owner: owner, group: group, sha256: sha, target: target)
             entry.location = SourceLocation(file: file, line: item.mark.line, column: item.mark.column)
             entries.append(entry)
         }
-        for entry in entries {
-            if let slash = entry.path.lastIndex(of: "/"), !seen.contains(String(entry.path[..<slash])) {
-                throw BundleError(
-                    "\(entry.location.map { "\($0): " } ?? "")\(entry.path): its directory \(entry.path[..<slash]) is not in the manifest"
-                )
-            }
+        if let entry = entryOutsideListedDirectory(entries, paths: seen), let slash = entry.path.lastIndex(of: "/") {
+            throw BundleError(
+                "\(entry.location.map { "\($0): " } ?? "")\(entry.path): its directory \(entry.path[..<slash]) is not in the manifest"
+            )
         }
         return Manifest(
             name: try text(top["bundle"], "bundle", required: false),
@@ -274,16 +271,65 @@ extension Manifest {
     }
 }
 
+/// A mode written as octal text ("0644"), at most 0o7777.
+func octalMode(_ text: String) -> UInt32? {
+    guard let bits = UInt32(text, radix: 8), bits <= 0o7777 else { return nil }
+    return bits
+}
+
+/// A hook timeout ("30s" or "30") in seconds, when positive.
+func hookSeconds(_ text: String) -> Int? {
+    guard let seconds = Int(text.hasSuffix("s") ? String(text.dropLast()) : text), seconds > 0 else { return nil }
+    return seconds
+}
+
+/// What an entry of this kind lacks or gets wrong (a file's hash, a symlink's target), or nil.
+func kindProblem(_ kind: ManifestEntry.Kind, path: String, sha256: String?, target: String?) -> String? {
+    switch kind {
+    case .file:
+        guard var sha256, sha256.utf8.count == 64,
+            sha256.withUTF8({ $0.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) } })
+        else { return "a file needs its sha256 (64 lowercase hex digits)" }
+    case .symlink:
+        guard let target else { return "a symlink needs its target" }
+        return symlinkProblem(path: path, target: target)
+    case .dir:
+        break
+    }
+    return nil
+}
+
+/// The first entry whose directory is not itself listed, or nil.
+func entryOutsideListedDirectory(_ entries: [ManifestEntry], paths: Set<String>) -> ManifestEntry? {
+    entries.first { entry in
+        guard let slash = entry.path.lastIndex(of: "/") else { return false }
+        return !paths.contains(String(entry.path[..<slash]))
+    }
+}
+
 /// Why a bundle path is not acceptable (absolute, `..`, empty parts), or nil.
 func pathProblem(_ path: String) -> String? {
     if path.isEmpty { return "empty path" }
-    if path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+    // As bytes: in UTF-8, bytes below 0x20 and 0x7f are only ever those control characters themselves.
+    var path = path
+    if path.withUTF8({ $0.contains { $0 < 0x20 || $0 == 0x7f } }) {
         return "control characters are not allowed in a bundle path"
     }
     if path.hasPrefix("/") { return "absolute paths are not allowed in a bundle" }
-    let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-    if parts.contains("..") { return "'..' is not allowed in a bundle path" }
-    if parts.contains("") || parts.contains(".") { return "malformed path (empty or '.' component)" }
+    // Components compared as bytes, without splitting into strings: this runs for every path of a manifest.
+    var dotDot = false
+    var malformed = false
+    var start = path.utf8.startIndex
+    while true {
+        let end = path.utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.utf8.endIndex
+        let part = path.utf8[start..<end]
+        if part.isEmpty || part.elementsEqual(".".utf8) { malformed = true }
+        if part.elementsEqual("..".utf8) { dotDot = true }
+        guard end < path.utf8.endIndex else { break }
+        start = path.utf8.index(after: end)
+    }
+    if dotDot { return "'..' is not allowed in a bundle path" }
+    if malformed { return "malformed path (empty or '.' component)" }
     if path == Manifest.fileName { return "the manifest does not list itself" }
     return nil
 }

@@ -12,15 +12,21 @@ protocol ReleaseContent {
     func check(against manifest: Manifest) throws
     /// Calls `body` with the bytes of a file entry.
     func withBytes(of entry: ManifestEntry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
-    /// The git blob the file comes from, when known (recorded in the stat index for the record).
-    func blobID(of path: String) -> String?
+    /// The git blob each file comes from, when known (recorded in the stat index, and compared with it before a
+    /// previous release's file is reused).
+    var blobs: [String: ObjectID] { get }
+}
+
+extension ReleaseContent {
+    func blobID(of path: String) -> String? { blobs[path]?.hex }
 }
 
 /// A bundle version as committed: the commit's tree must match its manifest exactly.
 struct GitContent: ReleaseContent {
     let repository: Repository
     let ref: String
-    var files: [String: (kind: GitFileKind, blob: ObjectID)] = [:]
+    let files: [String: (kind: GitFileKind, blob: ObjectID)]
+    let blobs: [String: ObjectID]
 
     init(_ repository: Repository, commit: ObjectID, ref: String) throws {
         self.repository = repository
@@ -28,6 +34,7 @@ struct GitContent: ReleaseContent {
         var files: [String: (kind: GitFileKind, blob: ObjectID)] = [:]
         try repository.forEachFile(at: commit) { path, kind, blob in files[path] = (kind, blob) }
         self.files = files
+        blobs = files.mapValues(\.blob)
     }
 
     func check(against manifest: Manifest) throws {
@@ -57,8 +64,6 @@ struct GitContent: ReleaseContent {
     func withBytes(of entry: ManifestEntry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         try repository.withBlob(files[entry.path]!.blob, body)
     }
-
-    func blobID(of path: String) -> String? { files[path]?.blob.hex }
 }
 
 /// A release a deploy sent to the host: content it did not have, in pack files (`ObjectPack`) under `objects`;
@@ -127,5 +132,5 @@ struct StagedContent: ReleaseContent {
         try data.withUnsafeBytes { try body($0) }
     }
 
-    func blobID(of path: String) -> String? { nil }
+    var blobs: [String: ObjectID] { [:] }
 }

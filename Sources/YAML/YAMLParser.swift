@@ -49,10 +49,57 @@ public struct YAMLParser: Sendable {
     }
 }
 
-/// Owns one `yaml_parser_t` and the input it reads from (libyaml keeps a pointer to the input).
-private final class ParseSession {
+/// Owns one `yaml_parser_t` and the input it reads from (libyaml keeps a pointer to the input), and turns its
+/// failures into located errors.
+final class LibYAMLParser {
     private let parser: UnsafeMutablePointer<yaml_parser_t>
     private let input: UnsafeMutableBufferPointer<UInt8>
+    let file: String
+
+    init(bytes: [UInt8], file: String) {
+        self.file = file
+        input = .allocate(capacity: max(bytes.count, 1))
+        _ = input.initialize(from: bytes)
+        parser = .allocate(capacity: 1)
+        yaml_parser_initialize(parser)
+        yaml_parser_set_input_string(parser, input.baseAddress, bytes.count)
+    }
+
+    deinit {
+        yaml_parser_delete(parser)
+        parser.deallocate()
+        input.deallocate()
+    }
+
+    /// The next event into `event`, which the caller deletes with `yaml_event_delete`.
+    func next(_ event: inout yaml_event_t) throws(YAMLError) {
+        guard yaml_parser_parse(parser, &event) == 1 else { throw libyamlError() }
+    }
+
+    func error(_ message: String, at mark: Mark) -> YAMLError {
+        YAMLError(
+            location: SourceLocation(file: file, line: mark.line, column: mark.column), path: "", message: message)
+    }
+
+    private func libyamlError() -> YAMLError {
+        let p = parser.pointee
+        let problem = p.problem.map { String(cString: $0) } ?? "malformed YAML"
+        var message = problem
+        if let context = p.context.map({ String(cString: $0) }) {
+            message = "\(problem) (\(context) at line \(p.context_mark.line + 1), column \(p.context_mark.column + 1))"
+        }
+        if p.error == YAML_READER_ERROR {
+            // The reader reports a byte offset, not a line: say where in bytes, and what.
+            return error(
+                "\(problem) at byte \(p.problem_offset) (the file must be UTF-8)", at: Mark(line: 1, column: 1))
+        }
+        return error(message, at: Mark(line: Int(p.problem_mark.line) + 1, column: Int(p.problem_mark.column) + 1))
+    }
+}
+
+/// Builds the node trees of a stream from its events.
+private final class ParseSession {
+    private let parser: LibYAMLParser
     private let file: String
     private let limits: YAMLParser.Limits
 
@@ -83,43 +130,15 @@ private final class ParseSession {
     init(bytes: [UInt8], file: String, limits: YAMLParser.Limits) {
         self.file = file
         self.limits = limits
-        input = .allocate(capacity: max(bytes.count, 1))
-        _ = input.initialize(from: bytes)
-        parser = .allocate(capacity: 1)
-        yaml_parser_initialize(parser)
-        yaml_parser_set_input_string(parser, input.baseAddress, bytes.count)
+        parser = LibYAMLParser(bytes: bytes, file: file)
     }
 
-    deinit {
-        yaml_parser_delete(parser)
-        parser.deallocate()
-        input.deallocate()
-    }
-
-    private func error(_ message: String, at mark: Mark) -> YAMLError {
-        YAMLError(
-            location: SourceLocation(file: file, line: mark.line, column: mark.column), path: "", message: message)
-    }
-
-    private func libyamlError() -> YAMLError {
-        let p = parser.pointee
-        let problem = p.problem.map { String(cString: $0) } ?? "malformed YAML"
-        var message = problem
-        if let context = p.context.map({ String(cString: $0) }) {
-            message = "\(problem) (\(context) at line \(p.context_mark.line + 1), column \(p.context_mark.column + 1))"
-        }
-        if p.error == YAML_READER_ERROR {
-            // The reader reports a byte offset, not a line: say where in bytes, and what.
-            return error(
-                "\(problem) at byte \(p.problem_offset) (the file must be UTF-8)", at: Mark(line: 1, column: 1))
-        }
-        return error(message, at: Mark(line: Int(p.problem_mark.line) + 1, column: Int(p.problem_mark.column) + 1))
-    }
+    private func error(_ message: String, at mark: Mark) -> YAMLError { parser.error(message, at: mark) }
 
     func run() throws(YAMLError) -> [Node] {
         var event = yaml_event_t()
         while true {
-            guard yaml_parser_parse(parser, &event) == 1 else { throw libyamlError() }
+            try parser.next(&event)
             defer { yaml_event_delete(&event) }
             let mark = Mark(line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1)
             switch event.type {
@@ -207,6 +226,24 @@ private final class ParseSession {
 
     /// Applies `<<` merge keys (explicit keys win) and rejects duplicate keys.
     private func mergeAndCheck(_ pairs: [Node.Pair]) throws(YAMLError) -> [Node.Pair] {
+        // Most mappings are small and merge nothing (a manifest has one per file): comparing their keys pairwise
+        // costs less than hashing them into a dictionary, and the pairs are returned as they are.
+        if pairs.count <= 12 {
+            var simple = true
+            for (i, pair) in pairs.enumerated() {
+                guard case .scalar(let key) = pair.key.content else { continue }
+                if key.text == "<<" && key.style == .plain {
+                    simple = false
+                    break
+                }
+                for earlier in pairs[..<i] where earlier.key.scalarText == key.text {
+                    throw error(
+                        "duplicate key '\(key.text)' (first at line \(earlier.key.mark.line), column \(earlier.key.mark.column))",
+                        at: pair.key.mark)
+                }
+            }
+            if simple { return pairs }
+        }
         var result: [Node.Pair] = []
         var merged: [Node.Pair] = []
         var seen: [String: Mark] = [:]
@@ -252,14 +289,15 @@ private final class ParseSession {
         let tag = String(cString: p)
         return tag == "!" && implicit ? nil : tag
     }
+}
 
-    private func style(_ s: yaml_scalar_style_t) -> Node.ScalarStyle {
-        switch s {
-        case YAML_SINGLE_QUOTED_SCALAR_STYLE: return .singleQuoted
-        case YAML_DOUBLE_QUOTED_SCALAR_STYLE: return .doubleQuoted
-        case YAML_LITERAL_SCALAR_STYLE: return .literal
-        case YAML_FOLDED_SCALAR_STYLE: return .folded
-        default: return .plain
-        }
+/// A scalar's style as the node tree records it.
+func style(_ s: yaml_scalar_style_t) -> Node.ScalarStyle {
+    switch s {
+    case YAML_SINGLE_QUOTED_SCALAR_STYLE: return .singleQuoted
+    case YAML_DOUBLE_QUOTED_SCALAR_STYLE: return .doubleQuoted
+    case YAML_LITERAL_SCALAR_STYLE: return .literal
+    case YAML_FOLDED_SCALAR_STYLE: return .folded
+    default: return .plain
     }
 }

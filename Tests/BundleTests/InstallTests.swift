@@ -14,7 +14,7 @@ struct InstallWorld {
     let repo: String
     let prefix: String
 
-    init(extraFiles: Int = 0, hooks: String = "") throws {
+    init(extraFiles: Int = 0, changeExtraFiles: Bool = true, hooks: String = "") throws {
         dir = try makeTemporaryDirectory()
         chmod(dir, 0o755)
         repo = dir + "/web.git"
@@ -30,7 +30,7 @@ struct InstallWorld {
         let repository = try BundleRepository(path: repo, create: true)
         _ = try repository.commit(directory: bundle, tag: "v1", message: "v1", author: tagger)
         try "port: 9090\n".write(toFile: bundle + "/etc/prod.conf", atomically: false, encoding: .utf8)
-        for i in 0..<extraFiles {
+        for i in 0..<extraFiles where changeExtraFiles {
             try "changed \(i)\n".write(toFile: bundle + "/data/f\(i).txt", atomically: false, encoding: .utf8)
         }
         let previous = try Manifest.parse(
@@ -103,6 +103,38 @@ func failure(_ body: () throws -> Void) -> String? {
         let v2 = try world.installer.install(repository: world.repo, ref: "v2")
         #expect(v2.filesLinked == 0, "a file whose mode changed since installation is not reused")
         #expect(v2.filesWritten == 2)
+        #expect(try world.installer.audit().isEmpty)
+    }
+
+    /// Over many files the links are made by several threads: each unchanged file is the previous release's
+    /// inode, and a file that drifted anywhere in the run is written again instead.
+    @Test func manyUnchangedFilesAreLinkedAndDriftIsCaughtInEveryRun() throws {
+        let world = try InstallWorld(extraFiles: 1500, changeExtraFiles: false)
+        defer { world.remove() }
+        let v1 = try world.installer.install(repository: world.repo, ref: "v1")
+        #expect(v1.filesWritten == 1502 && v1.filesLinked == 0)
+        let drifted = [7, 700, 1499].map { world.base + "/current/data/f\($0).txt" }
+        chmod(drifted[0], 0o600)
+        try "edited in place\n".write(toFile: drifted[1], atomically: false, encoding: .utf8)
+        chown(drifted[2], 0, 0)
+        let v2 = try world.installer.install(repository: world.repo, ref: "v2")
+        #expect(v2.filesWritten == 4, "etc/prod.conf and the three drifted files")
+        #expect(v2.filesLinked == 1498)
+        #expect(v2.bytesWritten < 1000)
+        var old = stat()
+        var new = stat()
+        for i in [0, 511, 512, 1023, 1024, 1498] {
+            let path = "/data/f\(i).txt"
+            #expect(lstat(world.base + "/releases/\(v1.release)" + path, &old) == 0)
+            #expect(lstat(world.base + "/current" + path, &new) == 0)
+            #expect(old.st_ino == new.st_ino, "\(path) is linked")
+        }
+        for path in drifted {
+            let relative = path.replacingOccurrences(of: world.base + "/current", with: "")
+            #expect(lstat(world.base + "/releases/\(v1.release)" + relative, &old) == 0)
+            #expect(lstat(world.base + "/current" + relative, &new) == 0)
+            #expect(old.st_ino != new.st_ino, "\(relative) is written again")
+        }
         #expect(try world.installer.audit().isEmpty)
     }
 
