@@ -9,6 +9,39 @@ struct RemoteState {
     var manifest: [UInt8]?
 }
 
+/// What to send a host that runs a given manifest: the content hashes it lacks, and the manifest as the host's
+/// installer reads it (a delta against the one it has). Worked out once per distinct manifest found on the hosts
+/// and shared by the host workers: the hosts of a role mostly run one release, and parsing its manifest and
+/// diffing it against the new one per host was most of what a host cost the deployer beyond SSH itself.
+final class TransferPlans: @unchecked Sendable {
+    struct Plan {
+        var needed: [String]
+        var manifestInput: [UInt8]
+    }
+
+    let version: BundleVersion
+    // `plans` is only touched with `lock` held.
+    private let lock = NSLock()
+    private var plans: [(remote: [UInt8]?, plan: Plan)] = []
+
+    init(version: BundleVersion) {
+        self.version = version
+    }
+
+    func plan(remote: [UInt8]?) -> Plan {
+        lock.lock()
+        defer { lock.unlock() }
+        if let known = plans.first(where: { $0.remote == remote }) { return known.plan }
+        let plan = Plan(
+            needed: HostDeploy.needed(version.manifest, remote: remote),
+            manifestInput: remote.map { ManifestDelta.make(from: $0, to: version.manifestBytes) }
+                ?? version.manifestBytes)
+        if plans.count == 16 { plans.removeFirst() }  // bounded: a fleet on many releases still works
+        plans.append((remote, plan))
+        return plan
+    }
+}
+
 /// Deploys one host, step by step, over one SSH connection:
 /// connect → lock → inspect → drain → send → switch → restart → health → undrain → unlock.
 /// A failure after the switch switches the host back to its previous release, restarts and undrains it.
@@ -20,6 +53,8 @@ struct HostDeploy {
     let journal: Journal?
     let log: @Sendable (String, String) -> Void
     var health = HealthChecker()
+    /// Shared by the hosts of one rollout; a host on its own works its plan out itself.
+    var transfers: TransferPlans?
 
     var root: String { target.plan.install.root }
     var redeye: String { settings.remoteRedeye }
@@ -101,8 +136,8 @@ struct HostDeploy {
                 }
                 enter("send")
                 let staging = "\(root)/.redeye/incoming/deploy-\(deployment)"
-                let needed = HostDeploy.needed(version.manifest, remote: remote.manifest)
-                let (files, bytes) = try send(needed, to: staging, over: ssh)
+                let transfer = (transfers ?? TransferPlans(version: version)).plan(remote: remote.manifest)
+                let (files, bytes) = try send(transfer.needed, to: staging, over: ssh)
                 outcome.filesSent = files
                 log(
                     target.name,
@@ -110,7 +145,7 @@ struct HostDeploy {
                 )
                 enter("switch")
                 // The host's installer either switches completely or leaves `current` where it was.
-                let applied = try apply(ssh, staging: staging, remote: remote)
+                let applied = try apply(ssh, staging: staging, manifestInput: transfer.manifestInput)
                 switched = true
                 outcome.filesSent += applied
                 outcome.releaseAfter = release
@@ -262,13 +297,11 @@ struct HostDeploy {
 
     /// Runs the host's installer on the staged content; sends what it reports missing (drifted files) once more.
     /// Returns how many extra files were sent.
-    func apply(_ ssh: SSHConnection, staging: String, remote: RemoteState) throws -> Int {
+    func apply(_ ssh: SSHConnection, staging: String, manifestInput input: [UInt8]) throws -> Int {
         let command = [
             redeye, "bundle", "apply", "--root", root, "--objects", staging, "--commit", version.commit.hex, "--ref",
             version.ref, "--repository", version.url, "--keep", String(target.plan.install.keep), "--json",
         ].map(shellQuote).joined(separator: " ")
-        let input =
-            remote.manifest.map { ManifestDelta.make(from: $0, to: version.manifestBytes) } ?? version.manifestBytes
         var extra = 0
         for attempt in 0..<2 {
             let result = try ssh.run(command, input: input, timeout: .seconds(3600))

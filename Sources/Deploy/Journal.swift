@@ -15,7 +15,7 @@ public final class Journal: @unchecked Sendable {
         self.clock = clock
     }
 
-    func now() -> SQLValue { .text(ISO8601DateFormatter().string(from: clock())) }
+    func now() -> SQLValue { .text(iso8601UTC(clock())) }
 
     func locked<T>(_ body: () throws -> T) rethrows -> T {
         mutex.lock()
@@ -293,6 +293,17 @@ public struct DeploymentRecord: Sendable, Encodable {
 
 /// A timestamp as either database returns it (ISO 8601 from SQLite, `2026-11-22 21:00:00+00` from PostgreSQL),
 /// through the inventory's own timestamp normalization (offsets applied, UTC).
+/// A time as ISO8601DateFormatter writes it by default (UTC, to the second: `2026-11-23T02:04:13Z`), without
+/// making a formatter: the journal stamps every step of every host.
+func iso8601UTC(_ date: Date) -> String {
+    var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):"
+        + "\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+}
+
 func parseTimestamp(_ text: String) -> Date? {
     guard let utc = try? ValueNormalizer.timestamp(text) else { return nil }
     let formatter = ISO8601DateFormatter()

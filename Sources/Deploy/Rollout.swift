@@ -206,11 +206,13 @@ public final class Rollout: @unchecked Sendable {
             }
             mutex.unlock()
         }
+        let transfers = TransferPlans(version: version)
         let deployOne: @Sendable (DeployTarget) -> HostOutcome? = { [self] target in
             guard currentStopReason() == nil else { return nil }
-            let host = HostDeploy(
+            var host = HostDeploy(
                 target: target, version: version, deployment: deployment, settings: settings, journal: journal,
                 log: { [output] name, line in output("[\(name)] \(line)") })
+            host.transfers = transfers
             let outcome = host.run()
             record(outcome)
             return outcome
