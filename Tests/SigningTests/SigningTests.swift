@@ -41,7 +41,7 @@ private func key(_ path: String) throws -> SSHPrivateKey {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = try generateSSHKey(in: dir, name: "signer", type: type)
         let message = Array("some content".utf8)
-        FileManager.default.createFile(atPath: dir + "/content", contents: Data(message))
+        #expect(FileManager.default.createFile(atPath: dir + "/content", contents: Data(message)))
         let signed = try runTool("ssh-keygen", ["-Y", "sign", "-f", path, "-n", "git", dir + "/content"])
         #expect(signed.status == 0, "\(signed.stderr)")
         let signature = try SSHSignature(armored: try String(contentsOfFile: dir + "/content.sig", encoding: .utf8))
