@@ -96,8 +96,10 @@ public struct BundleInstaller {
         // The current release's stat index is read while the manifest is fetched and parsed: for a large bundle
         // both take a while, and they do not depend on each other.
         let indexed = currentRelease()
-        let indexPath = indexed.map { stateDirectory + "/index-\($0).tsv" }
-        let indexLoad = Background { indexPath.map { Self.loadIndex(at: $0) } ?? [:] }
+        let indexLoad = indexed.map { id in
+            let path = stateDirectory + "/index-\(id).tsv"
+            return Background { Self.loadIndex(at: path) }
+        }
         progress("fetching \(url)")
         let version = try BundleVersion.fetch(
             url, ref: ref, cache: stateDirectory + "/cache.git", hostKeys: HostKeyPolicy(files: knownHosts),
@@ -109,7 +111,7 @@ public struct BundleInstaller {
         return try installRelease(
             commit: commit.hex, ref: ref, repository: url, manifestBytes: version.manifestBytes,
             manifest: version.manifest,
-            previousIndex: { $0 == indexed ? indexLoad.value : loadIndex($0) }
+            previousIndex: { id in id == indexed ? indexLoad?.value ?? [:] : loadIndex(id) }
         ) { _ in try GitContent(cache, commit: commit, ref: ref) }
     }
 
@@ -670,20 +672,11 @@ public struct BundleInstaller {
     }
 
     func saveIndex(_ index: [String: StatRecord], release: String) throws {
-        // Written as bytes, numbers by hand: string interpolation of 10,000 lines was a tenth of a re-install.
+        // Written as bytes: string interpolation of 10,000 lines was a tenth of a re-install.
         var out: [UInt8] = []
         out.reserveCapacity(index.count * 200)
         func number(_ value: UInt64) {
-            var digits: (UInt64, Int) = (value, 0)
-            var buffer = (UInt64(0), UInt64(0), UInt64(0))  // 24 bytes hold any UInt64 in decimal
-            withUnsafeMutableBytes(of: &buffer) { raw in
-                repeat {
-                    digits.1 += 1
-                    raw[24 - digits.1] = UInt8(ascii: "0") + UInt8(digits.0 % 10)
-                    digits.0 /= 10
-                } while digits.0 > 0
-                out.append(contentsOf: raw[(24 - digits.1)...])
-            }
+            out.append(contentsOf: String(value).utf8)  // a small string: no allocation
             out.append(9)
         }
         for (path, r) in index {

@@ -30,23 +30,26 @@ private struct PlainManifestReader: ~Copyable {
         self.maxNodes = maxNodes
     }
 
+    /// Counts a scalar, sequence or mapping as the node tree does.
+    mutating func countNode() throws {
+        nodes += 1
+        if nodes > maxNodes { throw NotPlain() }
+    }
+
     mutating func next(_ kind: YAMLEventReader.Kind) throws {
         try events.next()
         guard events.kind == kind, !events.isDecorated else { throw NotPlain() }
-        if kind == .scalar || kind == .mappingStart || kind == .sequenceStart {
-            nodes += 1
-            if nodes > maxNodes { throw NotPlain() }
-        }
+        if kind == .scalar || kind == .mappingStart || kind == .sequenceStart { try countNode() }
     }
 
-    /// The next key of a mapping (as bytes, valid until the next event), or nil at the mapping's end.
-    mutating func key() throws -> UnsafeBufferPointer<UInt8>? {
+    /// Reads the next key of a mapping, which is then the current event (`events.scalarIs`); false at the
+    /// mapping's end.
+    mutating func key() throws -> Bool {
         try events.next()
-        if events.kind == .mappingEnd { return nil }
+        if events.kind == .mappingEnd { return false }
         guard events.kind == .scalar, !events.isDecorated, !events.scalarIs("<<") else { throw NotPlain() }
-        nodes += 1
-        if nodes > maxNodes { throw NotPlain() }
-        return events.scalarBytes
+        try countNode()
+        return true
     }
 
     /// A scalar value that is not null (a null is an error the node tree reports).
@@ -71,14 +74,14 @@ private struct PlainManifestReader: ~Copyable {
         var hooks: (before: Hook?, after: Hook?)?
         var entries: [ManifestEntry]?
         var paths = Set<String>()
-        while let key = try key() {
-            if equals(key, "bundle") {
+        while try key() {
+            if events.scalarIs("bundle") {
                 guard name == nil else { throw NotPlain() }
                 name = try text()
-            } else if equals(key, "hooks") {
+            } else if events.scalarIs("hooks") {
                 guard hooks == nil else { throw NotPlain() }
                 hooks = try readHooks()
-            } else if equals(key, "entries") {
+            } else if events.scalarIs("entries") {
                 guard entries == nil else { throw NotPlain() }
                 entries = try readEntries(&paths)
             } else {
@@ -95,11 +98,11 @@ private struct PlainManifestReader: ~Copyable {
         try next(.mappingStart)
         var before: Hook?
         var after: Hook?
-        while let key = try key() {
-            if equals(key, "before_switch") {
+        while try key() {
+            if events.scalarIs("before_switch") {
                 guard before == nil else { throw NotPlain() }
                 before = try readHook()
-            } else if equals(key, "after_switch") {
+            } else if events.scalarIs("after_switch") {
                 guard after == nil else { throw NotPlain() }
                 after = try readHook()
             } else {
@@ -113,10 +116,10 @@ private struct PlainManifestReader: ~Copyable {
         try next(.mappingStart)
         var run: String?
         var timeout: String?
-        while let key = try key() {
-            if equals(key, "run"), run == nil {
+        while try key() {
+            if events.scalarIs("run"), run == nil {
                 run = try text()
-            } else if equals(key, "timeout"), timeout == nil {
+            } else if events.scalarIs("timeout"), timeout == nil {
                 timeout = try text()
             } else {
                 throw NotPlain()
@@ -133,8 +136,7 @@ private struct PlainManifestReader: ~Copyable {
             try events.next()
             if events.kind == .sequenceEnd { break }
             guard events.kind == .mappingStart, !events.isDecorated else { throw NotPlain() }
-            nodes += 1
-            if nodes > maxNodes { throw NotPlain() }
+            try countNode()
             let mark = events.mark
             var path: String?
             var kind: ManifestEntry.Kind?
@@ -143,26 +145,24 @@ private struct PlainManifestReader: ~Copyable {
             var group: String?
             var sha256: String?
             var target: String?
-            while let key = try key() {
-                // Keys are told apart by their first byte and length, then compared whole.
-                switch (key.first, key.count) {
-                case (UInt8(ascii: "p"), 4) where equals(key, "path") && path == nil:
+            while try key() {
+                if events.scalarIs("path"), path == nil {
                     path = try text()
-                case (UInt8(ascii: "k"), 4) where equals(key, "kind") && kind == nil:
+                } else if events.scalarIs("kind"), kind == nil {
                     guard let value = ManifestEntry.Kind(rawValue: try text()) else { throw NotPlain() }
                     kind = value
-                case (UInt8(ascii: "m"), 4) where equals(key, "mode") && mode == nil:
+                } else if events.scalarIs("mode"), mode == nil {
                     guard let value = octalMode(try text()) else { throw NotPlain() }
                     mode = value
-                case (UInt8(ascii: "o"), 5) where equals(key, "owner") && owner == nil:
+                } else if events.scalarIs("owner"), owner == nil {
                     owner = try text()
-                case (UInt8(ascii: "g"), 5) where equals(key, "group") && group == nil:
+                } else if events.scalarIs("group"), group == nil {
                     group = try text()
-                case (UInt8(ascii: "s"), 6) where equals(key, "sha256") && sha256 == nil:
+                } else if events.scalarIs("sha256"), sha256 == nil {
                     sha256 = try text()
-                case (UInt8(ascii: "t"), 6) where equals(key, "target") && target == nil:
+                } else if events.scalarIs("target"), target == nil {
                     target = try text()
-                default:
+                } else {
                     throw NotPlain()
                 }
             }
@@ -178,7 +178,4 @@ private struct PlainManifestReader: ~Copyable {
         return entries
     }
 
-    func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
-        bytes.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-    }
 }

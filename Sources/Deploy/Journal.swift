@@ -291,8 +291,6 @@ public struct DeploymentRecord: Sendable, Encodable {
     }
 }
 
-/// A timestamp as either database returns it (ISO 8601 from SQLite, `2026-11-22 21:00:00+00` from PostgreSQL),
-/// through the inventory's own timestamp normalization (offsets applied, UTC).
 /// A time as ISO8601DateFormatter writes it by default (UTC, to the second: `2026-11-23T02:04:13Z`), without
 /// making a formatter: the journal stamps every step of every host.
 func iso8601UTC(_ date: Date) -> String {
@@ -304,6 +302,8 @@ func iso8601UTC(_ date: Date) -> String {
         + "\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
 }
 
+/// A timestamp as either database returns it (ISO 8601 from SQLite, `2026-11-22 21:00:00+00` from PostgreSQL),
+/// through the inventory's own timestamp normalization (offsets applied, UTC).
 func parseTimestamp(_ text: String) -> Date? {
     guard let utc = try? ValueNormalizer.timestamp(text) else { return nil }
     let formatter = ISO8601DateFormatter()

@@ -57,11 +57,8 @@ public struct YAMLEventReader: ~Copyable {
         case YAML_SCALAR_EVENT:
             kind = .scalar
             let s = event.data.scalar
-            // As the node tree reads it: a "!" tag that only marks a quoted scalar as non-specific is no tag.
-            let implicitBang =
-                s.tag != nil && s.tag[0] == UInt8(ascii: "!") && s.tag[1] == 0
-                && (s.plain_implicit == 1 || s.quoted_implicit == 1)
-            isDecorated = s.anchor != nil || (s.tag != nil && !implicitBang)
+            isDecorated =
+                s.anchor != nil || explicitTag(s.tag, implicit: s.plain_implicit == 1 || s.quoted_implicit == 1) != nil
             style = YAML.style(s.style)
         case YAML_SEQUENCE_START_EVENT:
             kind = .sequenceStart

@@ -153,7 +153,7 @@ private final class ParseSession {
                     content: .scalar(
                         .init(
                             text: text, style: style(s.style),
-                            tag: tagString(s.tag, implicit: s.plain_implicit == 1 || s.quoted_implicit == 1))),
+                            tag: explicitTag(s.tag, implicit: s.plain_implicit == 1 || s.quoted_implicit == 1))),
                     mark: mark)
                 try count(1, at: mark)
                 try register(anchor: s.anchor, node: node, weight: 1)
@@ -284,11 +284,13 @@ private final class ParseSession {
         p.map { String(cString: $0) }
     }
 
-    private func tagString(_ p: UnsafeMutablePointer<yaml_char_t>?, implicit: Bool) -> String? {
-        guard let p else { return nil }
-        let tag = String(cString: p)
-        return tag == "!" && implicit ? nil : tag
-    }
+}
+
+/// A node's explicit tag, or nil: a "!" that only marks a quoted scalar as non-specific is no tag.
+func explicitTag(_ p: UnsafeMutablePointer<yaml_char_t>?, implicit: Bool) -> String? {
+    guard let p else { return nil }
+    let tag = String(cString: p)
+    return tag == "!" && implicit ? nil : tag
 }
 
 /// A scalar's style as the node tree records it.

@@ -16,6 +16,7 @@ final class BootLab: @unchecked Sendable {
     let server: String
     private(set) var namespaces: [String] = []
     private var daemons: [Daemon] = []
+    private var sshd: TestSSHD?
     private var dnsmasq: Daemon?
     let signerKey: String
     let foreignKey: String
@@ -62,6 +63,7 @@ final class BootLab: @unchecked Sendable {
     /// and removes the lab's files.
     func shutdown() {
         dnsmasq?.stop()
+        sshd?.stop()
         for daemon in daemons { daemon.stop() }
         for namespace in namespaces.reversed() { deleteNetworkNamespace(namespace) }
         namespaces = []
@@ -76,43 +78,12 @@ final class BootLab: @unchecked Sendable {
         try runProcess("/usr/sbin/ip", ["netns", "exec", namespace] + arguments, environment: environment)
     }
 
+    /// The plans and bundle server's sshd, in the server namespace, letting `clientKey` in; its host key goes
+    /// into `knownHosts`.
     func startSSHD() throws {
-        let hostKey = try generateSSHKey(in: dir, name: "host_key")
-        try FileManager.default.copyItem(atPath: clientKey + ".pub", toPath: dir + "/authorized_keys")
-        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
-        try """
-        Port 22
-        ListenAddress \(Self.serverAddress)
-        HostKey \(hostKey)
-        PidFile \(dir)/sshd.pid
-        AuthorizedKeysFile \(dir)/authorized_keys
-        PubkeyAuthentication yes
-        PasswordAuthentication no
-        KbdInteractiveAuthentication no
-        UsePAM no
-        PermitRootLogin prohibit-password
-        StrictModes no
-        MaxStartups 100
-
-        """.write(toFile: dir + "/sshd_config", atomically: true, encoding: .utf8)
-        let publicKey = try String(contentsOfFile: hostKey + ".pub", encoding: .utf8).split(separator: " ").prefix(2)
-            .joined(separator: " ")
-        try "\(Self.serverAddress) \(publicKey)\n".write(toFile: knownHosts, atomically: true, encoding: .utf8)
-        let log = dir + "/sshd.log"
-        let daemon = try Daemon(
-            "/usr/sbin/ip",
-            ["netns", "exec", server, "/usr/sbin/sshd", "-D", "-e", "-f", dir + "/sshd_config", "-E", log])
-        daemons.append(daemon)
-        for _ in 0..<250 {
-            if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("Server listening") {
-                return
-            }
-            guard daemon.isRunning else { break }
-            usleep(20_000)
-        }
-        throw TestSetupError(
-            description: "sshd did not start in \(server): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")"
-        )
+        let sshd = try TestSSHD(namespace: server, address: Self.serverAddress, authorizedKey: clientKey)
+        self.sshd = sshd
+        try FileManager.default.copyItem(atPath: sshd.knownHosts, toPath: knownHosts)
     }
 
     /// (Re)starts dnsmasq on the bridge: DHCP with fixed addresses per MAC and `option` (nil: no option 224),
