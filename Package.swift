@@ -65,7 +65,11 @@ let package = Package(
         .testTarget(name: "CLibraryTests", dependencies: ["Git", "SSH", "YAML", "Database"]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Database", "TestSupport"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Schema", "Database", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "RedeyeCommands", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "Git", "TestSupport"]),
         .testTarget(name: "DeployTests", dependencies: ["Deploy", "Bundle", "SSH", "TestSupport"]),

@@ -101,10 +101,12 @@ struct HostDeploy {
         var step = "connect"
         var stepStarted = ContinuousClock.now
         var timings: [(String, Double)] = []
-        func enter(_ next: String) {
+        /// `secondsAgo`: the next step began that long ago (a step the host ran within the previous command).
+        func enter(_ next: String, secondsAgo: Double = 0) {
             let now = ContinuousClock.now
-            timings.append((step, (now - stepStarted).inSeconds))
-            stepStarted = now
+            let began = now - .milliseconds(Int((secondsAgo * 1000).rounded()))
+            timings.append((step, (began - stepStarted).inSeconds))
+            stepStarted = began
             step = next
             try? journal?.hostStep(deployment, target.name, next)
         }
@@ -147,11 +149,17 @@ struct HostDeploy {
                 // The host's installer either switches completely or leaves `current` where it was.
                 let applied = try apply(ssh, staging: staging, manifestInput: transfer.manifestInput)
                 switched = true
-                outcome.filesSent += applied
+                outcome.filesSent += applied.extraFiles
                 outcome.releaseAfter = release
                 log(target.name, "switched \(root)/current to \(release) (\(version.ref))")
-                enter("restart")
-                try restart(ssh)
+                if let restarted = applied.restart {
+                    enter("restart", secondsAgo: restarted.seconds)
+                    if let failure = restarted.error { throw StepFailure(step: "restart", message: failure) }
+                    if let services = restarted.services { log(target.name, services) }
+                } else {
+                    enter("restart")
+                    try restart(ssh)
+                }
                 enter("health")
                 if let failure = health.check(target.plan.monitors, on: ssh, log: { log(target.name, $0) }) {
                     throw StepFailure(step: "health", message: failure)
@@ -295,22 +303,60 @@ struct HostDeploy {
         return (shas.count, bytes)
     }
 
-    /// Runs the host's installer on the staged content; sends what it reports missing (drifted files) once more.
-    /// Returns how many extra files were sent.
-    func apply(_ ssh: SSHConnection, staging: String, manifestInput input: [UInt8]) throws -> Int {
-        let command = [
+    /// What the host's installer did: files sent again on its request, and the restart it ran after switching
+    /// (nil when the host's redeye predates `bundle apply --restart`: the restart is still to do).
+    struct Applied {
+        var extraFiles = 0
+        var restart: (seconds: Double, services: String?, error: String?)?
+    }
+
+    /// Runs the host's installer on the staged content and, in the same remote command, restarts the role's
+    /// services once `current` has moved; sends what it reports missing (drifted files) once more. Throws only
+    /// when the release was not switched.
+    func apply(_ ssh: SSHConnection, staging: String, manifestInput input: [UInt8]) throws -> Applied {
+        let words = [
             redeye, "bundle", "apply", "--root", root, "--objects", staging, "--commit", version.commit.hex, "--ref",
             version.ref, "--repository", version.url, "--keep", String(target.plan.install.keep), "--json",
-        ].map(shellQuote).joined(separator: " ")
-        var extra = 0
-        for attempt in 0..<2 {
+        ]
+        var restartWords = ["--restart"]
+        for unit in target.plan.services { restartWords += ["--unit", unit] }
+        if let run = target.plan.run { restartWords += ["--run", run] }
+        var applied = Applied()
+        var attempt = 0
+        var withRestart = true
+        while attempt < 2 {
+            let command = (withRestart ? words + restartWords : words).map(shellQuote).joined(separator: " ")
             let result = try ssh.run(command, input: input, timeout: .seconds(3600))
-            if result.status == 0 { return extra }
-            if result.status == 7, attempt == 0,
+            if result.status == 0 || result.status == 12, withRestart {
+                struct Report: Decodable {
+                    var services: String?
+                    var restartError: String?
+                    var restartSeconds: Double?
+                    enum CodingKeys: String, CodingKey {
+                        case services
+                        case restartError = "restart_error"
+                        case restartSeconds = "restart_seconds"
+                    }
+                }
+                let report = try? JSONDecoder().decode(Report.self, from: Data(result.stdout))
+                applied.restart = (
+                    report?.restartSeconds ?? 0, report?.services,
+                    result.status == 12 ? report?.restartError ?? "the restart failed" : nil
+                )
+                return applied
+            }
+            if result.status == 0 { return applied }
+            if result.status == 64, withRestart, result.errorOutput.contains("--restart") {
+                // An older redeye on the host: install, then restart with a command of its own.
+                withRestart = false
+                continue
+            }
+            attempt += 1
+            if result.status == 7, attempt == 1,
                 let missing = try? JSONDecoder().decode([String: [String]].self, from: Data(result.stdout))["missing"]
             {
                 log(target.name, "the host lacks \(missing.count) more files (changed on the host since); sending them")
-                extra = try send(missing, to: staging, over: ssh, name: "retry").0
+                applied.extraFiles = try send(missing, to: staging, over: ssh, name: "retry").0
                 continue
             }
             if result.status == 127 {
@@ -325,7 +371,7 @@ struct HostDeploy {
                 .map { String($0.dropFirst("redeye: ".count)) } ?? result.errorOutput
             throw StepFailure(step: "switch", message: message.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        return extra
+        return applied
     }
 
     /// Restarts the role's services (systemd units, or its run command where systemd is not running).

@@ -11,25 +11,35 @@ struct BootCommand: ParsableCommand {
         discussion: """
             Run by bootstrap/redeye-boot.service on every boot, after the network is up. Each pass:
 
-              learn     interfaces from /sys/class/net; the boot interface from BOOTIF= on the kernel command
-                        line, else the one holding the DHCP lease; the plans URL from DHCP option 224 in the
-                        lease of dhclient, systemd-networkd, NetworkManager (DHCP4_PRIVATE_224) or dhcpcd, then
-                        DNS (TXT "url=…" at _redeye-plans._tcp.DOMAIN), then redeye.plans= on the kernel command
-                        line, then /etc/redeye/plans.url. Each is only a hint.
-              fetch     the plans repository through libgit2 into /var/lib/redeye/plans.git (SSH host keys from
-                        /etc/redeye/known_hosts, key /etc/redeye/id_ed25519); its commit must carry an SSH
-                        signature by a key in /etc/redeye/allowed_signers, and must not be older than the last
-                        plans this host trusted. Retries while the server is down; untrusted plans install nothing.
-              identify  this machine's MAC in the plans; an unknown machine is enlisted in the inventory
-                        (host discovered-MAC, status discovered) for an operator to give it a role.
-              install   the role's bundle at its ref through the bundle installer (nothing when already current).
-              monitors  Prometheus file_sd targets and a Consul service definition (written atomically), and
-                        registration with the local Consul agent, as the plans' monitoring settings say.
-              run       the role's systemd units (enabled and started or restarted), or its run command.
-              report    the boot in the inventory (table boot) and /run/redeye/status.json.
+              learn     interfaces from /sys/class/net; the boot interface from BOOTIF= on
+                        the kernel command line, else the one holding the DHCP lease; the
+                        plans URL from DHCP option 224 in the lease of dhclient, systemd-
+                        networkd, NetworkManager (DHCP4_PRIVATE_224) or dhcpcd, then DNS
+                        (TXT "url=…" at _redeye-plans._tcp.DOMAIN), then redeye.plans= on
+                        the kernel command line, then /etc/redeye/plans.url. Each is only
+                        a hint.
+              fetch     the plans repository through libgit2 into
+                        /var/lib/redeye/plans.git (SSH host keys from
+                        /etc/redeye/known_hosts, key /etc/redeye/id_ed25519); its commit
+                        must carry an SSH signature by a key in
+                        /etc/redeye/allowed_signers, and must not be older than the last
+                        plans this host trusted. Retries while the server is down;
+                        untrusted plans install nothing.
+              identify  this machine's MAC in the plans; an unknown machine is enlisted in
+                        the inventory (host discovered-MAC, status discovered) for an
+                        operator to give it a role.
+              install   the role's bundle at its ref through the bundle installer (nothing
+                        when already current).
+              monitors  Prometheus file_sd targets and a Consul service definition
+                        (written atomically), and registration with the local Consul
+                        agent, as the plans' monitoring settings say.
+              run       the role's systemd units (enabled and started or restarted), or
+                        its run command.
+              report    the boot in the inventory (table boot) and
+                        /run/redeye/status.json.
 
-            Without --once, a pass that fails or enlists is repeated (5 s, doubling to 60 s) until one succeeds.
-            --root puts every path the agent reads or writes under a directory (a test world or an image being
+            Without --once, a pass that fails or enlists is repeated (5 s, doubling to 60 s) until one succeeds. \
+            --root puts every path the agent reads or writes under a directory (a test world or an image being \
             built); /sys and /proc/cmdline have their own options.
 
             EXAMPLES:
@@ -56,7 +66,12 @@ struct BootCommand: ParsableCommand {
 
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "run", abstract: "Boot this host (the default subcommand).")
+            commandName: "run", abstract: "Boot this host (the default subcommand).",
+            discussion: """
+                EXAMPLES:
+                  redeye boot run --once
+                  redeye boot run --once --plans ssh://git@plans.example/fleet.git --json
+                """)
 
         @OptionGroup var paths: Paths
         @Flag(help: "One pass, then exit with its outcome.") var once = false
@@ -147,7 +162,15 @@ struct BootCommand: ParsableCommand {
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the last boot pass of this host (ROOT/run/redeye/status.json).")
+            commandName: "status",
+            abstract: "Show the last boot pass of this host (ROOT/run/redeye/status.json).",
+            discussion: """
+                Exits 5 when the agent has not run since the host started.
+
+                EXAMPLES:
+                  redeye boot status
+                  redeye boot status --json
+                """)
         @OptionGroup var paths: Paths
         @Flag(help: "Print the status file as it is.") var json = false
 

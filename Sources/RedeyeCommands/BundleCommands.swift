@@ -2,13 +2,14 @@ import ArgumentParser
 import Bundle
 import Foundation
 import Git
+import Service
 
 struct BundleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bundle",
         abstract: "Least-bit deployment bundles: describe, verify, version in git, install, roll back, audit.",
         discussion: """
-            A bundle is a directory plus redeye-bundle.yaml, which names every path with its kind, mode, owner,
+            A bundle is a directory plus redeye-bundle.yaml, which names every path with its kind, mode, owner, \
             group and sha256, and nothing else. See docs/bundles.md.
 
             EXAMPLES:
@@ -25,6 +26,7 @@ struct BundleCommand: ParsableCommand {
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "init",
             abstract: "Write the manifest of a directory: every path, its mode as found, owner and group as given.",
             discussion: """
                 An existing manifest keeps its hooks and the owners of the paths it already lists.
@@ -54,10 +56,11 @@ struct BundleCommand: ParsableCommand {
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Check that a directory and its manifest agree exactly (each finding names the path).",
             discussion: """
-                Refused: anything on disk the manifest does not name, anything missing, a wrong mode or content,
-                a world-writable file, a setuid/setgid bit the manifest does not declare, a path with '..', an
+                Refused: anything on disk the manifest does not name, anything missing, a wrong mode or content, \
+                a world-writable file, a setuid/setgid bit the manifest does not declare, a path with '..', an \
                 absolute path, a symlink that escapes the bundle.
 
                 EXAMPLES:
@@ -88,6 +91,7 @@ struct BundleCommand: ParsableCommand {
 
     struct Commit: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "commit",
             abstract: "Verify a bundle and commit it with its manifest to a bundle repository, with an annotated tag.",
             discussion: """
                 The repository (bare when its name ends in .git) is created on first use. Tags are never moved.
@@ -127,6 +131,7 @@ struct BundleCommand: ParsableCommand {
 
     struct Log: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "log",
             abstract: "List the versions (tags) of a bundle repository.",
             discussion: """
                 EXAMPLES:
@@ -168,6 +173,7 @@ struct BundleCommand: ParsableCommand {
 
     struct Diff: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "diff",
             abstract: "What changed between two bundle versions, by path.",
             discussion: """
                 EXAMPLES:
@@ -195,10 +201,11 @@ struct BundleCommand: ParsableCommand {
 
     struct Install: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "install",
             abstract: "Install a bundle version under an install root and switch to it atomically.",
             discussion: """
-                Fetches through libgit2, writes ROOT/releases/<id> (unchanged files hard-linked from the current
-                release), applies modes and owners, checks every hash against the manifest, runs the hooks and
+                Fetches through libgit2, writes ROOT/releases/<id> (unchanged files hard-linked from the current \
+                release), applies modes and owners, checks every hash against the manifest, runs the hooks and \
                 renames ROOT/current over to it. Installing the current release does nothing.
 
                 EXAMPLES:
@@ -246,19 +253,28 @@ struct BundleCommand: ParsableCommand {
 
     struct Apply: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "apply",
             abstract: "Install a release a deploy staged on this host (the receiving end of `redeye deploy`).",
             discussion: """
-                Reads the release's manifest from standard input, whole or as a delta against the current
-                release's manifest, and takes every file's content from --objects (files named by their sha256)
-                or from the current release. Same rules as `bundle install`: hashes verified, modes and owners
+                Reads the release's manifest from standard input, whole or as a delta against the current \
+                release's manifest, and takes every file's content from --objects (files named by their sha256) \
+                or from the current release. Same rules as `bundle install`: hashes verified, modes and owners \
                 applied, hooks run, ROOT/current renamed over atomically, --keep releases kept.
 
-                Exits 7 and prints {"missing": [sha256, …]} as JSON when content is neither staged nor on the
+                Exits 7 and prints {"missing": [sha256, …]} as JSON when content is neither staged nor on the \
                 host (the deploy sends it and runs the command again).
+
+                With --restart, the role's services are restarted once `current` has moved, as `service restart` \
+                does (--unit, --run): a deploy then needs one remote command per host instead of two. Exits 12 \
+                when the switch succeeded and the restart failed (the release stays switched; the deploy rolls \
+                the host back).
 
                 EXAMPLES:
                   redeye bundle apply --root /opt/web --objects /opt/web/.redeye/incoming/42 \\
                       --commit 3f2a9c1b07de… --ref v1652 --repository /srv/bundles/web.git < manifest.yaml
+                  redeye bundle apply --root /opt/web --objects /opt/web/.redeye/incoming/42 \\
+                      --commit 3f2a9c1b07de… --ref v1652 --repository /srv/bundles/web.git \\
+                      --restart --unit web.service --json < manifest.yaml
                 """)
 
         @Option(help: "The install root.") var root: String
@@ -268,7 +284,19 @@ struct BundleCommand: ParsableCommand {
         @Option(help: "The ref it was deployed as.") var ref: String
         @Option(help: "The bundle repository it came from (recorded).") var repository: String
         @Option(help: "Releases to keep.") var keep: Int = 5
+        @Flag(help: "After switching, restart the services (--unit, --run) as `service restart` does.")
+        var restart = false
+        @Option(name: .customLong("unit"), help: "With --restart: a systemd unit (repeatable).")
+        var units: [String] = []
+        @Option(name: .customLong("run"), help: "With --restart: the command to run where systemd is not running.")
+        var command: String?
         @Flag(help: "Print the outcome as JSON.") var json = false
+
+        func validate() throws {
+            if !restart, !units.isEmpty || command != nil {
+                throw ValidationError("--unit and --run take effect only with --restart")
+            }
+        }
 
         func run() throws {
             let input = Array(FileHandle.standardInput.readDataToEndOfFile())
@@ -286,14 +314,32 @@ struct BundleCommand: ParsableCommand {
                     }
                     let outcome = try installer.apply(
                         manifestBytes: manifest, objects: objects, commit: commit, ref: ref, repository: repository)
-                    if json {
-                        try printJSON(outcome)
-                    } else {
+                    var report = AppliedRelease(outcome: outcome)
+                    if !json {
                         print(
                             outcome.alreadyCurrent
                                 ? "\(ref) (\(outcome.release)) is already current; nothing to do"
                                 : "installed \(ref) as release \(outcome.release): \(outcome.filesWritten) files written, \(outcome.filesLinked) linked"
                         )
+                    }
+                    if restart {
+                        let started = ContinuousClock.now
+                        do {
+                            report.services = try ServiceManager(base: installer.base).restart(
+                                units: units, run: command)
+                        } catch {
+                            report.restartError = "\(error)"
+                        }
+                        let elapsed = ContinuousClock.now - started
+                        report.restartSeconds =
+                            Double(elapsed.components.seconds)
+                            + Double(elapsed.components.attoseconds) / 1e18
+                        if !json { print(report.services ?? "") }
+                    }
+                    if json { try printJSON(report) }
+                    if let failure = report.restartError {
+                        printError("redeye: error: restart: \(failure)")
+                        throw ExitCode(ExitStatus.restartFailed)
                     }
                 }
             } catch let missing as BundleInstaller.MissingContent {
@@ -304,8 +350,31 @@ struct BundleCommand: ParsableCommand {
         }
     }
 
+    /// What `bundle apply --json` prints: the install's outcome and, with --restart, how the restart went.
+    struct AppliedRelease: Encodable {
+        var outcome: BundleInstaller.Outcome
+        var services: String?
+        var restartError: String?
+        var restartSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case services
+            case restartError = "restart_error"
+            case restartSeconds = "restart_seconds"
+        }
+
+        func encode(to encoder: Encoder) throws {
+            try outcome.encode(to: encoder)  // the outcome's keys at the top level, as without --restart
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encodeIfPresent(services, forKey: .services)
+            try container.encodeIfPresent(restartError, forKey: .restartError)
+            try container.encodeIfPresent(restartSeconds, forKey: .restartSeconds)
+        }
+    }
+
     struct Rollback: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "rollback",
             abstract: "Switch an install root back to its previous release (or to --to ID).",
             discussion: """
                 EXAMPLES:
@@ -327,6 +396,7 @@ struct BundleCommand: ParsableCommand {
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "status",
             abstract: "The current release of an install root, its ref and time, and any drift from its manifest.",
             discussion: """
                 EXAMPLES:
@@ -366,6 +436,7 @@ struct BundleCommand: ParsableCommand {
 
     struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "audit",
             abstract: "The least-bit audit of the installed release: exit 1 on any finding.",
             discussion: """
                 The verify rules, plus owner and group as installed.

@@ -16,9 +16,9 @@ struct DeployCommand: ParsableCommand {
         commandName: "deploy",
         abstract: "Rolling deploys of a role's bundle over SSH: batches, health checks, rollback, a record of each.",
         discussion: """
-            Per host, over one SSH connection (libssh2, strict host-key checking): take the host's lock, drain,
-            send only the files the host does not have (SFTP), switch releases atomically with the host's redeye
-            (`bundle apply`), restart the role's services, run its health checks, undrain. A failure after the
+            Per host, over one SSH connection (libssh2, strict host-key checking): take the host's lock, drain, \
+            send only the files the host does not have (SFTP), switch releases atomically with the host's redeye \
+            (`bundle apply`), restart the role's services, run its health checks, undrain. A failure after the \
             switch puts that host back on its previous release. See docs/deploy.md.
 
             EXAMPLES:
@@ -178,9 +178,9 @@ struct DeployCommand: ParsableCommand {
             commandName: "run",
             abstract: "Deploy a role (the default: `redeye deploy ROLE …`).",
             discussion: """
-                Batches come from --batch, else the role's rollout in the plans: a count (5), a percentage (25%)
-                or a ramp (1,5,25%: the last step repeats). --window N instead keeps N hosts in flight and starts
-                the next as soon as one finishes. --max-fail counts failed and unreachable hosts over the whole
+                Batches come from --batch, else the role's rollout in the plans: a count (5), a percentage (25%) \
+                or a ramp (1,5,25%: the last step repeats). --window N instead keeps N hosts in flight and starts \
+                the next as soon as one finishes. --max-fail counts failed and unreachable hosts over the whole \
                 run; once exceeded no new host starts and those in flight finish or roll back.
 
                 EXAMPLES:
@@ -282,9 +282,10 @@ struct DeployCommand: ParsableCommand {
 
     struct Resume: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "resume",
             abstract: "Continue an interrupted deploy from its record, without touching hosts already done.",
             discussion: """
-                Takes the newest deployment of the role that is still running (its deployer died) or was
+                Takes the newest deployment of the role that is still running (its deployer died) or was \
                 interrupted, with the same ref and options, and deploys only the hosts it did not finish.
 
                 EXAMPLES:
@@ -323,6 +324,7 @@ struct DeployCommand: ParsableCommand {
 
     struct Rollback: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "rollback",
             abstract: "Deploy the ref the role ran before its last successful deploy, the same way as a deploy.",
             discussion: """
                 EXAMPLES:
@@ -365,6 +367,7 @@ struct DeployCommand: ParsableCommand {
 
     struct History: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "history",
             abstract: "Past deploys (newest first), each with every host's outcome.",
             discussion: """
                 EXAMPLES:
@@ -409,10 +412,11 @@ struct DeployCommand: ParsableCommand {
 
     struct Lock: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "lock",
             abstract: "Show or release roles' deploy locks.",
             discussion: """
-                A deploy holds its role's lock in the inventory while it runs and refreshes it every 30 s; one
-                not refreshed for 10 minutes is reported as stale. Releasing a lock another running deploy holds
+                A deploy holds its role's lock in the inventory while it runs and refreshes it every 30 s; one \
+                not refreshed for 10 minutes is reported as stale. Releasing a lock another running deploy holds \
                 lets a second deploy start beside it: check first.
 
                 EXAMPLES:
@@ -422,7 +426,13 @@ struct DeployCommand: ParsableCommand {
             subcommands: [Status.self, Release.self])
 
         struct Status: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Who holds which role's lock.")
+            static let configuration = CommandConfiguration(
+                commandName: "status", abstract: "Who holds which role's lock.",
+                discussion: """
+                    EXAMPLES:
+                      redeye deploy lock status
+                      redeye deploy lock status --db postgres://redeye@db.example/inventory --json
+                    """)
             @OptionGroup var inventory: InventoryLocation
             @Flag(help: "Print JSON.") var json = false
 
@@ -447,7 +457,14 @@ struct DeployCommand: ParsableCommand {
         }
 
         struct Release: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Break a role's deploy lock.")
+            static let configuration = CommandConfiguration(
+                commandName: "release", abstract: "Break a role's deploy lock.",
+                discussion: """
+                    Exits 5 when the role holds no lock.
+
+                    EXAMPLES:
+                      redeye deploy lock release web
+                    """)
             @Argument(help: "The role.") var role: String
             @OptionGroup var inventory: InventoryLocation
 

@@ -11,8 +11,8 @@ struct InventoryCommand: ParsableCommand {
         commandName: "inventory",
         abstract: "Read and write inventory records by primary key, through the schema.",
         discussion: """
-            Values are checked and normalized by column type before they reach the database: MAC addresses
-            become lowercase with colons, IP addresses canonical, timestamps UTC ISO 8601, enums must be one
+            Values are checked and normalized by column type before they reach the database: MAC addresses \
+            become lowercase with colons, IP addresses canonical, timestamps UTC ISO 8601, enums must be one \
             of their values. An empty value (col=) means NULL.
 
             EXAMPLES:
@@ -44,6 +44,7 @@ struct InventoryCommand: ParsableCommand {
 
     struct Get: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "get",
             abstract: "Print one record by its key (exit 5 when there is none).",
             discussion: """
                 A composite key is given as several values, in key order.
@@ -84,6 +85,7 @@ struct InventoryCommand: ParsableCommand {
 
     struct Put: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "put",
             abstract: "Insert a record, or update the given columns of the record with the same key.",
             discussion: """
                 EXAMPLES:
@@ -130,6 +132,7 @@ struct InventoryCommand: ParsableCommand {
 
     struct Delete: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "delete",
             abstract: "Delete one record by its key (exit 5 when there is none).",
             discussion: """
                 Refused, naming the referring records, while other records refer to it without on_delete: cascade.
@@ -158,6 +161,7 @@ struct InventoryCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List the records of a table, in key order.",
             discussion: """
                 EXAMPLES:
@@ -224,9 +228,10 @@ struct InventoryCommand: ParsableCommand {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Import records from YAML or CSV in one transaction: all of them or none.",
             discussion: """
-                YAML maps table names to lists of records; CSV holds one table (named by --table, else by the
+                YAML maps table names to lists of records; CSV holds one table (named by --table, else by the \
                 file name) with a header row of column names. Existing records (same key) are updated.
 
                 EXAMPLES:

@@ -29,6 +29,7 @@ struct PlanCommand: ParsableCommand {
 
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "validate",
             abstract: "Check a plans tree: every reference, MAC, address and template; all errors at once.",
             discussion: """
                 EXAMPLES:
@@ -60,6 +61,7 @@ struct PlanCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "show",
             abstract: "Print the fully resolved plan of one host, found by name or MAC address.",
             discussion: """
                 EXAMPLES:
@@ -86,12 +88,13 @@ struct PlanCommand: ParsableCommand {
 
     struct Commit: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "commit",
             abstract: "Validate the plans and commit them to a git repository, optionally SSH-signed.",
             discussion: """
-                The repository (bare when its name ends in .git) is created on first use. The commit holds the
-                whole plans tree on branch main. An invalid plan is never committed; unchanged plans make no
-                commit. --sign-key takes an ed25519 or ECDSA private key in OpenSSH format, or a public key
-                (KEY.pub) whose private half ssh-agent holds; the signature is git's SSH format (gpgsig,
+                The repository (bare when its name ends in .git) is created on first use. The commit holds the \
+                whole plans tree on branch main. An invalid plan is never committed; unchanged plans make no \
+                commit. --sign-key takes an ed25519 or ECDSA private key in OpenSSH format, or a public key \
+                (KEY.pub) whose private half ssh-agent holds; the signature is git's SSH format (gpgsig, \
                 namespace git), which `git verify-commit` accepts with gpg.format=ssh.
 
                 EXAMPLES:
@@ -153,10 +156,11 @@ struct PlanCommand: ParsableCommand {
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Verify that a plans commit is SSH-signed by a trusted key (exit 6 when it is not).",
             discussion: """
-                The allowed-signers file is git's format: `principals [namespaces="git"] [valid-after=…] [valid-before=…] KEYTYPE KEY`.
-                Refused: an unsigned commit, a malformed or truncated signature, another namespace, a key not in the
+                The allowed-signers file is git's format: `principals [namespaces="git"] [valid-after=…] [valid-before=…] KEYTYPE KEY`. \
+                Refused: an unsigned commit, a malformed or truncated signature, another namespace, a key not in the \
                 file or outside its validity at the commit's time, a signature that does not match the content.
 
                 EXAMPLES:
@@ -195,6 +199,7 @@ struct PlanCommand: ParsableCommand {
 
     struct Diff: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "diff",
             abstract: "Show what changed between two plans commits, per host and per role.",
             discussion: """
                 EXAMPLES:

@@ -27,6 +27,7 @@ public struct Redeye: ParsableCommand {
               7   missing content: `bundle apply` needs files that were not sent (the deploy sends them)
               8-10, 130  `deploy`: partial, none, locked, interrupted (see redeye deploy --help)
               11  enlisted: `boot` found no host with this machine's MAC in the plans
+              12  `bundle apply --restart`: switched, but restarting the services failed
               64  usage: unknown command or option, missing argument
             """,
         version: version,
@@ -48,4 +49,5 @@ enum ExitStatus {
     static let untrusted: Int32 = 6
     static let missingContent: Int32 = 7
     static let enlisted: Int32 = 11
+    static let restartFailed: Int32 = 12
 }

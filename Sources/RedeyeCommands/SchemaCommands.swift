@@ -21,6 +21,7 @@ struct SchemaCommand: ParsableCommand {
 
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "validate",
             abstract: "Check the schema files: syntax, types, references, keys and names.",
             discussion: """
                 Every problem is reported at once as FILE:LINE:COLUMN: KEY.PATH: MESSAGE.
@@ -59,6 +60,7 @@ struct SchemaCommand: ParsableCommand {
 
     struct SQL: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "sql",
             abstract: "Print the DDL that creates the schema in an empty database.",
             discussion: """
                 EXAMPLES:
@@ -81,6 +83,7 @@ struct SchemaCommand: ParsableCommand {
 
     struct Doc: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "doc",
             abstract: "Print a Markdown reference of the schema's tables and columns.",
             discussion: """
                 EXAMPLES:
@@ -99,9 +102,10 @@ struct SchemaCommand: ParsableCommand {
 
     struct Plan: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "plan",
             abstract: "Show what `migrate` would change in the database, changing nothing.",
             discussion: """
-                Changes are marked + (safe), ! (destructive: needs --allow-destructive) and x (conflicts with
+                Changes are marked + (safe), ! (destructive: needs --allow-destructive) and x (conflicts with \
                 existing rows: fix the data first).
 
                 EXAMPLES:
@@ -129,11 +133,12 @@ struct SchemaCommand: ParsableCommand {
 
     struct Migrate: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "migrate",
             abstract: "Create or migrate the database to match the schema, in one transaction.",
             discussion: """
-                Additive changes apply directly. Dropping a table or column or narrowing a type needs
-                --allow-destructive; a change that existing rows contradict (NULLs, duplicates, orphans,
-                failing checks) is refused until the data is fixed. Either way, nothing changes unless
+                Additive changes apply directly. Dropping a table or column or narrowing a type needs \
+                --allow-destructive; a change that existing rows contradict (NULLs, duplicates, orphans, \
+                failing checks) is refused until the data is fixed. Either way, nothing changes unless \
                 everything applies. Each migration is recorded in schema_history.
 
                 EXAMPLES:

@@ -6,8 +6,8 @@ struct ServiceCommand: ParsableCommand {
         commandName: "service",
         abstract: "Start or stop a role's services on this host (systemd units, or the role's run command).",
         discussion: """
-            With systemd running, `restart` enables and restarts the units. Without it, it runs the command given
-            by --run in ROOT/current, in a session of its own, supervised through ROOT/.redeye/run.pid (output in
+            With systemd running, `restart` enables and restarts the units. Without it, it runs the command given \
+            by --run in ROOT/current, in a session of its own, supervised through ROOT/.redeye/run.pid (output in \
             ROOT/.redeye/run.log), stopping the previous one first.
 
             EXAMPLES:
@@ -18,7 +18,13 @@ struct ServiceCommand: ParsableCommand {
         subcommands: [Restart.self, Stop.self])
 
     struct Restart: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Restart the units, or the run command.")
+        static let configuration = CommandConfiguration(
+            commandName: "restart", abstract: "Restart the units, or the run command.",
+            discussion: """
+                EXAMPLES:
+                  redeye service restart --root /opt/web --unit web.service --unit web-worker.service
+                  redeye service restart --root /srv/demo/web01 --run 'exec ./bin/web --port 8080'
+                """)
         @Option(help: "The install root (its file system path).") var root: String
         @Option(name: .customLong("unit"), help: "A systemd unit (repeatable).") var units: [String] = []
         @Option(name: .customLong("run"), help: "The command to run where systemd is not running.") var command: String?
@@ -31,7 +37,12 @@ struct ServiceCommand: ParsableCommand {
     }
 
     struct Stop: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop what `restart --run` started.")
+        static let configuration = CommandConfiguration(
+            commandName: "stop", abstract: "Stop what `restart --run` started.",
+            discussion: """
+                EXAMPLES:
+                  redeye service stop --root /srv/demo/web01
+                """)
         @Option(help: "The install root (its file system path).") var root: String
 
         func run() throws {

@@ -1,4 +1,6 @@
+import ArgumentParser
 import Foundation
+import RedeyeCommands
 import TestSupport
 import Testing
 
@@ -9,18 +11,51 @@ import Testing
         #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
     }
 
-    @Test(arguments: [
-        [], ["schema"], ["schema", "validate"], ["schema", "sql"], ["schema", "plan"], ["schema", "migrate"],
-        ["schema", "doc"],
-        ["inventory"], ["inventory", "get"], ["inventory", "put"], ["inventory", "delete"], ["inventory", "list"],
-        ["inventory", "import"], ["bundle"], ["bundle", "init"], ["bundle", "verify"], ["bundle", "commit"],
-        ["bundle", "log"],
-        ["bundle", "diff"], ["bundle", "install"], ["bundle", "rollback"], ["bundle", "status"], ["bundle", "audit"],
-    ])
-    func everyCommandHasHelpWithExamples(_ command: [String]) throws {
-        let result = try runRedeye(command + ["--help"])
-        #expect(result.status == 0)
-        #expect(result.stdout.contains("EXAMPLES:"), "\(command.joined(separator: " ")) --help has no examples")
+    /// Every command, found by walking the SUBCOMMANDS sections of `--help` down from `redeye` itself, prints
+    /// help with examples.
+    @Test func everyCommandHasHelpWithExamples() throws {
+        var pending: [[String]] = [[]]
+        var checked: [String] = []
+        while let command = pending.popLast(), checked.count < 200 {
+            let result = try runRedeye(command + ["--help"])
+            let name = (["redeye"] + command).joined(separator: " ")
+            #expect(result.status == 0, "\(name) --help")
+            #expect(result.stdout.contains("EXAMPLES:"), "\(name) --help has no examples")
+            pending += Self.subcommands(inHelp: result.stdout).map { command + [$0] }
+            checked.append(name)
+        }
+        #expect(checked.count > 40, "found only \(checked)")
+        #expect(checked.contains("redeye deploy lock release"))
+    }
+
+    /// The names listed under SUBCOMMANDS: in a help text (`run (default)` counts as `run`).
+    static func subcommands(inHelp help: String) -> [String] {
+        guard let section = help.range(of: "SUBCOMMANDS:\n") else { return [] }
+        var names: [String] = []
+        for line in help[section.upperBound...].split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.isEmpty { break }
+            guard line.hasPrefix("  "), !line.hasPrefix("   ") else { continue }  // a wrapped abstract
+            let name = line.dropFirst(2).prefix { $0.isLetter || $0 == "-" }
+            if !name.isEmpty { names.append(String(name)) }
+        }
+        return names
+    }
+
+    /// A command without a name of its own is named by ArgumentParser through `String(describing:)`, whose
+    /// protocol-conformance scans cost every run of redeye (on each host, twice per deploy) milliseconds.
+    @Test func everyCommandIsNamedInItsConfiguration() {
+        var pending: [(String, any ParsableCommand.Type)] = [("", Redeye.self)]
+        var unnamed: [String] = []
+        var count = 0
+        while let (path, command) = pending.popLast() {
+            count += 1
+            let name = command.configuration.commandName
+            if name == nil { unnamed.append(path + " " + "\(command)") }
+            let full = path.isEmpty ? (name ?? "?") : path + " " + (name ?? "?")
+            pending += command.configuration.subcommands.map { (full, $0) }
+        }
+        #expect(unnamed.isEmpty, "commands without commandName: \(unnamed)")
+        #expect(count > 40)
     }
 
     @Test func inventoryDocumentationIsCurrent() throws {

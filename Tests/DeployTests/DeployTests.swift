@@ -169,6 +169,52 @@ struct Summary: Decodable {
         #expect(fleet.current("web01") == v1 && fleet.current("web02") == v1)
     }
 
+    @Test func aServiceThatCannotStartFailsTheHostAtRestartAndItsReleaseIsSwitchedBack() throws {
+        let fleet = try Fleet(hosts: 2)
+        defer { fleet.remove() }
+        #expect(try fleet.deploy(["web", "--ref", "v1", "--window", "2", "--yes"]).status == 0)
+        let v1 = try fleet.release("v1")
+        // web02's service log is a directory: the switch works, starting the run command cannot.
+        let log = fleet.root("web02") + "/.redeye/run.log"
+        try FileManager.default.removeItem(atPath: log)
+        try FileManager.default.createDirectory(atPath: log, withIntermediateDirectories: false)
+
+        let result = try fleet.deploy(["web", "--ref", "v2", "--window", "2", "--max-fail", "1", "--yes", "--json"])
+        #expect(result.status == 8, "\(result.stderr)")
+        let summary = try Summary(result)
+        let web02 = summary.host("web02")
+        #expect(web02?.step == "restart")
+        #expect(web02?.error?.contains("cannot start `exec python3") == true, "\(web02?.error ?? "")")
+        #expect(web02?.state == "failed", "its previous release cannot start either: reported, not rolled back")
+        #expect(fleet.current("web02") == v1)
+        #expect(summary.host("web01")?.state == "succeeded")
+        #expect(fleet.current("web01") == (try fleet.release("v2")))
+    }
+
+    @Test func aHostWhoseRedeyeCannotRestartInTheSameCommandIsRestartedSeparately() throws {
+        let fleet = try Fleet(hosts: 2)
+        defer { fleet.remove() }
+        // The command line of a redeye from before `bundle apply --restart`.
+        let older = fleet.dir + "/older-redeye"
+        try """
+        #!/bin/sh
+        for word in "$@"; do
+            if [ "$word" = --restart ]; then echo "Error: Unknown option '--restart'" >&2; exit 64; fi
+        done
+        exec '\(redeyeBinary)' "$@"
+
+        """.write(toFile: older, atomically: true, encoding: .utf8)
+        chmod(older, 0o755)
+        let result = try fleet.deploy(["web", "--ref", "v1", "--window", "2", "--yes", "--json"], remoteRedeye: older)
+        #expect(result.status == 0, "\(result.stderr)")
+        let v1 = try fleet.release("v1")
+        for name in fleet.names {
+            #expect(fleet.current(name) == v1)
+            #expect(try Summary(result).host(name)?.state == "succeeded")  // its health check saw the service up
+        }
+        #expect(result.stderr.components(separatedBy: "started `exec python3").count == 3, "\(result.stderr)")
+    }
+
     @Test func aSecondDeployIsRefusedAndAKilledDeployResumes() throws {
         let fleet = try Fleet(hosts: 4)
         defer { fleet.remove() }
@@ -176,7 +222,7 @@ struct Summary: Decodable {
         try fleet.writePlans(drain: "sleep 1; touch \(fleet.dir)/hosts/{{name}}/drained")
         let v1 = try fleet.release("v1")
         let first = try Daemon(
-            redeyeBinary, ["deploy", "web", "--ref", "v1", "--window", "1", "--yes"] + fleet.sshArguments)
+            redeyeBinary, ["deploy", "web", "--ref", "v1", "--window", "1", "--yes"] + fleet.sshArguments())
         defer { first.stop() }
         // web02's drain starting means web01 is done and recorded.
         var waited = 0
@@ -238,7 +284,7 @@ struct Summary: Decodable {
         let v1 = try fleet.release("v1")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: redeyeBinary)
-        process.arguments = ["deploy", "web", "--ref", "v1", "--window", "1", "--yes"] + fleet.sshArguments
+        process.arguments = ["deploy", "web", "--ref", "v1", "--window", "1", "--yes"] + fleet.sshArguments()
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -42,15 +42,16 @@ final class Fleet: @unchecked Sendable {
         return String(r.stdout.prefix(12))
     }
 
-    var sshArguments: [String] {
+    func sshArguments(remoteRedeye: String = redeyeBinary) -> [String] {
         [
             "--plans", plans, "--identity", sshd.userKey, "--known-hosts", sshd.knownHosts, "--remote-redeye",
-            redeyeBinary, "--cache", dir + "/cache", "--db", "sqlite:\(dir)/inventory.db",
+            remoteRedeye, "--cache", dir + "/cache", "--db", "sqlite:\(dir)/inventory.db",
         ]
     }
 
-    func deploy(_ arguments: [String]) throws -> CommandResult {
-        try runRedeye(["deploy"] + arguments + sshArguments)
+    /// `remoteRedeye`: the redeye the hosts run (default: the one under test).
+    func deploy(_ arguments: [String], remoteRedeye: String = redeyeBinary) throws -> CommandResult {
+        try runRedeye(["deploy"] + arguments + sshArguments(remoteRedeye: remoteRedeye))
     }
 
     func makeBundle() throws {
