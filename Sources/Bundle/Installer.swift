@@ -239,15 +239,20 @@ public struct BundleInstaller {
             ? linkUnchanged(manifest, blobs: content.blobs, previousIndex: previousIndex, from: previousFD, to: newFD)
             : [:]
         outcome.filesLinked = index.count
+        // A written file gets its owner and mode through its descriptor, and what fstat then says is both
+        // checked below and recorded in the index: no lookup by path after it is written.
+        var written: [String: stat] = [:]
         for entry in manifest.entries {
             let path = entry.path
-            let target = directory + "/" + path
             switch entry.kind {
             case .dir: continue
             case .symlink:
-                guard symlink(entry.target ?? "", target) == 0 else { throw posixError("create symlink \(path)") }
+                guard symlink(entry.target ?? "", directory + "/" + path) == 0 else {
+                    throw posixError("create symlink \(path)")
+                }
             case .file:
                 if index[path] != nil { continue }
+                let owner = owners["\(entry.owner):\(entry.group)"]!
                 try content.withBytes(of: entry) { bytes in
                     let hasher = SHA256Hasher()
                     hasher.update(bytes)
@@ -256,16 +261,16 @@ public struct BundleInstaller {
                             "refused: \(path) does not match the manifest's sha256 (tampered bundle?); nothing was switched"
                         )
                     }
-                    try writeFile(target, bytes, mode: 0o600, display: path)
+                    written[path] = try writeFile(
+                        at: newFD, path, bytes, owner: owner, mode: mode_t(entry.mode.bits), display: path)
                     outcome.bytesWritten += Int64(bytes.count)
                 }
                 outcome.filesWritten += 1
             }
         }
-        // Owners first (chown clears set-id bits), then modes; directories deepest first.
-        for entry in manifest.entries.reversed() {
+        // Directories and symlinks: owners first (chown clears set-id bits), then modes; deepest first.
+        for entry in manifest.entries.reversed() where entry.kind != .file {
             let path = directory + "/" + entry.path
-            if entry.kind == .file, index[entry.path] != nil { continue }  // a link to an identical file
             let (uid, gid) = owners["\(entry.owner):\(entry.group)"]!
             guard lchown(path, uid, gid) == 0 else { throw posixError("set the owner of \(entry.path)") }
             if entry.kind != .symlink {
@@ -279,14 +284,15 @@ public struct BundleInstaller {
         // still in the page cache would be a release of empty files. One syncfs costs what the writes cost.
         guard clinux_syncfs(newFD) == 0 else { throw posixError("flush the release to disk") }
         // Check what was written (linked files were matched against the index: same content, mode and owner).
-        let written = Manifest(entries: manifest.entries.filter { $0.kind != .file || index[$0.path] == nil })
-        let found = try TreeScanner.entries(written.entries.map(\.path), under: directory)
-        if let finding = LeastBit.check(written, against: found, owners: Accounts()).first {
+        let made = Manifest(entries: manifest.entries.filter { $0.kind != .file || index[$0.path] == nil })
+        var found = try TreeScanner.entries(made.entries.filter { $0.kind != .file }.map(\.path), under: directory)
+        for (path, st) in written { found[path] = FoundEntry(path: path, stat: st) }
+        if let finding = LeastBit.check(made, against: found, owners: Accounts()).first {
             throw BundleError("the written release does not match its manifest: \(finding)")
         }
         for entry in manifest.entries where entry.kind == .file && index[entry.path] == nil {
             index[entry.path] = StatRecord(
-                directory + "/" + entry.path, blob: content.blobID(of: entry.path), entry: entry.fingerprint)
+                stat: written[entry.path]!, blob: content.blobID(of: entry.path), entry: entry.fingerprint)
         }
         try saveIndex(index, release: release)
     }
@@ -597,10 +603,14 @@ public struct BundleInstaller {
         }
 
         init?(_ path: String, relativeTo directory: Int32 = AT_FDCWD, blob: String?, entry: String?) {
-            self.blob = blob
-            self.entry = entry
             var st = stat()
             guard fstatat(directory, path, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+            self.init(stat: st, blob: blob, entry: entry)
+        }
+
+        init(stat st: stat, blob: String?, entry: String?) {
+            self.blob = blob
+            self.entry = entry
             size = Int64(st.st_size)
             mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
             inode = UInt64(st.st_ino)
@@ -766,6 +776,36 @@ func writeFile(_ path: String, _ bytes: UnsafeRawBufferPointer, mode: mode_t, di
         offset += n
     }
     guard close(fd) == 0 else { throw posixError("write \(display)") }
+}
+
+/// Creates `path` under the directory `directory` with `bytes`, gives it `owner` (first: chown clears set-id
+/// bits) and `mode` through its descriptor, and returns what fstat then says of it.
+func writeFile(
+    at directory: Int32, _ path: String, _ bytes: UnsafeRawBufferPointer, owner: (UInt32, UInt32), mode: mode_t,
+    display: String
+) throws -> stat {
+    let fd = openat(directory, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw posixError("write \(display)") }
+    var st = stat()
+    do {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw posixError("write \(display)")
+            }
+            offset += n
+        }
+        guard fchown(fd, owner.0, owner.1) == 0 else { throw posixError("set the owner of \(display)") }
+        guard fchmod(fd, mode) == 0 else { throw posixError("set the mode of \(display)") }
+        guard fstat(fd, &st) == 0 else { throw posixError("stat \(display)") }
+    } catch {
+        close(fd)
+        throw error
+    }
+    guard close(fd) == 0 else { throw posixError("write \(display)") }
+    return st
 }
 
 func atomicWrite(_ path: String, _ bytes: [UInt8]) throws {

@@ -20,6 +20,18 @@ public struct FoundEntry: Sendable, Hashable {
     public var special: Bool
 }
 
+extension FoundEntry {
+    /// What `lstat` (or `fstat`) says of `path`; a symlink's target is left for the caller to read.
+    init(path: String, stat st: stat) {
+        let type = st.st_mode & S_IFMT
+        self.init(
+            path: path, kind: type == S_IFDIR ? .dir : type == S_IFLNK ? .symlink : .file,
+            mode: type == S_IFLNK ? FileMode(0o777) : FileMode(UInt32(st.st_mode)),
+            uid: st.st_uid, gid: st.st_gid, size: Int64(st.st_size), sha256: nil, target: nil,
+            special: type != S_IFDIR && type != S_IFLNK && type != S_IFREG)
+    }
+}
+
 /// Reads a directory tree with lstat, hashing files as it goes.
 public enum TreeScanner {
     /// Every path under `root` (relative), except the manifest itself and a `.git` directory at the root.
@@ -87,19 +99,13 @@ public enum TreeScanner {
         for path in paths {
             var st = stat()
             guard lstat(root + "/" + path, &st) == 0 else { continue }
-            let type = st.st_mode & S_IFMT
-            var found = FoundEntry(
-                path: path, kind: type == S_IFDIR ? .dir : type == S_IFLNK ? .symlink : .file,
-                mode: FileMode(UInt32(st.st_mode)),
-                uid: st.st_uid, gid: st.st_gid, size: Int64(st.st_size), sha256: nil, target: nil,
-                special: type != S_IFDIR && type != S_IFLNK && type != S_IFREG)
-            if type == S_IFLNK {
+            var found = FoundEntry(path: path, stat: st)
+            if found.kind == .symlink {
                 var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
                 let n = readlink(root + "/" + path, &buffer, buffer.count - 1)
                 if n >= 0 {
                     found.target = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 }
-                found.mode = FileMode(0o777)
             }
             out[path] = found
         }
