@@ -12,6 +12,9 @@ import SSH
 struct HealthChecker {
     /// Pause between attempts: the monitor's interval, but at most this (a deploy waits, it does not monitor).
     var maxPause: Swift.Duration = .seconds(1)
+    /// HTTP and TCP from the host itself, through its SSH connection (`direct-tcpip`): for hosts reached through
+    /// a jump host, whose addresses this machine cannot reach.
+    var fromHost = false
 
     /// nil when every monitor passes (and keeps passing for its stable-for period), else what failed.
     func check(_ monitors: [HostPlan.Monitor], on connection: SSHConnection, log: (String) -> Void) -> String? {
@@ -56,13 +59,18 @@ struct HealthChecker {
             else { return "bad target \(monitor.target)" }
             let host = String(monitor.target[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
             do {
-                close(try SSHConnection.connectTCP(host: host, port: port, timeout: monitor.timeout.standard))
+                if fromHost {
+                    _ = try connection.exchange(
+                        with: host, port: port, request: [], limit: 0, timeout: monitor.timeout.standard)
+                } else {
+                    close(try SSHConnection.connectTCP(host: host, port: port, timeout: monitor.timeout.standard))
+                }
                 return nil
             } catch {
                 return "\(error)"
             }
         case .http:
-            return httpProbe(monitor)
+            return httpProbe(monitor, connection)
         case .command:
             do {
                 let result = try connection.run(monitor.target, timeout: monitor.timeout.standard)
@@ -76,10 +84,19 @@ struct HealthChecker {
     }
 
     /// One HTTP/1.1 GET; the status must be the expected one and the body must contain `body` when given.
-    func httpProbe(_ monitor: HostPlan.Monitor) -> String? {
+    func httpProbe(_ monitor: HostPlan.Monitor, _ connection: SSHConnection) -> String? {
         let response: HTTPResponse
+        let client = HTTPClient(timeout: monitor.timeout.standard, userAgent: "redeye-deploy")
         do {
-            response = try HTTPClient(timeout: monitor.timeout.standard, userAgent: "redeye-deploy").get(monitor.target)
+            if fromHost {
+                let request = try client.request("GET", monitor.target)
+                let answer = try connection.exchange(
+                    with: request.host, port: request.port, request: request.bytes, limit: client.maxResponseBytes,
+                    timeout: client.timeout, isComplete: HTTPClient.isComplete)
+                response = try HTTPClient.response(answer, to: "GET \(monitor.target)")
+            } else {
+                response = try client.get(monitor.target)
+            }
         } catch {
             return "\(error)"
         }

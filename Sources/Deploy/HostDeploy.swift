@@ -52,7 +52,8 @@ struct HostDeploy {
     let settings: SSHSettings
     let journal: Journal?
     let log: @Sendable (String, String) -> Void
-    var health = HealthChecker()
+    /// Through a jump host, HTTP and TCP checks go from the host itself: this machine cannot reach it directly.
+    var health: HealthChecker { HealthChecker(fromHost: settings.jump != nil) }
     /// Shared by the hosts of one rollout; a host on its own works its plan out itself.
     var transfers: TransferPlans?
 

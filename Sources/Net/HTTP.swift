@@ -29,22 +29,23 @@ public struct HTTPClient: Sendable {
         try send("GET", url)
     }
 
-    /// Sends one request and reads the whole answer (until the server closes or Content-Length is met).
-    public func send(
+    /// One request's destination and bytes, as `send` would write them to the server.
+    public struct Request: Sendable {
+        public var host: String
+        public var port: Int
+        public var bytes: [UInt8]
+    }
+
+    /// Builds a request for `url` (http:// only; one request per connection: `Connection: close`).
+    public func request(
         _ method: String, _ url: String, body: [UInt8]? = nil, contentType: String? = nil,
         headers extra: [(String, String)] = []
-    ) throws(NetError) -> HTTPResponse {
+    ) throws(NetError) -> Request {
         guard let parsed = URL(string: url), parsed.scheme == "http", let host = parsed.host else {
             throw NetError("\(method) \(url)", "not an http:// URL")
         }
         let port = parsed.port ?? 80
         let path = parsed.path.isEmpty ? "/" : parsed.path + (parsed.query.map { "?" + $0 } ?? "")
-        let fd = try TCP.connect(host: host, port: port, timeout: timeout)
-        defer { close(fd) }
-        let ms = timeout.wholeMilliseconds
-        var tv = timeval(tv_sec: Int(ms / 1000), tv_usec: Int(ms % 1000) * 1000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let hostHeader = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         var head =
             "\(method) \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nUser-Agent: \(userAgent)\r\nConnection: close\r\n"
@@ -53,11 +54,26 @@ public struct HTTPClient: Sendable {
             head += "Content-Length: \(body.count)\r\n"
             if let contentType { head += "Content-Type: \(contentType)\r\n" }
         }
-        let request = Array((head + "\r\n").utf8) + (body ?? [])
+        return Request(host: host, port: port, bytes: Array((head + "\r\n").utf8) + (body ?? []))
+    }
+
+    /// Sends one request and reads the whole answer (until the server closes or Content-Length is met).
+    public func send(
+        _ method: String, _ url: String, body: [UInt8]? = nil, contentType: String? = nil,
+        headers extra: [(String, String)] = []
+    ) throws(NetError) -> HTTPResponse {
+        let request = try request(method, url, body: body, contentType: contentType, headers: extra)
+        let fd = try TCP.connect(host: request.host, port: request.port, timeout: timeout)
+        defer { close(fd) }
+        let ms = timeout.wholeMilliseconds
+        var tv = timeval(tv_sec: Int(ms / 1000), tv_usec: Int(ms % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let bytes = request.bytes
         var sent = 0
-        while sent < request.count {
-            let n = request.withUnsafeBytes {
-                Glibc.send(fd, $0.baseAddress! + sent, request.count - sent, Int32(MSG_NOSIGNAL))
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL))
             }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
@@ -68,18 +84,11 @@ public struct HTTPClient: Sendable {
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16_384)
         let deadline = ContinuousClock.now.advanced(by: timeout)
-        var expectedLength: Int?
-        var headerSplit: Int?
         while response.count < maxResponseBytes, ContinuousClock.now < deadline {
             let n = recv(fd, &buffer, buffer.count, 0)
             if n > 0 {
                 response += buffer[0..<n]
-                if headerSplit == nil, let split = Self.headerEnd(response) {
-                    headerSplit = split
-                    let headers = Self.headers(response[..<split])
-                    expectedLength = headers["content-length"].flatMap { Int($0) }.map { split + 4 + $0 }
-                }
-                if let expectedLength, response.count >= expectedLength { break }
+                if Self.isComplete(response) { break }
             } else if n == 0 {
                 break
             } else if errno == EINTR {
@@ -92,17 +101,30 @@ public struct HTTPClient: Sendable {
                 break
             }
         }
-        guard let split = Self.headerEnd(response) ?? (response.isEmpty ? nil : response.count) else {
-            throw NetError("\(method) \(url)", "the server closed the connection without answering")
+        return try Self.response(response, to: "\(method) \(url)")
+    }
+
+    /// Whether `bytes` hold a whole answer: its headers and as much body as Content-Length says (an answer
+    /// without Content-Length ends when the server closes).
+    public static func isComplete(_ bytes: [UInt8]) -> Bool {
+        guard let split = headerEnd(bytes), let length = headers(bytes[..<split])["content-length"].flatMap(Int.init)
+        else { return false }
+        return bytes.count >= split + 4 + length
+    }
+
+    /// Reads an answer received whole (`request` names it in errors).
+    public static func response(_ bytes: [UInt8], to request: String) throws(NetError) -> HTTPResponse {
+        guard let split = headerEnd(bytes) ?? (bytes.isEmpty ? nil : bytes.count) else {
+            throw NetError(request, "the server closed the connection without answering")
         }
-        let headText = String(decoding: response[..<split], as: UTF8.self)
+        let headText = String(decoding: bytes[..<split], as: UTF8.self)
         let statusLine = headText.prefix { $0 != "\r" && $0 != "\n" }
         let words = statusLine.split(separator: " ")
         guard words.count >= 2, words[0].hasPrefix("HTTP/"), let status = Int(words[1]) else {
-            throw NetError("\(method) \(url)", "not an HTTP answer: '\(statusLine.prefix(80))'")
+            throw NetError(request, "not an HTTP answer: '\(statusLine.prefix(80))'")
         }
-        let body = split + 4 <= response.count ? Array(response[(split + 4)...]) : []
-        return HTTPResponse(status: status, headers: Self.headers(response[..<split]), body: body)
+        let body = split + 4 <= bytes.count ? Array(bytes[(split + 4)...]) : []
+        return HTTPResponse(status: status, headers: headers(bytes[..<split]), body: body)
     }
 
     static func headerEnd(_ bytes: [UInt8]) -> Int? {

@@ -283,6 +283,79 @@ public final class SSHConnection {
             status: libssh2_channel_get_exit_status(channel), stdout: stdout, stderr: stderr, signal: signal)
     }
 
+    /// Opens a TCP connection from the remote host to `host`:`port` (a `direct-tcpip` channel: the remote sshd
+    /// connects), writes `request`, and reads the answer until the far end closes, `isComplete` says it is
+    /// whole, `limit` bytes came or `timeout` passed. An empty request with `limit` 0 only checks that the
+    /// connection can be made. This reaches what the remote host reaches, as `ssh -W` does.
+    public func exchange(
+        with host: String, port: Int, request: [UInt8], limit: Int, timeout: Duration,
+        isComplete: ([UInt8]) -> Bool = { _ in false }
+    ) throws(SSHError) -> [UInt8] {
+        let operation = "connect to \(host):\(port) from \(self.host)"
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        libssh2_session_set_blocking(session.handle, 0)
+        defer { libssh2_session_set_blocking(session.handle, 1) }
+        var opened: OpaquePointer?
+        while opened == nil {
+            opened = cssh2_channel_direct_tcpip(session.handle, host, Int32(port))
+            if opened != nil { break }
+            let code = libssh2_session_last_errno(session.handle)
+            guard code == LIBSSH2_ERROR_EAGAIN else { throw SSHError.last(session.handle, code, operation) }
+            guard ContinuousClock.now < deadline else {
+                throw SSHError(
+                    code: LIBSSH2_ERROR_TIMEOUT, message: "no answer within \(timeout)", operation: operation)
+            }
+            waitForSocket(milliseconds: 100)
+        }
+        guard let channel = opened else { throw SSHError.last(session.handle, -1, operation) }
+        defer {
+            var code: Int32
+            repeat {
+                code = libssh2_channel_close(channel)
+                if code == LIBSSH2_ERROR_EAGAIN { waitForSocket(milliseconds: 100) }
+            } while code == LIBSSH2_ERROR_EAGAIN && ContinuousClock.now < deadline
+            libssh2_channel_free(channel)
+        }
+        var offset = 0
+        while offset < request.count {
+            let n = request.withUnsafeBytes { raw in
+                cssh2_channel_write(
+                    channel, raw.baseAddress!.assumingMemoryBound(to: CChar.self) + offset, request.count - offset)
+            }
+            if n >= 0 {
+                offset += n
+            } else if n == LIBSSH2_ERROR_EAGAIN, ContinuousClock.now < deadline {
+                waitForSocket(milliseconds: 100)
+            } else {
+                throw SSHError.last(session.handle, Int32(n), "send to \(host):\(port) from \(self.host)")
+            }
+        }
+        payloadBytesSent += Int64(request.count)
+        var answer: [UInt8] = []
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        while answer.count < limit, !isComplete(answer) {
+            let n = cssh2_channel_read(channel, 0, &buffer, buffer.count)
+            if n > 0 {
+                answer += buffer.prefix(n).map { UInt8(bitPattern: $0) }
+            } else if n == 0 && libssh2_channel_eof(channel) == 1 {
+                break
+            } else if n == 0 || n == LIBSSH2_ERROR_EAGAIN {
+                guard ContinuousClock.now < deadline else {
+                    if answer.isEmpty {
+                        throw SSHError(
+                            code: LIBSSH2_ERROR_TIMEOUT, message: "no answer within \(timeout)",
+                            operation: "read from \(host):\(port) through \(self.host)")
+                    }
+                    break
+                }
+                waitForSocket(milliseconds: 100)
+            } else {
+                throw SSHError.last(session.handle, Int32(n), "read from \(host):\(port) through \(self.host)")
+            }
+        }
+        return answer
+    }
+
     private func waitForSocket(milliseconds: Int32) {
         var fd = socketPollEntry
         _ = poll(&fd, 1, milliseconds)

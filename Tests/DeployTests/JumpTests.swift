@@ -162,42 +162,61 @@ final class JumpLab: @unchecked Sendable {
                 == true, "\(String(describing: closed))")
     }
 
-    @Test("redeye deploy --jump reaches a host only the bastion can; without it the host is unreachable")
+    @Test(
+        "redeye deploy --jump reaches a host only the bastion can, and checks its HTTP and TCP health from the host; without it the host is unreachable"
+    )
     func deployThroughTheBastion() throws {
         let lab = try JumpLab()
         defer { lab.shutdown() }
         let fleet = try Fleet(hosts: 1)
         defer { fleet.remove() }
         let plans = fleet.dir + "/jump-plans"
-        try writeFiles(
-            [
-                "site.yaml": "bundles: file://\(fleet.dir)/bundles\n",
-                "roles/web.yaml": """
-                bundle: {repo: web.git, ref: v1}
-                install: {root: "\(fleet.dir)/hosts/{{name}}/opt/web", user: root, group: root}
-                run: "exec sleep 600"
-                monitors:
-                  - {name: page, command: "grep -q ok \(fleet.dir)/hosts/{{name}}/opt/web/current/public/health", interval: 100ms, retries: 5}
+        // The service listens on the host's own address, inside its namespace: unreachable from here.
+        func writePlans(port: Int) throws {
+            try writeFiles(
+                [
+                    "site.yaml": "bundles: file://\(fleet.dir)/bundles\n",
+                    "roles/web.yaml": """
+                    bundle: {repo: web.git, ref: v1}
+                    install: {root: "\(fleet.dir)/hosts/{{name}}/opt/web", user: root, group: root}
+                    run: "exec python3 -m http.server 8080 --bind {{address}} --directory public"
+                    monitors:
+                      - {name: page, command: "grep -q ok \(fleet.dir)/hosts/{{name}}/opt/web/current/public/health", interval: 100ms, retries: 5}
+                      - {name: http, http: "http://{{address}}:\(port)/health", expect: 200, body: ok, interval: 100ms, timeout: 1s, retries: 30}
+                      - {name: port, tcp: "{{address}}:\(port)", interval: 100ms, timeout: 1s, retries: 2}
 
-                """,
-                "hosts.yaml":
-                    "hosts:\n  - {name: web01, mac: \"52:54:00:aa:00:01\", role: web, address: \(JumpLab.hostAddress)}\n",
-            ], under: plans)
+                    """,
+                    "hosts.yaml":
+                        "hosts:\n  - {name: web01, mac: \"52:54:00:aa:00:01\", role: web, address: \(JumpLab.hostAddress)}\n",
+                ], under: plans)
+        }
+        try writePlans(port: 8080)
         let arguments = [
-            "deploy", "web", "--ref", "v1", "--yes", "--plans", plans, "--identity", lab.userKey, "--known-hosts",
+            "deploy", "web", "--yes", "--json", "--plans", plans, "--identity", lab.userKey, "--known-hosts",
             try lab.knownHosts(), "--remote-redeye", redeyeBinary, "--cache", fleet.dir + "/cache", "--db",
             "sqlite:\(fleet.dir)/jump.db", "--connect-timeout", "2",
         ]
-        let direct = try runRedeye(arguments)
+        let direct = try runRedeye(arguments + ["--ref", "v1"])
         #expect(direct.status == 9, "\(direct.stdout)\(direct.stderr)")
         #expect(direct.stdout.contains("connect to \(JumpLab.hostAddress):22"), "\(direct.stdout)\(direct.stderr)")
         #expect(fleet.current("web01") == nil)
 
-        let through = try runRedeye(arguments + ["--jump", "root@\(JumpLab.bastionAddress)"])
+        let jump = ["--jump", "root@\(JumpLab.bastionAddress)"]
+        let through = try runRedeye(arguments + ["--ref", "v1"] + jump)
         #expect(through.status == 0, "\(through.stdout)\(through.stderr)")
+        #expect(through.stderr.contains("through root@\(JumpLab.bastionAddress)"), "\(through.stderr)")
+        #expect(fleet.current("web01") == (try fleet.release("v1")))
+
+        // Checks of a port nothing listens on fail, naming it, and the host goes back to v1.
+        try writePlans(port: 8081)
+        let failing = try runRedeye(arguments + ["--ref", "v2"] + jump)
+        #expect(failing.status == 9, "\(failing.stdout)\(failing.stderr)")
+        let summary = try Summary(failing)
+        #expect(summary.host("web01")?.step == "health")
+        #expect(summary.host("web01")?.state == "rolled_back")
         #expect(
-            (through.stdout + through.stderr).contains("through root@\(JumpLab.bastionAddress)"),
-            "\(through.stdout)\(through.stderr)")
+            summary.host("web01")?.error?.contains("connect to \(JumpLab.hostAddress):8081 from \(JumpLab.hostAddress)")
+                == true, "\(summary.host("web01")?.error ?? "")")
         #expect(fleet.current("web01") == (try fleet.release("v1")))
     }
 }
