@@ -127,6 +127,9 @@ public struct BundleInstaller {
     public func apply(
         manifestBytes: [UInt8], objects: String, commit: String, ref: String, repository: String
     ) throws -> Outcome {
+        // The staged content is this install's alone: removed whatever happens, unless more is to be sent.
+        var contentComplete = true
+        defer { if contentComplete { try? removeTree(objects) } }
         try prepare()
         let lock = try Lock(path: stateDirectory + "/lock")
         defer { lock.release() }
@@ -145,10 +148,12 @@ public struct BundleInstaller {
                 objects: objects, previousDirectory: previousDirectory,
                 previousManifest: previousDirectory.flatMap { try? manifestOfRelease(at: $0) })
             let missing = content.missing(for: manifest)
-            if !missing.isEmpty { throw MissingContent(sha256: missing) }
+            if !missing.isEmpty {
+                contentComplete = false
+                throw MissingContent(sha256: missing)
+            }
             return content
         }
-        try? removeTree(objects)
         return outcome
     }
 

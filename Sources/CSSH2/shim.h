@@ -54,4 +54,11 @@ static inline int cssh2_sftp_lstat(LIBSSH2_SFTP *sftp, const char *path, LIBSSH2
     return libssh2_sftp_stat_ex(sftp, path, (unsigned int)strlen(path), LIBSSH2_SFTP_LSTAT, attributes);
 }
 static inline int cssh2_sftp_close(LIBSSH2_SFTP_HANDLE *handle) { return libssh2_sftp_close_handle(handle); }
+static inline LIBSSH2_SFTP_HANDLE *cssh2_sftp_opendir(LIBSSH2_SFTP *sftp, const char *path) {
+    return libssh2_sftp_open_ex(sftp, path, (unsigned int)strlen(path), 0, 0, LIBSSH2_SFTP_OPENDIR);
+}
+static inline int cssh2_sftp_readdir(LIBSSH2_SFTP_HANDLE *handle, char *name, size_t length,
+                                     LIBSSH2_SFTP_ATTRIBUTES *attributes) {
+    return libssh2_sftp_readdir_ex(handle, name, length, NULL, 0, attributes);
+}
 #endif

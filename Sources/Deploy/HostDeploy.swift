@@ -280,7 +280,16 @@ struct HostDeploy {
         Int, Int64
     ) {
         let sftp = try ssh.sftp()
-        try sftp.mkdir(root + "/.redeye/incoming", mode: 0o700)
+        let incoming = root + "/.redeye/incoming"
+        try sftp.mkdir(incoming, mode: 0o700)
+        // Staging of other deployments: left by a deployer that died between sending and switching (this one
+        // holds the host's deploy lock, so no other deploy is using it). Each holds only pack files.
+        for name in (try? sftp.list(incoming)) ?? [] where name.hasPrefix("deploy-") && incoming + "/" + name != staging
+        {
+            let stale = incoming + "/" + name
+            for file in (try? sftp.list(stale)) ?? [] { try? sftp.unlink(stale + "/" + file) }
+            if (try? sftp.rmdir(stale)) != nil { log(target.name, "removed \(stale), left by an earlier deploy") }
+        }
         try sftp.mkdir(staging, mode: 0o700)
         guard !shas.isEmpty else { return (0, 0) }
         let path = "\(staging)/\(name).pack"

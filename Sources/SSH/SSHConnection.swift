@@ -481,6 +481,26 @@ public struct SFTP {
     public func rmdir(_ path: String) throws(SSHError) {
         guard cssh2_sftp_rmdir(handle, path) == 0 else { throw failure("remove \(path) on \(connection.host)") }
     }
+
+    /// The names in a directory (without `.` and `..`), or nil when it does not exist.
+    public func list(_ path: String) throws(SSHError) -> [String]? {
+        guard let directory = cssh2_sftp_opendir(handle, path) else {
+            if libssh2_sftp_last_error(handle) == UInt(LIBSSH2_FX_NO_SUCH_FILE) { return nil }
+            throw failure("list \(path) on \(connection.host)")
+        }
+        defer { _ = cssh2_sftp_close(directory) }
+        var names: [String] = []
+        var buffer = [CChar](repeating: 0, count: 1024)
+        var attributes = LIBSSH2_SFTP_ATTRIBUTES()
+        while names.count < 100_000 {
+            let n = cssh2_sftp_readdir(directory, &buffer, buffer.count, &attributes)
+            if n == 0 { break }
+            guard n > 0 else { throw failure("list \(path) on \(connection.host)") }
+            let name = String(decoding: buffer.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
 }
 
 /// A remote file open for writing; `close()` it (or let it go) when done.

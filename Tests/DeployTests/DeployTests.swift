@@ -215,6 +215,32 @@ struct Summary: Decodable {
         #expect(result.stderr.components(separatedBy: "started `exec python3").count == 3, "\(result.stderr)")
     }
 
+    @Test func stagedContentIsRemovedWhenTheSwitchFailsAndWhenAnEarlierDeployLeftIt() throws {
+        let fleet = try Fleet(hosts: 2)
+        defer { fleet.remove() }
+        // web02 cannot install: its releases directory is a file.
+        try FileManager.default.createDirectory(atPath: fleet.root("web02"), withIntermediateDirectories: true)
+        try "not a directory\n".write(toFile: fleet.root("web02") + "/releases", atomically: true, encoding: .utf8)
+        let result = try fleet.deploy(["web", "--ref", "v1", "--window", "2", "--max-fail", "1", "--yes", "--json"])
+        #expect(result.status == 8, "\(result.stderr)")
+        let summary = try Summary(result)
+        #expect(summary.host("web02")?.step == "switch", "\(result.stdout)")
+        #expect(summary.host("web02")?.state == "failed")
+        let incoming = fleet.root("web02") + "/.redeye/incoming"
+        #expect(try FileManager.default.contentsOfDirectory(atPath: incoming) == [], "the failed switch's staging")
+
+        // What a deployer that died between sending and switching leaves is removed by the next deploy.
+        let stale = fleet.root("web01") + "/.redeye/incoming/deploy-999"
+        try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: true)
+        try Data(repeating: 7, count: 4096).write(to: URL(fileURLWithPath: stale + "/objects.pack"))
+        let next = try fleet.deploy(["web", "--ref", "v2", "--hosts", "web01", "--yes"])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(next.stderr.contains("removed \(stale), left by an earlier deploy"), "\(next.stderr)")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: fleet.root("web01") + "/.redeye/incoming") == [])
+    }
+
     @Test func aSecondDeployIsRefusedAndAKilledDeployResumes() throws {
         let fleet = try Fleet(hosts: 4)
         defer { fleet.remove() }
