@@ -98,7 +98,7 @@ public final class BundleVersion: @unchecked Sendable {
             try tree.check(against: manifest)
             for entry in manifest.entries where entry.kind == .file {
                 guard let blob = tree.blobs[entry.path] else { continue }
-                let matches = try repository.withBlob(blob) { bytes in
+                let matches = try repository.withContentBlob(blob) { bytes in
                     let hasher = SHA256Hasher()
                     hasher.update(bytes)
                     return hexString(hasher.finalize()) == entry.sha256
@@ -128,7 +128,7 @@ public final class BundleVersion: @unchecked Sendable {
         guard let blob = blobs?[sha256] else {
             throw BundleError("\(ref): no file of the commit has the sha256 \(sha256) its manifest names")
         }
-        return try repository.withBlob(blob) { bytes in
+        return try repository.withContentBlob(blob) { bytes in
             guard verified || SHA256Hasher.hex(Array(bytes)) == sha256 else {
                 let path = manifest.entries.first { $0.sha256 == sha256 }?.path ?? sha256
                 throw BundleError(

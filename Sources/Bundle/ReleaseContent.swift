@@ -62,7 +62,8 @@ struct GitContent: ReleaseContent {
     }
 
     func withBytes(of entry: ManifestEntry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        try repository.withBlob(files[entry.path]!.blob, body)
+        // Every file's bytes are checked against the manifest's SHA-256 by the installer.
+        try repository.withContentBlob(files[entry.path]!.blob, body)
     }
 }
 

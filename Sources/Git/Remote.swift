@@ -101,6 +101,14 @@ extension Repository {
         }
     }
 
+    /// Calls `body` with a blob's bytes, as `withBlob`, without libgit2 hashing them to check the blob's id: for
+    /// content the caller checks itself against a stronger hash (a bundle manifest's SHA-256), where the SHA-1
+    /// with collision detection libgit2 uses would only double the reading cost. While this runs, no other
+    /// thread's reads are checked either (libgit2's option is process-wide), so callers read nothing else then.
+    public func withContentBlob<R>(_ id: ObjectID, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try GitRuntime.withoutHashVerification { try withBlob(id, body) }
+    }
+
     /// Calls `body` with a blob's bytes (valid during the call only).
     public func withBlob<R>(_ id: ObjectID, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         var blob: OpaquePointer?

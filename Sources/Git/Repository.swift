@@ -1,9 +1,29 @@
 import CGit2
+import Foundation
 
 /// libgit2's global state, reference-counted by libgit2 itself: every ``Repository`` holds one reference.
 enum GitRuntime {
     static func acquire() { git_libgit2_init() }
     static func release() { git_libgit2_shutdown() }
+
+    /// libgit2 hashes every object it reads to check it against its id (strict hash verification, a
+    /// process-wide option, on by default). `withoutHashVerification` turns it off while any of its calls runs.
+    private static let verification = NSLock()
+    nonisolated(unsafe) private static var unverifiedReaders = 0
+
+    static func withoutHashVerification<R>(_ body: () throws -> R) rethrows -> R {
+        verification.withLock {
+            if unverifiedReaders == 0 { _ = cgit2_set_strict_hash_verification(0) }
+            unverifiedReaders += 1
+        }
+        defer {
+            verification.withLock {
+                unverifiedReaders -= 1
+                if unverifiedReaders == 0 { _ = cgit2_set_strict_hash_verification(1) }
+            }
+        }
+        return try body()
+    }
 
     /// The linked libgit2's version, e.g. "1.5.1".
     static var version: String {

@@ -17,6 +17,42 @@ import Testing
         #expect(Repository.libraryVersion.hasPrefix("1."))
     }
 
+    /// A blob whose stored content no longer matches its id: libgit2 refuses it, except inside
+    /// `withContentBlob` (whose callers check the bytes against a SHA-256 of their own), and refuses it again
+    /// after that returns.
+    @Test func contentBlobsSkipLibgit2sHashCheckOnlyWhileTheyAreRead() throws {
+        let dir = NSTemporaryDirectory() + "redeye-git-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let corrupt = """
+            import subprocess, sys, zlib
+            d = sys.argv[1]
+            subprocess.run(["git", "init", "-q", d], check=True)
+            open(d + "/f", "w").write("good\\n")
+            subprocess.run(["git", "-C", d, "add", "f"], check=True)
+            blob = subprocess.run(["git", "-C", d, "rev-parse", ":f"], check=True, capture_output=True, text=True)
+            oid = blob.stdout.strip()
+            path = f"{d}/.git/objects/{oid[:2]}/{oid[2:]}"
+            subprocess.run(["chmod", "u+w", path], check=True)
+            open(path, "wb").write(zlib.compress(b"blob 5\\0evil\\n"))
+            print(oid)
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", corrupt, dir]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let hex = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let repository = try Repository.open(dir)
+        let id = try ObjectID(hex: hex)
+        #expect(throws: (any Error).self) { try repository.withBlob(id) { Array($0) } }
+        #expect(try repository.withContentBlob(id) { Array($0) } == Array("evil\n".utf8))
+        #expect(throws: (any Error).self) { try repository.withBlob(id) { Array($0) } }
+    }
+
     @Test func libgit2ErrorsCarryTheLibraryMessage() {
         do {
             _ = try Repository.open("/nonexistent/redeye/repo")
