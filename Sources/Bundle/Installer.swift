@@ -66,6 +66,26 @@ public struct BundleInstaller {
     var stateDirectory: String { base + "/.redeye" }
     var releasesDirectory: String { base + "/releases" }
 
+    /// How `bundle apply --restart` restarted the services once `current` had moved: part of its JSON answer,
+    /// which the deploy on the other end reads.
+    public struct RestartReport: Sendable, Codable {
+        public var services: String?
+        public var restartError: String?
+        public var restartSeconds: Double?
+
+        public init(services: String? = nil, restartError: String? = nil, restartSeconds: Double? = nil) {
+            self.services = services
+            self.restartError = restartError
+            self.restartSeconds = restartSeconds
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case services
+            case restartError = "restart_error"
+            case restartSeconds = "restart_seconds"
+        }
+    }
+
     public struct Outcome: Sendable, Encodable {
         public var release: String
         public var commit: String

@@ -338,17 +338,8 @@ struct HostDeploy {
             let command = (withRestart ? words + restartWords : words).map(shellQuote).joined(separator: " ")
             let result = try ssh.run(command, input: input, timeout: .seconds(3600))
             if result.status == 0 || result.status == 12, withRestart {
-                struct Report: Decodable {
-                    var services: String?
-                    var restartError: String?
-                    var restartSeconds: Double?
-                    enum CodingKeys: String, CodingKey {
-                        case services
-                        case restartError = "restart_error"
-                        case restartSeconds = "restart_seconds"
-                    }
-                }
-                let report = try? JSONDecoder().decode(Report.self, from: Data(result.stdout))
+                let report = try? JSONDecoder().decode(
+                    BundleInstaller.RestartReport.self, from: Data(result.stdout))
                 applied.restart = (
                     report?.restartSeconds ?? 0, report?.services,
                     result.status == 12 ? report?.restartError ?? "the restart failed" : nil

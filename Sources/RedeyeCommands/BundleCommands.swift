@@ -324,20 +324,21 @@ struct BundleCommand: ParsableCommand {
                     }
                     if restart {
                         let started = ContinuousClock.now
+                        var restarted = BundleInstaller.RestartReport()
                         do {
-                            report.services = try ServiceManager(base: installer.base).restart(
+                            restarted.services = try ServiceManager(base: installer.base).restart(
                                 units: units, run: command)
                         } catch {
-                            report.restartError = "\(error)"
+                            restarted.restartError = "\(error)"
                         }
                         let elapsed = ContinuousClock.now - started
-                        report.restartSeconds =
-                            Double(elapsed.components.seconds)
-                            + Double(elapsed.components.attoseconds) / 1e18
-                        if !json { print(report.services ?? "") }
+                        restarted.restartSeconds =
+                            Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                        if !json { print(restarted.services ?? "") }
+                        report.restart = restarted
                     }
                     if json { try printJSON(report) }
-                    if let failure = report.restartError {
+                    if let failure = report.restart?.restartError {
                         printError("redeye: error: restart: \(failure)")
                         throw ExitCode(ExitStatus.restartFailed)
                     }
@@ -353,22 +354,12 @@ struct BundleCommand: ParsableCommand {
     /// What `bundle apply --json` prints: the install's outcome and, with --restart, how the restart went.
     struct AppliedRelease: Encodable {
         var outcome: BundleInstaller.Outcome
-        var services: String?
-        var restartError: String?
-        var restartSeconds: Double?
-
-        enum CodingKeys: String, CodingKey {
-            case services
-            case restartError = "restart_error"
-            case restartSeconds = "restart_seconds"
-        }
+        var restart: BundleInstaller.RestartReport?
 
         func encode(to encoder: Encoder) throws {
-            try outcome.encode(to: encoder)  // the outcome's keys at the top level, as without --restart
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encodeIfPresent(services, forKey: .services)
-            try container.encodeIfPresent(restartError, forKey: .restartError)
-            try container.encodeIfPresent(restartSeconds, forKey: .restartSeconds)
+            // One flat object: the outcome's keys as without --restart, and the restart's beside them.
+            try outcome.encode(to: encoder)
+            try restart?.encode(to: encoder)
         }
     }
 
