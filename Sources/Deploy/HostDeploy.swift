@@ -332,47 +332,47 @@ struct HostDeploy {
         for unit in target.plan.services { restartWords += ["--unit", unit] }
         if let run = target.plan.run { restartWords += ["--run", run] }
         var applied = Applied()
-        var attempt = 0
+        // At most three runs: once more without --restart for an older redeye, once more after sending content
+        // the host found missing.
         var withRestart = true
-        while attempt < 2 {
+        var sentMissing = false
+        while true {
             let command = (withRestart ? words + restartWords : words).map(shellQuote).joined(separator: " ")
             let result = try ssh.run(command, input: input, timeout: .seconds(3600))
-            if result.status == 0 || result.status == 12, withRestart {
-                let report = try? JSONDecoder().decode(
-                    BundleInstaller.RestartReport.self, from: Data(result.stdout))
+            switch result.status {
+            case 0 where withRestart, 12 where withRestart:
+                let report = try? JSONDecoder().decode(BundleInstaller.RestartReport.self, from: Data(result.stdout))
                 applied.restart = (
                     report?.restartSeconds ?? 0, report?.services,
                     result.status == 12 ? report?.restartError ?? "the restart failed" : nil
                 )
                 return applied
-            }
-            if result.status == 0 { return applied }
-            if result.status == 64, withRestart, result.errorOutput.contains("--restart") {
+            case 0:
+                return applied
+            case 64 where withRestart && result.errorOutput.contains("--restart"):
                 // An older redeye on the host: install, then restart with a command of its own.
                 withRestart = false
-                continue
-            }
-            attempt += 1
-            if result.status == 7, attempt == 1,
-                let missing = try? JSONDecoder().decode([String: [String]].self, from: Data(result.stdout))["missing"]
-            {
+            case 7 where !sentMissing:
+                guard
+                    let missing = try? JSONDecoder().decode([String: [String]].self, from: Data(result.stdout))[
+                        "missing"]
+                else { fallthrough }
                 log(target.name, "the host lacks \(missing.count) more files (changed on the host since); sending them")
                 applied.extraFiles = try send(missing, to: staging, over: ssh, name: "retry").0
-                continue
-            }
-            if result.status == 127 {
+                sentMissing = true
+            case 127:
                 throw StepFailure(
                     step: "switch",
                     message:
                         "`\(redeye)` is not installed on the host (install redeye there, or point --remote-redeye at it)"
                 )
+            default:
+                let message =
+                    result.errorOutput.split(separator: "\n").last { $0.hasPrefix("redeye: ") }
+                    .map { String($0.dropFirst("redeye: ".count)) } ?? result.errorOutput
+                throw StepFailure(step: "switch", message: message.trimmingCharacters(in: .whitespacesAndNewlines))
             }
-            let message =
-                result.errorOutput.split(separator: "\n").last { $0.hasPrefix("redeye: ") }
-                .map { String($0.dropFirst("redeye: ".count)) } ?? result.errorOutput
-            throw StepFailure(step: "switch", message: message.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        return applied
     }
 
     /// Restarts the role's services (systemd units, or its run command where systemd is not running).

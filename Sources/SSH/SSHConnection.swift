@@ -314,6 +314,7 @@ public final class SSHConnection {
                 code = libssh2_channel_close(channel)
                 if code == LIBSSH2_ERROR_EAGAIN { waitForSocket(milliseconds: 100) }
             } while code == LIBSSH2_ERROR_EAGAIN && ContinuousClock.now < deadline
+            libssh2_session_set_blocking(session.handle, 1)  // non-blocking, free could stop half-way (EAGAIN)
             libssh2_channel_free(channel)
         }
         var offset = 0
