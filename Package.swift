@@ -53,7 +53,7 @@ let package = Package(
         .target(
             name: "RedeyeCommands",
             dependencies: [
-                "YAML", "Git", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundle", "Service",
+                "YAML", "Git", "Net", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundle", "Service",
                 "Deploy", "Boot",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -310,7 +310,8 @@ public struct BundleInstaller {
         guard clinux_syncfs(newFD) == 0 else { throw posixError("flush the release to disk") }
         // Check what was written (linked files were matched against the index: same content, mode and owner).
         let made = Manifest(entries: manifest.entries.filter { $0.kind != .file || index[$0.path] == nil })
-        var found = try TreeScanner.entries(made.entries.filter { $0.kind != .file }.map(\.path), under: directory)
+        var found = try TreeScanner.entries(
+            manifest.entries.filter { $0.kind != .file }.map(\.path), under: directory)
         for (path, st) in written { found[path] = FoundEntry(path: path, stat: st) }
         if let finding = LeastBit.check(made, against: found, owners: Accounts()).first {
             throw BundleError("the written release does not match its manifest: \(finding)")
@@ -789,18 +790,26 @@ func makeDirectory(_ path: String, mode: mode_t, parents: Bool = false) throws {
 func writeFile(_ path: String, _ bytes: UnsafeRawBufferPointer, mode: mode_t, display: String) throws {
     let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
     guard fd >= 0 else { throw posixError("write \(display)") }
+    do {
+        try writeAll(fd, bytes, display: display)
+    } catch {
+        close(fd)
+        throw error
+    }
+    guard close(fd) == 0 else { throw posixError("write \(display)") }
+}
+
+/// Writes all of `bytes` to `fd`, through short writes and interrupted calls.
+private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, display: String) throws {
     var offset = 0
     while offset < bytes.count {
         let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
         if n < 0 {
             if errno == EINTR { continue }
-            let error = posixError("write \(display)")
-            close(fd)
-            throw error
+            throw posixError("write \(display)")
         }
         offset += n
     }
-    guard close(fd) == 0 else { throw posixError("write \(display)") }
 }
 
 /// Creates `path` under the directory `directory` with `bytes`, gives it `owner` (first: chown clears set-id
@@ -813,15 +822,7 @@ func writeFile(
     guard fd >= 0 else { throw posixError("write \(display)") }
     var st = stat()
     do {
-        var offset = 0
-        while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw posixError("write \(display)")
-            }
-            offset += n
-        }
+        try writeAll(fd, bytes, display: display)
         guard fchown(fd, owner.0, owner.1) == 0 else { throw posixError("set the owner of \(display)") }
         guard fchmod(fd, mode) == 0 else { throw posixError("set the mode of \(display)") }
         guard fstat(fd, &st) == 0 else { throw posixError("stat \(display)") }

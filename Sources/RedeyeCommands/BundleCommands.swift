@@ -2,6 +2,7 @@ import ArgumentParser
 import Bundle
 import Foundation
 import Git
+import Net
 import Service
 
 struct BundleCommand: ParsableCommand {
@@ -331,9 +332,7 @@ struct BundleCommand: ParsableCommand {
                         } catch {
                             restarted.restartError = "\(error)"
                         }
-                        let elapsed = ContinuousClock.now - started
-                        restarted.restartSeconds =
-                            Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                        restarted.restartSeconds = (ContinuousClock.now - started).inSeconds
                         if !json { print(restarted.services ?? "") }
                         report.restart = restarted
                     }

@@ -223,7 +223,7 @@ public final class SSHConnection {
         }
         defer { libssh2_channel_free(channel) }
         payloadBytesSent += Int64(command.utf8.count)
-        var code = cssh2_channel_exec(channel, command)
+        let code = cssh2_channel_exec(channel, command)
         guard code == 0 else { throw SSHError.last(session.handle, code, "start a command on \(host)") }
         var offset = 0
         while offset < input.count {
@@ -270,10 +270,7 @@ public final class SSHConnection {
                 waitForSocket(milliseconds: 100)
             }
         }
-        repeat {
-            code = libssh2_channel_close(channel)
-            if code == LIBSSH2_ERROR_EAGAIN { waitForSocket(milliseconds: 100) }
-        } while code == LIBSSH2_ERROR_EAGAIN && ContinuousClock.now < deadline
+        closeChannel(channel, until: deadline)
         var signalName: UnsafeMutablePointer<CChar>?
         var signalLength = 0
         libssh2_channel_get_exit_signal(channel, &signalName, &signalLength, nil, nil, nil, nil)
@@ -309,11 +306,7 @@ public final class SSHConnection {
         }
         guard let channel = opened else { throw SSHError.last(session.handle, -1, operation) }
         defer {
-            var code: Int32
-            repeat {
-                code = libssh2_channel_close(channel)
-                if code == LIBSSH2_ERROR_EAGAIN { waitForSocket(milliseconds: 100) }
-            } while code == LIBSSH2_ERROR_EAGAIN && ContinuousClock.now < deadline
+            closeChannel(channel, until: deadline)
             libssh2_session_set_blocking(session.handle, 1)  // non-blocking, free could stop half-way (EAGAIN)
             libssh2_channel_free(channel)
         }
@@ -355,6 +348,13 @@ public final class SSHConnection {
             }
         }
         return answer
+    }
+
+    /// Closes a channel of the (non-blocking) session, waiting for the far end's close until `deadline`.
+    private func closeChannel(_ channel: OpaquePointer, until deadline: ContinuousClock.Instant) {
+        while libssh2_channel_close(channel) == LIBSSH2_ERROR_EAGAIN, ContinuousClock.now < deadline {
+            waitForSocket(milliseconds: 100)
+        }
     }
 
     private func waitForSocket(milliseconds: Int32) {
