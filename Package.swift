@@ -5,7 +5,8 @@ import PackageDescription
 ///
 /// Layers (a lower layer never imports a higher one):
 ///   C modules    CYAML CGit2 CSSH2 CSQLite CLibPQ   module maps over the system libraries
-///   C modules    … CCrypto (libcrypto, for SHA-256), CLinux (glibc's GNU-only calls: syncfs)
+///   C modules    … CCrypto (libcrypto, for SHA-256), CLinux (glibc's GNU-only calls: syncfs, openat2)
+///   wrappers     FileSystem                         directories by descriptor: no symlink followed beneath a root
 ///   wrappers     YAML  Git   SSH   Database  Digest owning Swift types, typed errors
 ///   network      Net                                TCP connect with a deadline, a small HTTP/1.1 client
 ///   capability   Schema, Inventory                  schemagen and primary-key record access
@@ -32,6 +33,7 @@ let package = Package(
 
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "Git", dependencies: ["CGit2"]),
+        .target(name: "FileSystem", dependencies: ["CLinux"]),
         .target(name: "Net"),
         .target(name: "SSH", dependencies: ["CSSH2", "Net"]),
         .target(name: "Digest", dependencies: ["CCrypto"]),
@@ -40,7 +42,7 @@ let package = Package(
         .target(name: "Schema", dependencies: ["YAML", "Database", "Digest"]),
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
         .target(name: "Plan", dependencies: ["YAML", "Database", "Schema", "Inventory", "Git", "Signing"]),
-        .target(name: "Bundle", dependencies: ["YAML", "Git", "SSH", "Digest", "CLinux"]),
+        .target(name: "Bundle", dependencies: ["YAML", "Git", "SSH", "Digest", "FileSystem"]),
         .target(name: "Service"),
         .target(
             name: "Deploy",
@@ -49,6 +51,7 @@ let package = Package(
             name: "Boot",
             dependencies: [
                 "Net", "Git", "SSH", "Signing", "Plan", "Bundle", "Service", "Inventory", "Schema", "Database", "YAML",
+                "FileSystem",
             ]),
         .target(
             name: "RedeyeCommands",
@@ -71,7 +74,7 @@ let package = Package(
                 "RedeyeCommands", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "TestSupport"]),
-        .testTarget(name: "BundleTests", dependencies: ["Bundle", "Git", "TestSupport"]),
+        .testTarget(name: "BundleTests", dependencies: ["Bundle", "Git", "FileSystem", "CLinux", "TestSupport"]),
         .testTarget(name: "DeployTests", dependencies: ["Deploy", "Bundle", "SSH", "TestSupport"]),
         .testTarget(name: "BootTests", dependencies: ["Boot", "Plan", "TestSupport"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "Git", "Signing", "Inventory", "Schema", "TestSupport"]),

@@ -1,3 +1,4 @@
+import FileSystem
 import Foundation
 
 /// Where the agent reads and writes on the host: every path is under `root` (`/` on a real host, a temporary
@@ -38,40 +39,15 @@ public struct BootLayout: Sendable {
     public var statusFile: String { path("/run/redeye/status.json") }
 }
 
-/// Writes `data` to `path` by writing a temporary file beside it and renaming it over (readers never see a
-/// half-written file), creating the directory when needed.
+/// Writes `data` to `path` atomically (`Directory.writeAtomically`: a temporary file with a random name, created
+/// exclusively and never through a symlink, flushed and renamed over), creating the directory when needed.
+/// Whoever owns the directory (a Consul or Prometheus account) cannot make it write anywhere else.
 func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o644) throws(BootError) {
     let directory = (path as NSString).deletingLastPathComponent
     do {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Directory.open(directory, create: 0o755).writeAtomically(
+            (path as NSString).lastPathComponent, Array(data), mode: mode)
     } catch {
-        throw BootError(step: "write", "cannot create \(directory): \(error.localizedDescription)")
-    }
-    let temporary = directory + "/." + (path as NSString).lastPathComponent + ".\(getpid()).tmp"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    guard fd >= 0 else {
-        throw BootError(step: "write", "cannot write \(temporary): \(String(cString: strerror(errno)))")
-    }
-    var written = 0
-    let ok = data.withUnsafeBytes { buffer -> Bool in
-        while written < buffer.count {
-            let n = write(fd, buffer.baseAddress! + written, buffer.count - written)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
-            written += n
-        }
-        return fsync(fd) == 0
-    }
-    let error = errno
-    fchmod(fd, mode)
-    close(fd)
-    guard ok else {
-        unlink(temporary)
-        throw BootError(step: "write", "cannot write \(path): \(String(cString: strerror(error)))")
-    }
-    guard rename(temporary, path) == 0 else {
-        let message = String(cString: strerror(errno))
-        unlink(temporary)
-        throw BootError(step: "write", "cannot rename \(temporary) over \(path): \(message)")
+        throw BootError(step: "write", "\(error)")
     }
 }

@@ -1,5 +1,5 @@
-import CLinux
 import Digest
+import FileSystem
 import Foundation
 import Git
 import SSH
@@ -200,15 +200,16 @@ public struct BundleInstaller {
             progress("release \(id) is already installed and intact; switching to it")
         } else {
             let source = try content(manifest)
-            try removeTree(final)
-            let temporary = releasesDirectory + "/.tmp-\(id)-\(getpid())"
+            let releases = try Directory.open(releasesDirectory)
+            try releases.removeTree(id)
+            let temporary = ".tmp-\(id)-\(getpid())"
             do {
                 try write(
                     source, manifest: manifest, manifestBytes: manifestBytes, release: id, owners: owners,
                     into: temporary, previous: previous, previousIndex: previousIndex ?? loadIndex, outcome: &outcome)
-                try rename(temporary, final)
+                try releases.rename(temporary, to: id)
             } catch {
-                try? removeTree(temporary)
+                try? releases.removeTree(temporary)
                 throw error
             }
         }
@@ -235,34 +236,53 @@ public struct BundleInstaller {
         return outcome
     }
 
-    /// Writes a release into `directory`: every file's bytes checked against the manifest before they are
-    /// written, unchanged files hard-linked from the previous release, then owners and modes applied.
+    /// Writes a release into the directory `name` of the releases directory: every file's bytes checked against
+    /// the manifest before they are written, unchanged files hard-linked from the previous release, then owners
+    /// and modes applied. Every entry is made relative to a descriptor of its own directory, opened without
+    /// following symlinks (the manifest puts every entry in a listed directory, never beneath a symlink), so
+    /// nothing the bundle holds, and nothing a service account changes in the previous release, redirects a
+    /// write out of the release.
     func write(
         _ content: some ReleaseContent, manifest: Manifest, manifestBytes: [UInt8], release: String,
-        owners: [String: (UInt32, UInt32)], into directory: String, previous: String?,
+        owners: [String: (UInt32, UInt32)], into name: String, previous: String?,
         previousIndex: (String) -> [String: StatRecord], outcome: inout Outcome
     ) throws {
         try content.check(against: manifest)
-        try makeDirectory(directory, mode: 0o700)
+        let releases = try Directory.open(releasesDirectory)
+        try releases.makeDirectory(name, mode: 0o700)
+        let root = try releases.directory(name)
+        // Descriptors of the new release's directories, by path ("" is the release itself).
+        var directories: [String: Directory] = ["": root]
         for entry in manifest.entries where entry.kind == .dir {
-            try makeDirectory(directory + "/" + entry.path, mode: 0o700)
+            try root.makeDirectory(entry.path, mode: 0o700)
+            directories[entry.path] = try root.directory(entry.path)
         }
-        try manifestBytes.withUnsafeBytes {
-            try writeFile(directory + "/" + Manifest.fileName, $0, mode: 0o644, display: Manifest.fileName)
+        func place(_ path: String) throws -> (Directory, String) {
+            let (parent, leaf) = splitPath(path)
+            guard let directory = directories[parent] else {
+                throw BundleError("\(path): its directory \(parent) is not a directory of the bundle")
+            }
+            return (directory, leaf)
         }
-        // Paths relative to the two release directories: shorter lookups for the many links and stats.
-        let previousFD = previous.map { open(releasesDirectory + "/" + $0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } ?? -1
-        let newFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer {
-            if previousFD >= 0 { close(previousFD) }
-            if newFD >= 0 { close(newFD) }
+        let manifestFD = try root.createFile(Manifest.fileName, mode: 0o644)
+        defer { close(manifestFD) }
+        try manifestBytes.withUnsafeBytes { try writeAll(manifestFD, $0, display: Manifest.fileName) }
+        // The previous release's directories, where a service account may own some: opened without following
+        // symlinks, and a file is linked only through a descriptor of the very file whose stat was checked.
+        var previousDirectories: [String: Directory] = [:]
+        if let previous, let previousRoot = try? releases.directory(previous) {
+            previousDirectories[""] = previousRoot
+            for entry in manifest.entries where entry.kind == .dir {
+                previousDirectories[entry.path] = try? previousRoot.directory(entry.path)
+            }
         }
-        guard newFD >= 0 else { throw posixError("open \(directory)") }
         let previousIndex = previous.map(previousIndex) ?? [:]
         var index =
-            previousFD >= 0
-            ? linkUnchanged(manifest, blobs: content.blobs, previousIndex: previousIndex, from: previousFD, to: newFD)
-            : [:]
+            previousDirectories.isEmpty
+            ? [:]
+            : linkUnchanged(
+                manifest, blobs: content.blobs, previousIndex: previousIndex, from: previousDirectories,
+                to: directories)
         outcome.filesLinked = index.count
         // A written file gets its owner and mode through its descriptor, and what fstat then says is both
         // checked below and recorded in the index: no lookup by path after it is written.
@@ -272,12 +292,12 @@ public struct BundleInstaller {
             switch entry.kind {
             case .dir: continue
             case .symlink:
-                guard symlink(entry.target ?? "", directory + "/" + path) == 0 else {
-                    throw posixError("create symlink \(path)")
-                }
+                let (directory, leaf) = try place(path)
+                try directory.makeSymlink(leaf, target: entry.target ?? "")
             case .file:
                 if index[path] != nil { continue }
                 let owner = owners["\(entry.owner):\(entry.group)"]!
+                let (directory, leaf) = try place(path)
                 try content.withBytes(of: entry) { bytes in
                     let hasher = SHA256Hasher()
                     hasher.update(bytes)
@@ -287,7 +307,7 @@ public struct BundleInstaller {
                         )
                     }
                     written[path] = try writeFile(
-                        at: newFD, path, bytes, owner: owner, mode: mode_t(entry.mode.bits), display: path)
+                        in: directory, leaf, bytes, owner: owner, mode: mode_t(entry.mode.bits), display: path)
                     outcome.bytesWritten += Int64(bytes.count)
                 }
                 outcome.filesWritten += 1
@@ -295,23 +315,32 @@ public struct BundleInstaller {
         }
         // Directories and symlinks: owners first (chown clears set-id bits), then modes; deepest first.
         for entry in manifest.entries.reversed() where entry.kind != .file {
-            let path = directory + "/" + entry.path
             let (uid, gid) = owners["\(entry.owner):\(entry.group)"]!
-            guard lchown(path, uid, gid) == 0 else { throw posixError("set the owner of \(entry.path)") }
-            if entry.kind != .symlink {
-                guard chmod(path, mode_t(entry.mode.bits)) == 0 else {
+            if entry.kind == .dir, let directory = directories[entry.path] {
+                guard fchown(directory.descriptor, uid, gid) == 0 else {
+                    throw posixError("set the owner of \(entry.path)")
+                }
+                guard fchmod(directory.descriptor, mode_t(entry.mode.bits)) == 0 else {
                     throw posixError("set the mode of \(entry.path)")
+                }
+            } else {
+                let (directory, leaf) = try place(entry.path)
+                guard fchownat(directory.descriptor, leaf, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 else {
+                    throw posixError("set the owner of \(entry.path)")
                 }
             }
         }
-        guard chmod(directory, 0o755) == 0 else { throw posixError("set the mode of the release") }
+        guard fchmod(root.descriptor, 0o755) == 0 else { throw posixError("set the mode of the release") }
         // The release must be on disk before `current` can name it: after a power cut, a switched link to files
         // still in the page cache would be a release of empty files. One syncfs costs what the writes cost.
-        guard clinux_syncfs(newFD) == 0 else { throw posixError("flush the release to disk") }
+        try root.syncFileSystem()
         // Check what was written (linked files were matched against the index: same content, mode and owner).
         let made = Manifest(entries: manifest.entries.filter { $0.kind != .file || index[$0.path] == nil })
-        var found = try TreeScanner.entries(
-            manifest.entries.filter { $0.kind != .file }.map(\.path), under: directory)
+        var found: [String: FoundEntry] = [:]
+        for entry in manifest.entries where entry.kind != .file {
+            let (directory, leaf) = try place(entry.path)
+            if let found1 = TreeScanner.entry(leaf, in: directory, path: entry.path) { found[entry.path] = found1 }
+        }
         for (path, st) in written { found[path] = FoundEntry(path: path, stat: st) }
         if let finding = LeastBit.check(made, against: found, owners: Accounts()).first {
             throw BundleError("the written release does not match its manifest: \(finding)")
@@ -323,17 +352,19 @@ public struct BundleInstaller {
         try saveIndex(index, release: release)
     }
 
-    /// Hard-links into the new release (`to`) every file of the previous one (`from`) that can be reused, and
-    /// returns their stat records by path. A file is reused when the previous release's file was verified against
-    /// this same manifest entry (content hash, mode, owner) and is unchanged since (size, mtime, inode, mode,
-    /// owner); from git, its blob must also be the one verified then, so that a tampered repository is caught
-    /// even where the file would be linked. A file that cannot be linked is left to be written.
+    /// Hard-links into the new release every file of the previous one that can be reused, and returns their stat
+    /// records by path. A file is reused when the previous release's file was verified against this same manifest
+    /// entry (content hash, mode, owner) and is unchanged since (size, mtime, ctime, inode, mode, owner); from
+    /// git, its blob must also be the one verified then, so that a tampered repository is caught even where the
+    /// file would be linked. The link is made through a descriptor of the file that was checked, so renaming
+    /// another file into its place meanwhile links nothing unchecked. A file that cannot be linked is left to
+    /// be written.
     ///
     /// For a re-install of a large bundle these links and stats are most of the work, all of it in the kernel:
     /// they run on every core, each thread on its own runs of paths (sorted, so mostly their own directories).
     func linkUnchanged(
-        _ manifest: Manifest, blobs: [String: ObjectID], previousIndex: [String: StatRecord], from previousFD: Int32,
-        to newFD: Int32
+        _ manifest: Manifest, blobs: [String: ObjectID], previousIndex: [String: StatRecord],
+        from previous: [String: Directory], to new: [String: Directory]
     ) -> [String: StatRecord] {
         let entries = manifest.entries
         let linked = UnsafeMutableBufferPointer<StatRecord?>.allocate(capacity: entries.count)
@@ -352,11 +383,20 @@ public struct BundleInstaller {
                 guard entry.kind == .file, let stat = previousIndex[entry.path], stat.entry == entry.fingerprint
                 else { continue }
                 let blob = blobs[entry.path]?.hex
-                if blob == nil || stat.blob == blob, stat.matches(entry.path, relativeTo: previousFD),
-                    linkat(previousFD, entry.path, newFD, entry.path, 0) == 0
-                {
-                    slots[i] = stat
-                }
+                guard blob == nil || stat.blob == blob else { continue }
+                let (parent, leaf) = splitPath(entry.path)
+                guard let from = previous[parent], let to = new[parent] else { continue }
+                let fd = from.pathDescriptor(leaf)
+                guard fd >= 0 else { continue }
+                defer { close(fd) }
+                var now = Glibc.stat()
+                guard fstat(fd, &now) == 0, now.st_mode & S_IFMT == S_IFREG, stat.matches(now),
+                    to.link(descriptor: fd, as: leaf)
+                else { continue }
+                // The link moved the file's ctime: the index records the file as it is now.
+                var after = Glibc.stat()
+                guard fstat(fd, &after) == 0 else { continue }
+                slots[i] = StatRecord(stat: after, blob: stat.blob, entry: stat.entry)
             }
         }
         if ProcessInfo.processInfo.activeProcessorCount > 1 && chunks > 1 {
@@ -610,6 +650,8 @@ public struct BundleInstaller {
     struct StatRecord {
         var size: Int64
         var mtime: Int64
+        /// Change time: an owner who rewrites the file and resets its mtime still moves it.
+        var ctime: Int64 = 0
         var inode: UInt64
         /// Permission bits, owner and group: a chmod or chown since installation also prevents reuse.
         var mode: UInt32 = 0
@@ -628,32 +670,28 @@ public struct BundleInstaller {
             self.entry = entry
         }
 
-        init?(_ path: String, relativeTo directory: Int32 = AT_FDCWD, blob: String?, entry: String?) {
-            var st = stat()
-            guard fstatat(directory, path, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
-            self.init(stat: st, blob: blob, entry: entry)
-        }
-
         init(stat st: stat, blob: String?, entry: String?) {
             self.blob = blob
             self.entry = entry
             size = Int64(st.st_size)
             mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
             inode = UInt64(st.st_ino)
             mode = UInt32(st.st_mode) & 0o7777
             uid = st.st_uid
             gid = st.st_gid
         }
 
-        /// Unchanged since it was verified: a file whose size, mtime and inode are the same is not re-read.
-        func matches(_ path: String, relativeTo directory: Int32 = AT_FDCWD) -> Bool {
-            guard let now = StatRecord(path, relativeTo: directory, blob: nil, entry: nil) else { return false }
-            return now.size == size && now.mtime == mtime && now.inode == inode && now.mode == mode && now.uid == uid
-                && now.gid == gid
+        /// Unchanged since it was verified: a file whose size, times, inode, mode and owner are the same is not
+        /// re-read.
+        func matches(_ st: stat) -> Bool {
+            let now = StatRecord(stat: st, blob: nil, entry: nil)
+            return now.size == size && now.mtime == mtime && now.ctime == ctime && now.inode == inode
+                && now.mode == mode && now.uid == uid && now.gid == gid
         }
     }
 
-    /// The stat index of a release: one line per file, `size mtime inode mode uid gid blob entry path`, tab-separated
+    /// The stat index of a release: one line per file, `size mtime ctime inode mode uid gid blob entry path`, tab-separated
     /// (bundle paths hold no control characters).
     func loadIndex(_ release: String) -> [String: StatRecord] {
         Self.loadIndex(at: stateDirectory + "/index-\(release).tsv")
@@ -671,7 +709,7 @@ public struct BundleInstaller {
                 while lineEnd < bytes.count && bytes[lineEnd] != 10 { lineEnd += 1 }
                 var fields: [Range<Int>] = []
                 var fieldStart = lineStart
-                for i in lineStart..<lineEnd where bytes[i] == 9 && fields.count < 8 {
+                for i in lineStart..<lineEnd where bytes[i] == 9 && fields.count < 9 {
                     fields.append(fieldStart..<i)
                     fieldStart = i + 1
                 }
@@ -688,18 +726,19 @@ public struct BundleInstaller {
                 func text(_ r: Range<Int>) -> String {
                     String(decoding: UnsafeBufferPointer(rebasing: bytes[r]), as: UTF8.self)
                 }
-                if fields.count == 9, let size = number(fields[0]), let mtime = number(fields[1]),
-                    let inode = number(fields[2]),
-                    let mode = number(fields[3]), let uid = number(fields[4]), let gid = number(fields[5])
+                if fields.count == 10, let size = number(fields[0]), let mtime = number(fields[1]),
+                    let ctime = number(fields[2]), let inode = number(fields[3]),
+                    let mode = number(fields[4]), let uid = number(fields[5]), let gid = number(fields[6])
                 {
                     var record = StatRecord(
                         size: Int64(size), mtime: Int64(mtime), inode: inode,
-                        blob: fields[6].isEmpty ? nil : text(fields[6]),
-                        entry: text(fields[7]))
+                        blob: fields[7].isEmpty ? nil : text(fields[7]),
+                        entry: text(fields[8]))
+                    record.ctime = Int64(ctime)
                     record.mode = UInt32(mode)
                     record.uid = UInt32(uid)
                     record.gid = UInt32(gid)
-                    out[text(fields[8])] = record
+                    out[text(fields[9])] = record
                 }
                 lineStart = lineEnd + 1
             }
@@ -718,6 +757,7 @@ public struct BundleInstaller {
         for (path, r) in index {
             number(UInt64(bitPattern: r.size))
             number(UInt64(bitPattern: r.mtime))
+            number(UInt64(bitPattern: r.ctime))
             number(r.inode)
             number(UInt64(r.mode))
             number(UInt64(r.uid))
@@ -770,9 +810,13 @@ final class Lock {
 }
 
 func posixError(_ what: String) -> BundleError {
-    let code = errno
-    if code == ENOSPC { return BundleError("\(what): the disk is full (no space left on device)") }
-    return BundleError("\(what): \(String(cString: strerror(code)))")
+    BundleError(SystemError(what).description)
+}
+
+/// `path` split into its directory ("" at the top) and its last component.
+func splitPath(_ path: String) -> (String, String) {
+    guard let slash = path.lastIndex(of: "/") else { return ("", path) }
+    return (String(path[..<slash]), String(path[path.index(after: slash)...]))
 }
 
 func makeDirectory(_ path: String, mode: mode_t, parents: Bool = false) throws {
@@ -787,38 +831,15 @@ func makeDirectory(_ path: String, mode: mode_t, parents: Bool = false) throws {
     guard mkdir(path, mode) == 0 || errno == EEXIST else { throw posixError("create \(path)") }
 }
 
-func writeFile(_ path: String, _ bytes: UnsafeRawBufferPointer, mode: mode_t, display: String) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-    guard fd >= 0 else { throw posixError("write \(display)") }
-    do {
-        try writeAll(fd, bytes, display: display)
-    } catch {
-        close(fd)
-        throw error
-    }
-    guard close(fd) == 0 else { throw posixError("write \(display)") }
-}
-
-/// Writes all of `bytes` to `fd`, through short writes and interrupted calls.
-private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, display: String) throws {
-    var offset = 0
-    while offset < bytes.count {
-        let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw posixError("write \(display)")
-        }
-        offset += n
-    }
-}
-
-/// Creates `path` under the directory `directory` with `bytes`, gives it `owner` (first: chown clears set-id
-/// bits) and `mode` through its descriptor, and returns what fstat then says of it.
+/// Creates `name` in `directory` with `bytes` (exclusively, never through a symlink), gives it `owner` (first:
+/// chown clears set-id bits) and `mode` through its descriptor, and returns what fstat then says of it.
 func writeFile(
-    at directory: Int32, _ path: String, _ bytes: UnsafeRawBufferPointer, owner: (UInt32, UInt32), mode: mode_t,
+    in directory: Directory, _ name: String, _ bytes: UnsafeRawBufferPointer, owner: (UInt32, UInt32), mode: mode_t,
     display: String
 ) throws -> stat {
-    let fd = openat(directory, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    let fd = retryingInterrupts {
+        openat(directory.descriptor, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    }
     guard fd >= 0 else { throw posixError("write \(display)") }
     var st = stat()
     do {
@@ -834,28 +855,21 @@ func writeFile(
     return st
 }
 
-func atomicWrite(_ path: String, _ bytes: [UInt8]) throws {
-    let temporary = path + ".tmp-\(getpid())"
-    unlink(temporary)
-    try bytes.withUnsafeBytes { try writeFile(temporary, $0, mode: 0o600, display: path) }
-    guard Glibc.rename(temporary, path) == 0 else { throw posixError("replace \(path)") }
+/// Replaces the file at `path` atomically (the one writer: `Directory.writeAtomically`).
+func atomicWrite(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws {
+    let (directory, name) = splitPath(path)
+    try Directory.open(directory).writeAtomically(name, bytes, mode: mode)
 }
 
-func rename(_ from: String, _ to: String) throws {
-    guard Glibc.rename(from, to) == 0 else { throw posixError("rename \(from) to \(to)") }
-}
-
-/// Removes a tree, making directories writable first (a release may hold 0555 directories).
+/// Removes a tree through directory descriptors (`Directory.removeTree`): a directory swapped for a symlink
+/// while it is removed has the symlink removed, never what it points to.
 func removeTree(_ path: String) throws {
-    var st = stat()
-    guard lstat(path, &st) == 0 else { return }
-    if st.st_mode & S_IFMT == S_IFDIR {
-        chmod(path, 0o700)
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
-            try removeTree(path + "/" + name)
-        }
-        guard rmdir(path) == 0 else { throw posixError("remove \(path)") }
-    } else {
-        guard unlink(path) == 0 else { throw posixError("remove \(path)") }
+    let (directory, name) = splitPath(path)
+    let parent: Directory
+    do {
+        parent = try Directory.open(directory.isEmpty ? "/" : directory)
+    } catch  where error.code == ENOENT {
+        return
     }
+    try parent.removeTree(name)
 }

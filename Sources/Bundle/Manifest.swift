@@ -134,8 +134,75 @@ extension Manifest {
     /// tags or merge keys) is read straight from libyaml's events; anything else, and every manifest with a
     /// problem, is read through the node tree, which gives the located errors.
     public static func parse(_ bytes: [UInt8], file: String) throws(BundleError) -> Manifest {
-        if let manifest = readPlain(bytes, file: file) { return manifest }
-        return try parseTree(bytes, file: file)
+        let manifest: Manifest
+        if let plain = readPlain(bytes, file: file) {
+            manifest = plain
+        } else {
+            manifest = try parseTree(bytes, file: file)
+        }
+        if let (entry, problem) = manifest.treeProblem() {
+            throw BundleError("\(entry.location.map { "\($0): " } ?? "\(file): ")\(entry.path): \(problem)")
+        }
+        return manifest
+    }
+
+    /// What breaks the rules over the whole tree, or nil: every entry's directory is a directory of the bundle
+    /// (never a file or a symlink, so the installer never makes anything beneath a symlink), and every symlink,
+    /// followed through the bundle's own symlinks as the kernel would follow it, stays inside the bundle.
+    public func treeProblem() -> (ManifestEntry, String)? {
+        for entry in entries {
+            let (parent, _) = splitPath(entry.path)
+            if !parent.isEmpty {
+                guard let directory = self.entry(parent) else {
+                    return (entry, "its directory \(parent) is not in the manifest")
+                }
+                guard directory.kind == .dir else {
+                    return (entry, "its directory \(parent) is a \(directory.kind.rawValue) in the manifest, not a dir")
+                }
+            }
+            if entry.kind == .symlink, let problem = escape(of: entry) { return (entry, problem) }
+        }
+        return nil
+    }
+
+    /// Why the symlink `link` leads out of the bundle when followed, or nil. Components are resolved one at a time
+    /// against the manifest (the release holds nothing else), each symlink met replaced by its target, at most 40
+    /// of them (the kernel's own limit); a `..` that would climb above the bundle's root is an escape, and so is
+    /// one after a component the bundle does not hold (what is not there may be made later, by someone else).
+    func escape(of link: ManifestEntry) -> String? {
+        guard let target = link.target else { return "a symlink needs its target" }
+        var current = link.path.split(separator: "/").dropLast().map(String.init)
+        var pending = Array(target.split(separator: "/", omittingEmptySubsequences: true).reversed().map(String.init))
+        if target.hasPrefix("/") { return "symlink to an absolute path (\(target)) escapes the bundle" }
+        var hops = 0
+        var beyond: String?
+        while let part = pending.popLast() {
+            if part == "." { continue }
+            if part == ".." {
+                if let beyond {
+                    return "symlink target \(target) climbs out of \(beyond), which the bundle does not hold"
+                }
+                guard !current.isEmpty else { return "symlink target \(target) escapes the bundle" }
+                current.removeLast()
+                continue
+            }
+            current.append(part)
+            guard beyond == nil else { continue }
+            let path = current.joined(separator: "/")
+            guard let found = entry(path) else {
+                beyond = path
+                continue
+            }
+            guard found.kind == .symlink else { continue }
+            hops += 1
+            guard hops <= 40 else { return "symlink target \(target) loops through the bundle's symlinks" }
+            guard let next = found.target, !next.hasPrefix("/") else {
+                return "symlink target \(target) goes through \(path), which points out of the bundle"
+            }
+            current.removeLast()
+            pending.append(contentsOf: next.split(separator: "/").reversed().map(String.init))
+        }
+        return nil
     }
 
     /// Reads a manifest through the node tree, with the same located errors and unknown-key checks the generic

@@ -1,4 +1,5 @@
 import Digest
+import FileSystem
 import Foundation
 
 #if canImport(Glibc)
@@ -32,84 +33,87 @@ extension FoundEntry {
     }
 }
 
-/// Reads a directory tree with lstat, hashing files as it goes.
+/// Reads a directory tree through directory descriptors (no symlink followed, so a directory swapped for a
+/// symlink while it is read is reported as the symlink), hashing files as it goes.
 public enum TreeScanner {
     /// Every path under `root` (relative), except the manifest itself and a `.git` directory at the root.
     public static func scan(_ root: String, hashing: Bool = true) throws(BundleError) -> [String: FoundEntry] {
         var out: [String: FoundEntry] = [:]
-        try walk(root, relative: "", into: &out, hashing: hashing)
+        let directory: Directory
+        do {
+            directory = try Directory.open(root)
+        } catch {
+            throw BundleError("\(root): cannot read the directory: \(String(cString: strerror(error.code)))")
+        }
+        try walk(directory, relative: "", into: &out, hashing: hashing)
         return out
     }
 
-    private static func walk(_ root: String, relative: String, into out: inout [String: FoundEntry], hashing: Bool)
-        throws(BundleError)
-    {
-        let directory = relative.isEmpty ? root : root + "/" + relative
-        guard let dir = opendir(directory) else {
+    private static func walk(
+        _ directory: Directory, relative: String, into out: inout [String: FoundEntry], hashing: Bool
+    ) throws(BundleError) {
+        let names: [String]
+        do {
+            names = try directory.names()
+        } catch {
             throw BundleError(
-                "\(relative.isEmpty ? root : relative): cannot read the directory: \(String(cString: strerror(errno)))")
-        }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name == "." || name == ".." { continue }
-            if relative.isEmpty && (name == ".git" || name == Manifest.fileName) { continue }
-            names.append(name)
+                "\(relative.isEmpty ? directory.path : relative): cannot read the directory: \(String(cString: strerror(error.code)))"
+            )
         }
         for name in names.sorted() {
+            if relative.isEmpty && (name == ".git" || name == Manifest.fileName) { continue }
             let path = relative.isEmpty ? name : relative + "/" + name
-            let full = root + "/" + path
-            var st = stat()
-            guard lstat(full, &st) == 0 else { throw BundleError("\(path): \(String(cString: strerror(errno)))") }
-            let type = st.st_mode & S_IFMT
-            var found = FoundEntry(
-                path: path, kind: .file, mode: FileMode(UInt32(st.st_mode)), uid: st.st_uid, gid: st.st_gid,
-                size: Int64(st.st_size),
-                sha256: nil, target: nil, special: false)
-            switch type {
-            case S_IFDIR:
-                found.kind = .dir
+            guard var found = entry(name, in: directory, path: path) else {
+                throw BundleError("\(path): \(String(cString: strerror(errno)))")
+            }
+            if found.kind == .symlink && found.target == nil { throw BundleError("\(path): cannot read the link") }
+            if found.kind == .dir {
                 out[path] = found
-                try walk(root, relative: path, into: &out, hashing: hashing)
-                continue
-            case S_IFREG:
-                if hashing { found.sha256 = try hashFile(full, display: path) }
-            case S_IFLNK:
-                found.kind = .symlink
-                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let n = readlink(full, &buffer, buffer.count - 1)
-                guard n >= 0 else {
-                    throw BundleError("\(path): cannot read the link: \(String(cString: strerror(errno)))")
+                let sub: Directory
+                do {
+                    sub = try directory.directory(name)
+                } catch {
+                    throw BundleError("\(path): cannot read the directory: \(String(cString: strerror(error.code)))")
                 }
-                found.target = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                found.mode = FileMode(0o777)
-            default:
-                found.special = true
+                try walk(sub, relative: path, into: &out, hashing: hashing)
+                continue
+            }
+            if hashing && found.kind == .file && !found.special {
+                found.sha256 = try hashFile(name, in: directory, display: path)
             }
             out[path] = found
         }
     }
 
-    /// The given paths only (lstat each, no hashing): for checking what an install just wrote.
+    /// What lstat says of `name` in `directory` (a symlink's target read), or nil when it is not there.
+    static func entry(_ name: String, in directory: Directory, path: String) -> FoundEntry? {
+        var st = stat()
+        guard fstatat(directory.descriptor, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        var found = FoundEntry(path: path, stat: st)
+        if found.kind == .symlink { found.target = try? directory.readLink(name) }
+        return found
+    }
+
+    /// The given paths only (lstat each, no hashing, no symlink followed on the way): for checking a tree.
     public static func entries(_ paths: [String], under root: String) throws(BundleError) -> [String: FoundEntry] {
         var out: [String: FoundEntry] = [:]
+        guard let top = try? Directory.open(root) else { return out }
         for path in paths {
-            var st = stat()
-            guard lstat(root + "/" + path, &st) == 0 else { continue }
-            var found = FoundEntry(path: path, stat: st)
-            if found.kind == .symlink {
-                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let n = readlink(root + "/" + path, &buffer, buffer.count - 1)
-                if n >= 0 {
-                    found.target = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                }
-            }
+            let (parent, leaf) = splitPath(path)
+            guard let directory = parent.isEmpty ? top : try? top.directory(parent),
+                let found = entry(leaf, in: directory, path: path)
+            else { continue }
             out[path] = found
         }
         return out
+    }
+
+    /// SHA-256 of the regular file `name` in `directory` (never through a symlink), read in 1 MiB chunks.
+    static func hashFile(_ name: String, in directory: Directory, display: String) throws(BundleError) -> String {
+        let fd = retryingInterrupts { openat(directory.descriptor, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 else { throw BundleError("\(display): cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        return try hash(fd, display: display)
     }
 
     /// SHA-256 of a file, read in 1 MiB chunks.
@@ -117,6 +121,10 @@ public enum TreeScanner {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw BundleError("\(display ?? path): cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        return try hash(fd, display: display ?? path)
+    }
+
+    static func hash(_ fd: Int32, display: String) throws(BundleError) -> String {
         let hasher = SHA256Hasher()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
@@ -124,7 +132,7 @@ public enum TreeScanner {
             let n = read(fd, buffer.baseAddress, buffer.count)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw BundleError("\(display ?? path): read failed: \(String(cString: strerror(errno)))")
+                throw BundleError("\(display): read failed: \(String(cString: strerror(errno)))")
             }
             if n == 0 { break }
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))

@@ -81,9 +81,18 @@ extension Repository {
     private func walk(_ tree: OpaquePointer?, prefix: String, _ body: (String, GitFileKind, ObjectID) throws -> Void)
         throws
     {
+        // libgit2 reads a tree that holds one name twice (`git fsck`'s duplicateEntries), such as a symlink and
+        // a directory both called `a`: whoever reads it by path would see one and get the other.
+        var names = Set<String>()
         for i in 0..<git_tree_entrycount(tree) {
             guard let entry = git_tree_entry_byindex(tree, i) else { continue }
-            let name = prefix + String(cString: git_tree_entry_name(entry))
+            let leaf = String(cString: git_tree_entry_name(entry))
+            let name = prefix + leaf
+            guard names.insert(leaf).inserted, !leaf.isEmpty, leaf != ".", leaf != "..", !leaf.contains("/") else {
+                throw GitError(
+                    code: -1, errorClass: 0, message: "the tree holds '\(name)' twice or under a name git refuses",
+                    operation: "read the tree of \(prefix.isEmpty ? "the commit" : String(prefix.dropLast()))")
+            }
             switch git_tree_entry_type(entry) {
             case GIT_OBJECT_TREE:
                 var subtree: OpaquePointer?
