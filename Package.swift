@@ -34,6 +34,7 @@ let package = Package(
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "Git", dependencies: ["CGit2"]),
         .target(name: "FileSystem", dependencies: ["CLinux"]),
+        .target(name: "Spawn", dependencies: ["CLinux", "FileSystem"]),
         .target(name: "Net"),
         .target(name: "SSH", dependencies: ["CSSH2", "Net"]),
         .target(name: "Digest", dependencies: ["CCrypto"]),
@@ -42,8 +43,8 @@ let package = Package(
         .target(name: "Schema", dependencies: ["YAML", "Database", "Digest"]),
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
         .target(name: "Plan", dependencies: ["YAML", "Database", "Schema", "Inventory", "Git", "Signing"]),
-        .target(name: "Bundle", dependencies: ["YAML", "Git", "SSH", "Digest", "FileSystem"]),
-        .target(name: "Service"),
+        .target(name: "Bundle", dependencies: ["YAML", "Git", "SSH", "Digest", "FileSystem", "Spawn", "Service"]),
+        .target(name: "Service", dependencies: ["FileSystem", "Spawn"]),
         .target(
             name: "Deploy",
             dependencies: ["SSH", "Net", "Git", "Bundle", "Plan", "Inventory", "Schema", "Database", "Digest"]),

@@ -3,6 +3,7 @@ import FileSystem
 import Foundation
 import Git
 import SSH
+import Spawn
 
 #if canImport(Glibc)
     import Glibc
@@ -65,26 +66,6 @@ public struct BundleInstaller {
 
     var stateDirectory: String { base + "/.redeye" }
     var releasesDirectory: String { base + "/releases" }
-
-    /// How `bundle apply --restart` restarted the services once `current` had moved: part of its JSON answer,
-    /// which the deploy on the other end reads.
-    public struct RestartReport: Sendable, Codable {
-        public var services: String?
-        public var restartError: String?
-        public var restartSeconds: Double?
-
-        public init(services: String? = nil, restartError: String? = nil, restartSeconds: Double? = nil) {
-            self.services = services
-            self.restartError = restartError
-            self.restartSeconds = restartSeconds
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case services
-            case restartError = "restart_error"
-            case restartSeconds = "restart_seconds"
-        }
-    }
 
     public struct Outcome: Sendable, Encodable {
         public var release: String
@@ -421,7 +402,7 @@ public struct BundleInstaller {
         let installed = releases().filter { FileManager.default.fileExists(atPath: releasesDirectory + "/" + $0.id) }
         let target: String
         if let id {
-            guard installed.contains(where: { $0.id == id }) else {
+            guard Self.isReleaseID(id), installed.contains(where: { $0.id == id }) else {
                 throw BundleError(
                     "no installed release \(id) (installed: \(installed.map(\.id).joined(separator: ", ")))")
             }
@@ -478,6 +459,12 @@ public struct BundleInstaller {
         guard root.hasPrefix("/"), !root.split(separator: "/").contains("..") else {
             throw BundleError("the install root must be an absolute path without '..' (got \(root))")
         }
+        let parts = root.split(separator: "/")
+        if parts.isEmpty || (parts.count == 1 && BundleInstaller.systemDirectories.contains(String(parts[0]))) {
+            throw BundleError(
+                "refusing the install root \(root): a bundle is installed in a directory of its own (e.g. /opt/web), never over the system's"
+            )
+        }
         try makeDirectory(base, mode: 0o755, parents: true)
         try makeDirectory(releasesDirectory, mode: 0o755, parents: true)
         try makeDirectory(stateDirectory, mode: 0o700, parents: true)
@@ -501,7 +488,9 @@ public struct BundleInstaller {
         let n = readlink(base + "/current", &buffer, buffer.count - 1)
         guard n > 0 else { return nil }
         let target = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return target.hasPrefix("releases/") ? String(target.dropFirst("releases/".count)) : nil
+        guard target.hasPrefix("releases/") else { return nil }
+        let id = String(target.dropFirst("releases/".count))
+        return Self.isReleaseID(id) ? id : nil
     }
 
     func switchCurrent(to id: String) throws {
@@ -549,11 +538,24 @@ public struct BundleInstaller {
         return out
     }
 
+    /// Top-level directories of the system that are never an install root.
+    static let systemDirectories: Set<String> = [
+        "bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "opt", "proc", "root", "run", "sbin", "srv",
+        "sys",
+        "tmp", "usr", "var",
+    ]
+
+    /// A release id as the installer makes them: a commit's first 12 hex digits. Anything else in the records is
+    /// never used as a path.
+    static func isReleaseID(_ id: String) -> Bool {
+        id.utf8.count == 12 && id.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+
     public func releases() -> [ReleaseRecord] {
         guard let data = FileManager.default.contents(atPath: stateDirectory + "/releases.json") else { return [] }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return (try? decoder.decode([ReleaseRecord].self, from: data)) ?? []
+        return ((try? decoder.decode([ReleaseRecord].self, from: data)) ?? []).filter { Self.isReleaseID($0.id) }
     }
 
     func record(_ release: ReleaseRecord) throws {
@@ -588,60 +590,36 @@ public struct BundleInstaller {
         try writeState(kept.sorted { $0.installedAt < $1.installedAt })
     }
 
-    /// Runs a hook with `/bin/sh -c` in the release directory, in a process group of its own so that a
-    /// timeout kills everything it started; its output goes to a file (no pipe for children to hold open).
+    /// Runs a hook with `/bin/sh -c` in the release directory, with the minimal child environment (nothing of
+    /// the caller's own: no database password, no agent socket), bounded by its timeout; whatever it started
+    /// is killed when it ends, also what left its process group. Its output goes to a file (no pipe for
+    /// children to hold open).
     func run(_ hook: Hook, name: String, release: String) throws {
         progress("running the \(name) hook: \(hook.run)")
         let directory = releasesDirectory + "/" + release
-        let outputPath = stateDirectory + "/hook-\(getpid()).log"
-        defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var environment = ProcessInfo.processInfo.environment
-        environment["REDEYE_RELEASE"] = release
-        environment["REDEYE_RELEASE_DIR"] = directory
-        environment["REDEYE_ROOT"] = root
+        let state = try Directory.open(stateDirectory)
+        let log = "hook-\(getpid()).log"
+        try state.removeFile(log)
+        defer { try? state.removeFile(log) }
         // The directory and the command travel as arguments, never spliced into shell text.
-        let words: [String] = [
-            "/bin/sh", "-c", "cd -- \"$0\" || exit 125; exec /bin/sh -c \"$1\"", directory, hook.run,
-        ]
-        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+        let spec = ProcessSpec(
+            "/bin/sh", ["/bin/sh", "-c", "cd -- \"$0\" || exit 125; exec /bin/sh -c \"$1\"", directory, hook.run],
+            environment: childEnvironment([
+                "REDEYE_RELEASE": release, "REDEYE_RELEASE_DIR": directory, "REDEYE_ROOT": root,
+            ]),
+            output: stateDirectory + "/" + log)
+        let termination: Termination
+        do {
+            termination = try runBounded(spec, timeout: .seconds(hook.timeoutSeconds))
+        } catch {
+            throw BundleError("cannot start the \(name) hook: \(error)")
         }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
-        guard spawned == 0 else {
-            throw BundleError("cannot start the \(name) hook: \(String(cString: strerror(spawned)))")
+        if termination == .timedOut {
+            throw BundleError("the \(name) hook did not finish within \(hook.timeoutSeconds)s and was killed")
         }
-        let deadline = Date().addingTimeInterval(TimeInterval(hook.timeoutSeconds))
-        var status: Int32 = 0
-        while waitpid(pid, &status, WNOHANG) == 0 {
-            if Date() >= deadline {
-                kill(-pid, SIGKILL)
-                waitpid(pid, &status, 0)
-                throw BundleError("the \(name) hook did not finish within \(hook.timeoutSeconds)s and was killed")
-            }
-            usleep(10_000)
-        }
-        kill(-pid, SIGKILL)  // whatever the hook left running in its group
-        let output = FileManager.default.contents(atPath: outputPath).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let exited = status & 0x7f == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
-            let how = exited ? "exit \(code)" : "killed by signal \(status & 0x7f)"
-            throw BundleError("the \(name) hook failed (\(how)): \(output.suffix(500))")
+        guard termination.succeeded else {
+            let output = (try? state.read(log, limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            throw BundleError("the \(name) hook failed (\(termination)): \(output.suffix(500))")
         }
     }
 

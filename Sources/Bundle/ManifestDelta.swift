@@ -13,6 +13,9 @@ import Digest
 public enum ManifestDelta {
     static let header = "redeye-delta 1"
 
+    /// Whether `input` is a delta rather than a whole manifest.
+    public static func isDelta(_ input: [UInt8]) -> Bool { input.starts(with: Array((header + " ").utf8)) }
+
     public static func make(from old: [UInt8], to new: [UInt8]) -> [UInt8] {
         let oldLines = lines(old)
         let newLines = lines(new)

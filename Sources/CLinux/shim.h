@@ -29,6 +29,13 @@ static inline int clinux_exchange(int olddirfd, const char *oldpath, int newdirf
     return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, 2 /* RENAME_EXCHANGE */);
 }
 
+/* Children this thread starts from now on are in a new PID namespace (unshare CLONE_NEWPID), the first as its
+   init: when that one ends, the kernel kills every process left in the namespace. Needs CAP_SYS_ADMIN. */
+static inline int clinux_unshare_pid_namespace(void) { return (int)syscall(SYS_unshare, 0x20000000); }
+
+/* Back to the PID namespace open as fd for this thread's later children (setns CLONE_NEWPID). */
+static inline int clinux_set_pid_namespace(int fd) { return (int)syscall(SYS_setns, fd, 0x20000000); }
+
 /* The flag values Swift cannot import from glibc's macros. */
 static const int clinux_O_PATH = 010000000;
 static const int clinux_AT_EMPTY_PATH = 0x1000;

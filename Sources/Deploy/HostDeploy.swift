@@ -153,14 +153,9 @@ struct HostDeploy {
                 outcome.filesSent += applied.extraFiles
                 outcome.releaseAfter = release
                 log(target.name, "switched \(root)/current to \(release) (\(version.ref))")
-                if let restarted = applied.restart {
-                    enter("restart", secondsAgo: restarted.seconds)
-                    if let failure = restarted.error { throw StepFailure(step: "restart", message: failure) }
-                    if let services = restarted.services { log(target.name, services) }
-                } else {
-                    enter("restart")
-                    try restart(ssh)
-                }
+                enter("restart", secondsAgo: applied.restartSeconds)
+                if let failure = applied.restartError { throw StepFailure(step: "restart", message: failure) }
+                if let services = applied.services { log(target.name, services) }
                 enter("health")
                 if let failure = health.check(target.plan.monitors, on: ssh, log: { log(target.name, $0) }) {
                     throw StepFailure(step: "health", message: failure)
@@ -313,54 +308,54 @@ struct HostDeploy {
         return (shas.count, bytes)
     }
 
-    /// What the host's installer did: files sent again on its request, and the restart it ran after switching
-    /// (nil when the host's redeye predates `bundle apply --restart`: the restart is still to do).
+    /// What the host's installer did: files sent again on its request, and the restart it ran after switching.
     struct Applied {
         var extraFiles = 0
-        var restart: (seconds: Double, services: String?, error: String?)?
+        var restartSeconds: Double = 0
+        var services: String?
+        var restartError: String?
+    }
+
+    /// The request for the host's installer: the staged content, and the role's services to restart.
+    func applyRequest(staging: String) -> ApplyRequest {
+        ApplyRequest(
+            redeye: redeye, root: root, objects: staging, commit: version.commit.hex, ref: version.ref,
+            repository: version.url, keep: target.plan.install.keep,
+            restart: RestartRequest(units: target.plan.services, run: target.plan.run))
     }
 
     /// Runs the host's installer on the staged content and, in the same remote command, restarts the role's
     /// services once `current` has moved; sends what it reports missing (drifted files) once more. Throws only
-    /// when the release was not switched.
+    /// when the release was not switched. A host that exits 0 without its report has not shown that it switched:
+    /// that is a failure of the switch, never a success.
     func apply(_ ssh: SSHConnection, staging: String, manifestInput input: [UInt8]) throws -> Applied {
-        let words = [
-            redeye, "bundle", "apply", "--root", root, "--objects", staging, "--commit", version.commit.hex, "--ref",
-            version.ref, "--repository", version.url, "--keep", String(target.plan.install.keep), "--json",
-        ]
-        var restartWords = ["--restart"]
-        for unit in target.plan.services { restartWords += ["--unit", unit] }
-        if let run = target.plan.run { restartWords += ["--run", run] }
+        let command = applyRequest(staging: staging).arguments.map(shellQuote).joined(separator: " ")
         var applied = Applied()
-        // At most three runs: once more without --restart for an older redeye, once more after sending content
-        // the host found missing.
-        var withRestart = true
-        var sentMissing = false
-        while true {
-            let command = (withRestart ? words + restartWords : words).map(shellQuote).joined(separator: " ")
-            let result = try ssh.run(command, input: input, timeout: .seconds(3600))
-            switch result.status {
-            case 0 where withRestart, 12 where withRestart:
-                let report = try? JSONDecoder().decode(BundleInstaller.RestartReport.self, from: Data(result.stdout))
-                applied.restart = (
-                    report?.restartSeconds ?? 0, report?.services,
-                    result.status == 12 ? report?.restartError ?? "the restart failed" : nil
-                )
+        // At most two runs: once more after sending content the host found missing.
+        for attempt in 1...2 {
+            let result = try ssh.run(command, input: input, timeout: .seconds(3600), outputLimit: 1 << 20)
+            let report = try? JSONDecoder().decode(ApplyReport.self, from: Data(result.stdout))
+            switch ApplyExit(rawValue: result.status) {
+            case .switched?, .restartFailed?:
+                guard let report, report.release == version.commit.short || report.commit == version.commit.hex
+                else {
+                    throw StepFailure(
+                        step: "switch",
+                        message:
+                            "the host's installer exited \(result.status) without a report naming \(release); not counted as switched"
+                    )
+                }
+                applied.restartSeconds = report.restartSeconds ?? 0
+                applied.services = report.services
+                if result.status == ApplyExit.restartFailed.rawValue {
+                    applied.restartError = report.restartError ?? "the restart failed"
+                }
                 return applied
-            case 0:
-                return applied
-            case 64 where withRestart && result.errorOutput.contains("--restart"):
-                // An older redeye on the host: install, then restart with a command of its own.
-                withRestart = false
-            case 7 where !sentMissing:
-                guard
-                    let missing = try? JSONDecoder().decode([String: [String]].self, from: Data(result.stdout))[
-                        "missing"]
-                else { fallthrough }
+            case .missingContent? where attempt == 1 && report?.missing != nil:
+                let missing = report?.missing ?? []
                 log(target.name, "the host lacks \(missing.count) more files (changed on the host since); sending them")
                 applied.extraFiles = try send(missing, to: staging, over: ssh, name: "retry").0
-                sentMissing = true
-            case 127:
+            case .notInstalled?:
                 throw StepFailure(
                     step: "switch",
                     message:
@@ -370,9 +365,12 @@ struct HostDeploy {
                 let message =
                     result.errorOutput.split(separator: "\n").last { $0.hasPrefix("redeye: ") }
                     .map { String($0.dropFirst("redeye: ".count)) } ?? result.errorOutput
-                throw StepFailure(step: "switch", message: message.trimmingCharacters(in: .whitespacesAndNewlines))
+                let said = message.trimmingCharacters(in: .whitespacesAndNewlines)
+                throw StepFailure(
+                    step: "switch", message: said.isEmpty ? "the host's installer exited \(result.status)" : said)
             }
         }
+        throw StepFailure(step: "switch", message: "the host still lacked content after it was sent again")
     }
 
     /// Restarts the role's services (systemd units, or its run command where systemd is not running).

@@ -301,64 +301,29 @@ struct BundleCommand: ParsableCommand {
 
         func run() throws {
             let input = Array(FileHandle.standardInput.readDataToEndOfFile())
-            do {
-                try reportingErrors {
-                    let installer = BundleInstaller(
-                        root: root, prefix: prefix, keep: max(1, keep), progress: { if !json { printError($0) } })
-                    var manifest = input
-                    if input.starts(with: Array("redeye-delta ".utf8)) {
-                        let current = installer.currentRelease().flatMap {
-                            FileManager.default.contents(
-                                atPath: installer.base + "/releases/\($0)/\(Manifest.fileName)")
-                        }
-                        manifest = try ManifestDelta.apply(input, to: current.map(Array.init) ?? [])
-                    }
-                    let outcome = try installer.apply(
-                        manifestBytes: manifest, objects: objects, commit: commit, ref: ref, repository: repository)
-                    var report = AppliedRelease(outcome: outcome)
-                    if !json {
-                        print(
-                            outcome.alreadyCurrent
-                                ? "\(ref) (\(outcome.release)) is already current; nothing to do"
-                                : "installed \(ref) as release \(outcome.release): \(outcome.filesWritten) files written, \(outcome.filesLinked) linked"
-                        )
-                    }
-                    if restart {
-                        let started = ContinuousClock.now
-                        var restarted = BundleInstaller.RestartReport()
-                        do {
-                            restarted.services = try ServiceManager(base: installer.base).restart(
-                                units: units, run: command)
-                        } catch {
-                            restarted.restartError = "\(error)"
-                        }
-                        restarted.restartSeconds = (ContinuousClock.now - started).inSeconds
-                        if !json { print(restarted.services ?? "") }
-                        report.restart = restarted
-                    }
-                    if json { try printJSON(report) }
-                    if let failure = report.restart?.restartError {
-                        printError("redeye: error: restart: \(failure)")
-                        throw ExitCode(ExitStatus.restartFailed)
-                    }
+            try reportingErrors {
+                let installer = BundleInstaller(
+                    root: root, prefix: prefix, keep: max(1, keep), progress: { if !json { printError($0) } })
+                let request = ApplyRequest(
+                    redeye: "redeye", root: root, objects: objects, commit: commit, ref: ref, repository: repository,
+                    keep: max(1, keep), restart: restart ? RestartRequest(units: units, run: command) : nil)
+                let (exit, report) = try installer.apply(request, manifestInput: input)
+                if json {
+                    try printJSON(report)
+                } else if exit == .missingContent {
+                    printError(
+                        "redeye: \(report.missing?.count ?? 0) files' content was neither sent nor found on the host")
+                } else {
+                    print(
+                        report.alreadyCurrent == true
+                            ? "\(ref) (\(report.release ?? "")) is already current; nothing to do"
+                            : "installed \(ref) as release \(report.release ?? ""): \(report.filesWritten ?? 0) files written, \(report.filesLinked ?? 0) linked"
+                    )
+                    if let services = report.services { print(services) }
                 }
-            } catch let missing as BundleInstaller.MissingContent {
-                struct Missing: Encodable { var missing: [String] }
-                try printJSON(Missing(missing: missing.sha256))
-                throw ExitCode(ExitStatus.missingContent)
+                if let failure = report.restartError { printError("redeye: error: restart: \(failure)") }
+                if exit != .switched { throw ExitCode(exit.rawValue) }
             }
-        }
-    }
-
-    /// What `bundle apply --json` prints: the install's outcome and, with --restart, how the restart went.
-    struct AppliedRelease: Encodable {
-        var outcome: BundleInstaller.Outcome
-        var restart: BundleInstaller.RestartReport?
-
-        func encode(to encoder: Encoder) throws {
-            // One flat object: the outcome's keys as without --restart, and the restart's beside them.
-            try outcome.encode(to: encoder)
-            try restart?.encode(to: encoder)
         }
     }
 

@@ -215,9 +215,11 @@ public final class SSHConnection {
 
     /// Runs `command` through the remote user's shell, feeding it `input`, and collects its output and exit
     /// status. `timeout` bounds the whole command; when it passes the channel is closed and an error thrown.
-    public func run(_ command: String, input: [UInt8] = [], timeout: Duration = .seconds(600)) throws(SSHError)
-        -> RemoteResult
-    {
+    /// `outputLimit` bounds what is kept of each stream: a host that sends more is not read further, and the
+    /// command fails (a hostile host cannot fill the deployer's memory).
+    public func run(
+        _ command: String, input: [UInt8] = [], timeout: Duration = .seconds(600), outputLimit: Int = 8 << 20
+    ) throws(SSHError) -> RemoteResult {
         guard let channel = cssh2_channel_open_session(session.handle) else {
             throw SSHError.last(session.handle, -1, "open a channel to \(host)")
         }
@@ -253,6 +255,13 @@ public final class SSHConnection {
                         progressed = true
                         let bytes = buffer.prefix(n).map { UInt8(bitPattern: $0) }
                         if stream == 0 { stdout += bytes } else { stderr += bytes }
+                        guard stdout.count <= outputLimit && stderr.count <= outputLimit else {
+                            throw SSHError(
+                                code: -1,
+                                message:
+                                    "the command sent more than \(outputLimit) bytes of \(stream == 0 ? "output" : "error output"); stopped reading",
+                                operation: "run a command on \(host)")
+                        }
                     } else if n == 0 || n == LIBSSH2_ERROR_EAGAIN {
                         break
                     } else {

@@ -1,4 +1,5 @@
 import Foundation
+import Spawn
 
 #if canImport(Glibc)
     import Glibc
@@ -115,27 +116,16 @@ public struct ServiceManager: Sendable {
     /// Starts `/bin/sh -c command` in `ROOT/current`, in a session of its own (so it outlives the SSH channel or
     /// the agent that started it), with its output appended to `ROOT/.redeye/run.log`.
     func startDetached(_ command: String) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        closeInheritedDescriptors(&actions)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, 0x80)  // POSIX_SPAWN_SETSID (glibc 2.26+), not exported to Swift
-        let words = ["/bin/sh", "-c", "cd -- \"$0\" || exit 125; exec /bin/sh -c \"$1\"", base + "/current", command]
-        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var environment = ProcessInfo.processInfo.environment
-        environment["REDEYE_ROOT"] = base
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let code = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
-        guard code == 0 else { throw ServiceError("cannot start `\(command)`: \(String(cString: strerror(code)))") }
+        let spec = ProcessSpec(
+            "/bin/sh",
+            ["/bin/sh", "-c", "cd -- \"$0\" || exit 125; exec /bin/sh -c \"$1\"", base + "/current", command],
+            environment: childEnvironment(["REDEYE_ROOT": base]), output: logFile, append: true, grouping: .session)
+        let pid: pid_t
+        do {
+            pid = try spec.start()
+        } catch {
+            throw ServiceError("cannot start `\(command)`: \(String(cString: strerror(error.code)))")
+        }
         try "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
         // Reap it if it exits while this process still runs (a short-lived supervisor, e.g. over SSH).
         let child = pid
@@ -150,6 +140,7 @@ public struct ServiceManager: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        process.environment = childEnvironment()
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -157,15 +148,5 @@ public struct ServiceManager: Sendable {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-}
-
-/// Adds a close action for every descriptor above 2 that is open without close-on-exec: a long-lived service
-/// must not keep the caller's sockets or pipes open (a reader waiting for end-of-file would wait forever).
-func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
-    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
-    for fd in entries.compactMap({ Int32($0) }) where fd > 2 {
-        let flags = fcntl(fd, F_GETFD)
-        if flags >= 0 && flags & FD_CLOEXEC == 0 { posix_spawn_file_actions_addclose(&actions, fd) }
     }
 }

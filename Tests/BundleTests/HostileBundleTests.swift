@@ -171,6 +171,67 @@ func paths(named name: String, under dir: String) -> [String] {
         }
     }
 
+    /// A hook sees the minimal child environment, not the caller's secrets; and whatever it starts is gone when
+    /// it ends, also a process that left its group with setsid.
+    @Test func hooksGetNoSecretsAndLeaveNothingRunning() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let envFile = dir + "/hook-env"
+        let pidFile = dir + "/hook-ran"
+        let hooks = """
+            hooks:
+              before_switch: {run: "env > \(envFile); setsid sh -c 'exec sleep 297.13' & sleep 0.5; touch \(pidFile)", timeout: 10s}
+
+            """
+        setenv("PGPASSWORD", "hunter2", 1)
+        setenv("SSH_AUTH_SOCK", "/tmp/agent.sock", 1)
+        defer {
+            unsetenv("PGPASSWORD")
+            unsetenv("SSH_AUTH_SOCK")
+        }
+        let world = try InstallWorld(hooks: hooks)
+        defer { world.remove() }
+        _ = try world.installer.install(repository: world.repo, ref: "v1")
+        let env = try String(contentsOfFile: envFile, encoding: .utf8)
+        #expect(!env.contains("hunter2") && !env.contains("SSH_AUTH_SOCK"), "\(env)")
+        #expect(env.contains("REDEYE_RELEASE=") && env.contains("PATH=/usr/local/sbin:"))
+        #expect(FileManager.default.fileExists(atPath: pidFile))
+        let left = try runTool("pgrep", ["-f", "sleep 297.13"])
+        #expect(left.stdout.isEmpty, "the hook's setsid child still runs: \(left.stdout)")
+        _ = try runTool("pkill", ["-f", "sleep 297.13"])
+    }
+
+    /// Release records are data, not paths: an id that is not 12 hex digits is ignored (prune never removes
+    /// `../../etc` because releases.json says so), and the system's own directories are never an install root.
+    @Test func releaseRecordsAreNotPathsAndTheRootIsNotTheSystem() throws {
+        let world = try InstallWorld()
+        defer { world.remove() }
+        _ = try world.installer.install(repository: world.repo, ref: "v1")
+        let victim = world.dir + "/victim"
+        try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: true)
+        try "keep\n".write(toFile: victim + "/file", atomically: false, encoding: .utf8)
+        let records = world.base + "/.redeye/releases.json"
+        var text = try String(contentsOfFile: records, encoding: .utf8)
+        let forged = """
+            {"id": "../../../../victim", "commit": "0", "ref": "x", "repository": "x", "installed_at": "2001-01-01T00:00:00Z"},
+            """
+        text = text.replacingOccurrences(of: "[\n", with: "[\n" + forged + "\n", options: .anchored)
+        try text.write(toFile: records, atomically: true, encoding: .utf8)
+        let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any]
+        #expect(parsed?.count == 2, "the forged record must be valid JSON: \(text)")
+        var installer = world.installer
+        installer.keep = 1
+        _ = try installer.install(repository: world.repo, ref: "v2")
+        #expect(FileManager.default.fileExists(atPath: victim + "/file"))
+        #expect(!(try String(contentsOfFile: records, encoding: .utf8)).contains("victim"))
+        for root in ["/", "/etc", "/usr"] {
+            let error = failure {
+                _ = try BundleInstaller(root: root, prefix: world.prefix).install(repository: world.repo, ref: "v1")
+            }
+            #expect(error?.contains("refusing the install root \(root)") == true, "\(error ?? "installed")")
+        }
+    }
+
     /// Writes beneath a directory never follow a symlink someone planted: an atomic write replaces the planted
     /// link (the file it points to is untouched), and a create through a symlinked directory fails.
     @Test func writesBeneathADirectoryFollowNoSymlink() throws {

@@ -191,28 +191,33 @@ struct Summary: Decodable {
         #expect(fleet.current("web01") == (try fleet.release("v2")))
     }
 
-    @Test func aHostWhoseRedeyeCannotRestartInTheSameCommandIsRestartedSeparately() throws {
+    /// A hostile host answering a deploy: one floods the deployer with output (kept to a bound, the host fails
+    /// naming it), one exits 0 without the report that says it switched (a failure, never a success).
+    @Test func aHostileHostCannotFloodTheDeployerOrClaimASwitchItDidNotReport() throws {
         let fleet = try Fleet(hosts: 2)
         defer { fleet.remove() }
-        // The command line of a redeye from before `bundle apply --restart`.
-        let older = fleet.dir + "/older-redeye"
+        let hostile = fleet.dir + "/hostile-redeye"
         try """
         #!/bin/sh
-        for word in "$@"; do
-            if [ "$word" = --restart ]; then echo "Error: Unknown option '--restart'" >&2; exit 64; fi
-        done
+        case "$*" in
+        *"bundle apply"*)
+            case "$PWD$HOME$*" in *web01*) head -c 200000000 /dev/zero; exit 0 ;; esac
+            cat > /dev/null; exit 0 ;;
+        esac
         exec '\(redeyeBinary)' "$@"
 
-        """.write(toFile: older, atomically: true, encoding: .utf8)
-        chmod(older, 0o755)
-        let result = try fleet.deploy(["web", "--ref", "v1", "--window", "2", "--yes", "--json"], remoteRedeye: older)
-        #expect(result.status == 0, "\(result.stderr)")
-        let v1 = try fleet.release("v1")
+        """.write(toFile: hostile, atomically: true, encoding: .utf8)
+        chmod(hostile, 0o755)
+        let result = try fleet.deploy(
+            ["web", "--ref", "v1", "--window", "2", "--max-fail", "2", "--yes", "--json"], remoteRedeye: hostile)
+        #expect(result.status != 0, "\(result.stderr)")
+        let summary = try Summary(result)
         for name in fleet.names {
-            #expect(fleet.current(name) == v1)
-            #expect(try Summary(result).host(name)?.state == "succeeded")  // its health check saw the service up
+            #expect(summary.host(name)?.state != "succeeded", "\(name) counted as deployed")
+            #expect(fleet.current(name) == nil)
         }
-        #expect(result.stderr.components(separatedBy: "started `exec python3").count == 3, "\(result.stderr)")
+        #expect(summary.host("web01")?.error?.contains("more than 1048576 bytes of output") == true)
+        #expect(summary.host("web02")?.error?.contains("exited 0 without a report naming") == true)
     }
 
     @Test func stagedContentIsRemovedWhenTheSwitchFailsAndWhenAnEarlierDeployLeftIt() throws {
