@@ -61,8 +61,11 @@ struct HostDeploy {
     var redeye: String { settings.remoteRedeye }
     var release: String { version.commit.short }
 
+    /// How this host fared in the run of the same deployment that stopped before finishing it (`deploy resume`).
+    var previousAttempt: HostOutcome?
+
     struct StepFailure: Error {
-        var step: String
+        var step: HostStep
         var message: String
     }
 
@@ -80,7 +83,8 @@ struct HostDeploy {
             return RemoteState(release: nil, manifest: nil)
         }
         let id = String(link.dropFirst("releases/".count))
-        return RemoteState(release: id, manifest: try sftp.read(root + "/" + link + "/" + Manifest.fileName))
+        return RemoteState(
+            release: id, manifest: try sftp.read(root + "/" + link + "/" + Manifest.fileName, limit: 64 << 20))
     }
 
     /// The content hashes of `manifest` the host lacks, judged by its current manifest.
@@ -95,15 +99,24 @@ struct HostDeploy {
         return out
     }
 
+    /// Whether the run that stopped left this host switched to the release without finishing it: it was past
+    /// the switch (by the journal) and the host is on the release it was not on before.
+    func leftUnfinished(_ remote: RemoteState) -> Bool {
+        guard let previousAttempt, previousAttempt.state == .running, let step = previousAttempt.step else {
+            return false
+        }
+        return step.mayHaveSwitched && remote.release == release && previousAttempt.releaseBefore != release
+    }
+
     func run() -> HostOutcome {
         let started = ContinuousClock.now
         var outcome = HostOutcome(host: target.name, batch: target.batch, state: .running)
         try? journal?.hostStarted(deployment, target.name)
-        var step = "connect"
+        var step = HostStep.connect
         var stepStarted = ContinuousClock.now
-        var timings: [(String, Double)] = []
+        var timings: [(HostStep, Double)] = []
         /// `secondsAgo`: the next step began that long ago (a step the host ran within the previous command).
-        func enter(_ next: String, secondsAgo: Double = 0) {
+        func enter(_ next: HostStep, secondsAgo: Double = 0) {
             let now = ContinuousClock.now
             let began = now - .milliseconds(Int((secondsAgo * 1000).rounded()))
             timings.append((step, (began - stepStarted).inSeconds))
@@ -122,22 +135,38 @@ struct HostDeploy {
                     + (settings.jump.map { " through \($0)" } ?? ""))
             let ssh = try connect()
             connection = ssh
-            enter("lock")
+            enter(.lock)
             try lockHost(ssh)
             lockHeld = true
-            enter("inspect")
+            enter(.inspect)
             let remote = try HostDeploy.inspect(ssh, root: root)
-            outcome.releaseBefore = remote.release
-            if remote.release == release {
+            let unfinished = leftUnfinished(remote)
+            // What the host ran before this deployment: by the journal when the stopped run had switched it.
+            outcome.releaseBefore = unfinished ? previousAttempt?.releaseBefore : remote.release
+            try? journal?.hostInspected(deployment, target.name, releaseBefore: outcome.releaseBefore)
+            if unfinished {
+                // The run that stopped switched this host and did not see it healthy: its services are
+                // restarted, checked and undrained now, or it goes back to what it ran before.
+                log(
+                    target.name,
+                    "the stopped run left it on \(release) at \(previousAttempt?.step?.rawValue ?? "?"); finishing: restart, health check, undrain"
+                )
+                switched = true
+                drained = target.plan.hooks.drain != nil
+                outcome.releaseAfter = release
+                enter(.restart)
+                try restart(ssh)
+                try checkAndUndrain(ssh, enter: enter, drained: &drained)
+            } else if remote.release == release {
                 log(target.name, "already runs \(version.ref) (\(release)); nothing to do")
                 outcome.releaseAfter = release
             } else {
                 if let drain = target.plan.hooks.drain {
-                    enter("drain")
-                    try hook(ssh, drain, name: "drain")
+                    enter(.drain)
                     drained = true
+                    try hook(ssh, drain, step: .drain)
                 }
-                enter("send")
+                enter(.send)
                 let staging = "\(root)/.redeye/incoming/deploy-\(deployment)"
                 let transfer = (transfers ?? TransferPlans(version: version)).plan(remote: remote.manifest)
                 let (files, bytes) = try send(transfer.needed, to: staging, over: ssh)
@@ -146,42 +175,34 @@ struct HostDeploy {
                     target.name,
                     "sent \(files) of \(version.manifest.entries.filter { $0.kind == .file }.count) files (\(bytes) bytes); the rest is on the host"
                 )
-                enter("switch")
+                enter(.switch)
                 // The host's installer either switches completely or leaves `current` where it was.
                 let applied = try apply(ssh, staging: staging, manifestInput: transfer.manifestInput)
                 switched = true
                 outcome.filesSent += applied.extraFiles
                 outcome.releaseAfter = release
                 log(target.name, "switched \(root)/current to \(release) (\(version.ref))")
-                enter("restart", secondsAgo: applied.restartSeconds)
-                if let failure = applied.restartError { throw StepFailure(step: "restart", message: failure) }
+                enter(.restart, secondsAgo: applied.restartSeconds)
+                if let failure = applied.restartError { throw StepFailure(step: .restart, message: failure) }
                 if let services = applied.services { log(target.name, services) }
-                enter("health")
-                if let failure = health.check(target.plan.monitors, on: ssh, log: { log(target.name, $0) }) {
-                    throw StepFailure(step: "health", message: failure)
-                }
-                if drained {
-                    enter("undrain")
-                    try hook(ssh, target.plan.hooks.undrain, name: "undrain")
-                    drained = false
-                }
+                try checkAndUndrain(ssh, enter: enter, drained: &drained)
             }
-            enter("unlock")
+            enter(.unlock)
             try? unlockHost(ssh)
             outcome.state = .succeeded
-            outcome.step = "done"
+            outcome.step = .done
             outcome.bytesSent = ssh.payloadBytesSent
         } catch {
             let message = (error as? StepFailure)?.message ?? "\(error)"
             outcome.state = .failed
             outcome.step = (error as? StepFailure)?.step ?? step
             outcome.error = message
-            log(target.name, "failed at \(outcome.step!): \(message)")
+            log(target.name, "failed at \(outcome.step!.rawValue): \(message)")
             if let ssh = connection {
                 if switched {
                     outcome.state = recover(ssh, previous: outcome.releaseBefore, outcome: &outcome)
                 } else if drained {
-                    try? hook(ssh, target.plan.hooks.undrain, name: "undrain")
+                    try? hook(ssh, target.plan.hooks.undrain, step: .undrain)
                 }
                 if lockHeld { try? unlockHost(ssh) }
                 outcome.bytesSent = ssh.payloadBytesSent
@@ -191,6 +212,19 @@ struct HostDeploy {
         outcome.stepSeconds = timings.map { HostOutcome.StepTime(step: $0.0, seconds: ($0.1 * 1000).rounded() / 1000) }
         outcome.seconds = (ContinuousClock.now - started).inSeconds
         return outcome
+    }
+
+    /// The tail every switched host goes through: its health checks, then undrain.
+    func checkAndUndrain(_ ssh: SSHConnection, enter: (HostStep, Double) -> Void, drained: inout Bool) throws {
+        enter(.health, 0)
+        if let failure = health.check(target.plan.monitors, on: ssh, log: { log(target.name, $0) }) {
+            throw StepFailure(step: .health, message: failure)
+        }
+        if drained {
+            enter(.undrain, 0)
+            try hook(ssh, target.plan.hooks.undrain, step: .undrain)
+            drained = false
+        }
     }
 
     /// After a failure past the switch: back to the previous release, restart, undrain.
@@ -210,10 +244,10 @@ struct HostDeploy {
                 timeout: .seconds(120))
             guard result.status == 0 else {
                 throw StepFailure(
-                    step: "rollback", message: result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+                    step: .rollback, message: result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))
             }
             try restart(ssh)
-            if target.plan.hooks.drain != nil { try hook(ssh, target.plan.hooks.undrain, name: "undrain") }
+            if target.plan.hooks.drain != nil { try hook(ssh, target.plan.hooks.undrain, step: .undrain) }
             outcome.releaseAfter = previous
             log(target.name, "rolled back to \(previous)")
             return .rolledBack
@@ -246,7 +280,7 @@ struct HostDeploy {
             guard let held = try sftp.read(lock) else { throw error }
             guard held == owner else {
                 throw StepFailure(
-                    step: "lock",
+                    step: .lock,
                     message:
                         "\(lock) is held by \(String(decoding: held, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)): another deploy is working on this host"
                 )
@@ -259,13 +293,14 @@ struct HostDeploy {
     }
 
     /// Runs a drain or undrain hook on the host, bounded by the role's hook timeout.
-    func hook(_ ssh: SSHConnection, _ command: String?, name: String) throws {
+    func hook(_ ssh: SSHConnection, _ command: String?, step: HostStep) throws {
         guard let command else { return }
+        let name = step.rawValue
         log(target.name, "\(name): \(command)")
-        let result = try ssh.run(command, timeout: target.plan.hooks.timeout.standard)
+        let result = try ssh.run(command, timeout: target.plan.hooks.timeout.standard, outputLimit: 1 << 20)
         guard result.status == 0 else {
             let output = (result.errorOutput + result.output).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw StepFailure(step: name, message: "the \(name) hook exited \(result.status): \(output.suffix(300))")
+            throw StepFailure(step: step, message: "the \(name) hook exited \(result.status): \(output.suffix(300))")
         }
     }
 
@@ -340,7 +375,7 @@ struct HostDeploy {
                 guard let report, report.release == version.commit.short || report.commit == version.commit.hex
                 else {
                     throw StepFailure(
-                        step: "switch",
+                        step: .switch,
                         message:
                             "the host's installer exited \(result.status) without a report naming \(release); not counted as switched"
                     )
@@ -357,7 +392,7 @@ struct HostDeploy {
                 applied.extraFiles = try send(missing, to: staging, over: ssh, name: "retry").0
             case .notInstalled?:
                 throw StepFailure(
-                    step: "switch",
+                    step: .switch,
                     message:
                         "`\(redeye)` is not installed on the host (install redeye there, or point --remote-redeye at it)"
                 )
@@ -367,10 +402,10 @@ struct HostDeploy {
                     .map { String($0.dropFirst("redeye: ".count)) } ?? result.errorOutput
                 let said = message.trimmingCharacters(in: .whitespacesAndNewlines)
                 throw StepFailure(
-                    step: "switch", message: said.isEmpty ? "the host's installer exited \(result.status)" : said)
+                    step: .switch, message: said.isEmpty ? "the host's installer exited \(result.status)" : said)
             }
         }
-        throw StepFailure(step: "switch", message: "the host still lacked content after it was sent again")
+        throw StepFailure(step: .switch, message: "the host still lacked content after it was sent again")
     }
 
     /// Restarts the role's services (systemd units, or its run command where systemd is not running).
@@ -381,7 +416,7 @@ struct HostDeploy {
         let result = try ssh.run(words.map(shellQuote).joined(separator: " "), timeout: .seconds(300))
         guard result.status == 0 else {
             throw StepFailure(
-                step: "restart", message: result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+                step: .restart, message: result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         log(target.name, result.output.trimmingCharacters(in: .whitespacesAndNewlines))
     }

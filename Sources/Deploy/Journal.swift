@@ -61,11 +61,20 @@ public final class Journal: @unchecked Sendable {
         }
     }
 
-    func hostStep(_ deployment: Int64, _ host: String, _ step: String) throws {
+    /// What the host ran before this deployment touched it: what a resumed run rolls it back to.
+    func hostInspected(_ deployment: Int64, _ host: String, releaseBefore: String?) throws {
+        try locked {
+            _ = try db.query(
+                "UPDATE deployment_host SET release_before = $3 WHERE deployment = $1 AND host = $2",
+                [.integer(deployment), .text(host), releaseBefore.map(SQLValue.text) ?? .null])
+        }
+    }
+
+    func hostStep(_ deployment: Int64, _ host: String, _ step: HostStep) throws {
         try locked {
             _ = try db.query(
                 "UPDATE deployment_host SET step = $3 WHERE deployment = $1 AND host = $2",
-                [.integer(deployment), .text(host), .text(step)])
+                [.integer(deployment), .text(host), .text(step.rawValue)])
         }
     }
 
@@ -78,7 +87,7 @@ public final class Journal: @unchecked Sendable {
                 """,
                 [
                     .integer(deployment), .text(outcome.host), .text(outcome.state.rawValue),
-                    outcome.step.map(SQLValue.text) ?? .null, outcome.error.map(SQLValue.text) ?? .null,
+                    outcome.step.map { SQLValue.text($0.rawValue) } ?? .null, outcome.error.map(SQLValue.text) ?? .null,
                     outcome.releaseBefore.map(SQLValue.text) ?? .null, outcome.releaseAfter.map(SQLValue.text) ?? .null,
                     now(),
                 ])
@@ -131,7 +140,8 @@ public final class Journal: @unchecked Sendable {
                 HostOutcome(
                     host: row.string("host") ?? "", batch: Int(row.int("batch") ?? 0),
                     state: HostOutcome.State(rawValue: row.string("state") ?? "") ?? .pending,
-                    step: row.string("step"), error: row.string("error"), releaseBefore: row.string("release_before"),
+                    step: row.string("step").flatMap(HostStep.init(rawValue:)), error: row.string("error"),
+                    releaseBefore: row.string("release_before"),
                     releaseAfter: row.string("release_after"), startedAt: row.string("started_at"),
                     finishedAt: row.string("finished_at"))
             }

@@ -72,6 +72,19 @@ public struct DeployOptions: Sendable {
 }
 
 /// How one host fared.
+/// The steps of deploying one host, in order (`rollback` only after a failure past the switch).
+public enum HostStep: String, Sendable, Codable, CaseIterable {
+    case connect, lock, inspect, drain, send, `switch`, restart, health, undrain, unlock, done, rollback
+
+    /// A run that stopped at this step may have switched the host to the new release already.
+    public var mayHaveSwitched: Bool {
+        switch self {
+        case .switch, .restart, .health, .undrain, .unlock, .done, .rollback: true
+        case .connect, .lock, .inspect, .drain, .send: false
+        }
+    }
+}
+
 public struct HostOutcome: Sendable, Encodable {
     public enum State: String, Sendable, Encodable {
         case pending, running, succeeded, failed
@@ -83,7 +96,7 @@ public struct HostOutcome: Sendable, Encodable {
     public var batch: Int
     public var state: State
     /// The step it ended at (`done`, or where it failed).
-    public var step: String?
+    public var step: HostStep?
     public var error: String?
     public var releaseBefore: String?
     public var releaseAfter: String?
@@ -97,12 +110,12 @@ public struct HostOutcome: Sendable, Encodable {
     public var stepSeconds: [StepTime] = []
 
     public struct StepTime: Sendable, Encodable {
-        public var step: String
+        public var step: HostStep
         public var seconds: Double
     }
 
     init(
-        host: String, batch: Int, state: State, step: String? = nil, error: String? = nil,
+        host: String, batch: Int, state: State, step: HostStep? = nil, error: String? = nil,
         releaseBefore: String? = nil, releaseAfter: String? = nil, startedAt: String? = nil, finishedAt: String? = nil
     ) {
         self.host = host

@@ -152,13 +152,14 @@ public final class Rollout: @unchecked Sendable {
 
         // The role's lock, then the record of this deployment.
         var deploymentID: Int64 = 0
+        var previousAttempts: [String: HostOutcome] = [:]
         if let journal {
             if let resume {
                 try journal.adoptLock(role: role.name, deployment: resume.id, owner: actor)
                 deploymentID = resume.id
-                let done = try journal.hosts(of: resume.id).filter {
-                    [.succeeded, .failed, .rolledBack].contains($0.state)
-                }
+                let recorded = try journal.hosts(of: resume.id)
+                let done = recorded.filter { [.succeeded, .failed, .rolledBack].contains($0.state) }
+                previousAttempts = Dictionary(recorded.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
                 let doneNames = Set(done.map(\.host))
                 targets = targets.filter { !doneNames.contains($0.name) }
                 output("resuming deployment \(resume.id): \(done.count) hosts done, \(targets.count) to go")
@@ -207,12 +208,14 @@ public final class Rollout: @unchecked Sendable {
             mutex.unlock()
         }
         let transfers = TransferPlans(version: version)
+        let attempts = previousAttempts
         let deployOne: @Sendable (DeployTarget) -> HostOutcome? = { [self] target in
             guard currentStopReason() == nil else { return nil }
             var host = HostDeploy(
                 target: target, version: version, deployment: deployment, settings: settings, journal: journal,
                 log: { [output] name, line in output("[\(name)] \(line)") })
             host.transfers = transfers
+            host.previousAttempt = attempts[target.name]
             let outcome = host.run()
             record(outcome)
             return outcome

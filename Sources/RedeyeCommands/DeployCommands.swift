@@ -139,7 +139,7 @@ struct DeployCommand: ParsableCommand {
         var rows = [["HOST", "BATCH", "STATE", "STEP", "RUNS", "SENT", "SECONDS", "ERROR"]]
         for h in summary.hosts {
             rows.append([
-                h.host, String(h.batch), h.state.rawValue, h.step ?? "", h.runs ?? "-",
+                h.host, String(h.batch), h.state.rawValue, h.step?.rawValue ?? "", h.runs ?? "-",
                 h.bytesSent > 0 ? "\(h.filesSent) files, \(h.bytesSent) B" : "", String(format: "%.2f", h.seconds),
                 h.error.map { String($0.prefix(100)) } ?? "",
             ])

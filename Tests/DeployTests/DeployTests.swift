@@ -308,6 +308,84 @@ struct Summary: Decodable {
         #expect(records?.first?["state"] as? String == "succeeded")
     }
 
+    /// Where the deployer is killed: inside the drain hook, inside the service start (after the switch, in the
+    /// same remote command), inside a health check, inside the undrain hook.
+    enum KillPoint: String, CaseIterable { case drain, restart, health, undrain }
+
+    /// The deployer is SIGKILLed after each step in turn and the deployment resumed: every host ends on the one
+    /// release, healthy and undrained, and a host the dead run had switched is health-checked and undrained by
+    /// the resumed run, not taken as done.
+    @Test(arguments: KillPoint.allCases)
+    func aDeployerKilledAtAnyStepIsFinishedByResume(_ point: KillPoint) throws {
+        let fleet = try Fleet(hosts: 2)
+        defer { fleet.remove() }
+        let pidFile = fleet.dir + "/deployer.pid"
+        let marker = fleet.dir + "/killed"
+        let kill =
+            "i=0; while [ ! -s \(pidFile) ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
+            + "test -e \(marker) || { touch \(marker); kill -9 $(cat \(pidFile)); sleep 3; }; "
+        switch point {
+        case .drain: try fleet.writePlans(drain: "touch \(fleet.dir)/hosts/{{name}}/drained; \(kill)")
+        case .restart: try fleet.writePlans(runPrefix: kill)
+        case .health:
+            try fleet.writePlans(extraMonitor: "{name: gate, command: \"\(kill)true\", interval: 100ms, timeout: 10s}")
+        case .undrain: try fleet.writePlans(undrainPrefix: kill)
+        }
+        let v1 = try fleet.release("v1")
+        let first = try Daemon(
+            redeyeBinary, ["deploy", "web", "--ref", "v1", "--window", "1", "--yes"] + fleet.sshArguments())
+        defer { first.stop() }
+        try "\(first.pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        for _ in 0..<1500 where first.isRunning { usleep(20_000) }
+        #expect(!first.isRunning, "the deployer was not killed at \(point)")
+        #expect(FileManager.default.fileExists(atPath: marker))
+        #expect(fleet.current("web02") == nil, "the kill came before web02")
+
+        let resumed = try fleet.deploy(["resume", "web", "--yes", "--json"])
+        #expect(resumed.status == 0, "\(point): \(resumed.stderr)")
+        let summary = try Summary(resumed)
+        for name in fleet.names {
+            #expect(fleet.current(name) == v1, "\(point): \(name)")
+            #expect(summary.host(name)?.state == "succeeded", "\(point): \(name)")
+            #expect(
+                !FileManager.default.fileExists(atPath: fleet.dir + "/hosts/\(name)/drained"),
+                "\(point): \(name) drained")
+            let health = try runTool("curl", ["-fsS", "http://127.0.0.1:\(fleet.ports[name]!)/health"])
+            #expect(health.stdout == "ok\n", "\(point): \(name) is not serving")
+        }
+        if point != .drain {
+            #expect(resumed.stderr.contains("[web01] the stopped run left it on \(v1)"), "\(point): \(resumed.stderr)")
+            #expect(resumed.stderr.contains("[web01] undrain:"), "\(point): \(resumed.stderr)")
+        }
+    }
+
+    /// A bad version whose deployer dies right after switching the first host: the resumed run checks that host,
+    /// finds it sick, rolls it back to what it ran before, and the failure budget of 0 stops the rest.
+    @Test func aResumedRunDoesNotLetAnUncheckedBadReleaseThrough() throws {
+        let fleet = try Fleet(hosts: 2)
+        defer { fleet.remove() }
+        let v1 = try fleet.release("v1")
+        let initial = try fleet.deploy(["web", "--ref", "v1", "--window", "1", "--yes"])
+        #expect(initial.status == 0, "\(initial.stderr)")
+        let pidFile = fleet.dir + "/deployer.pid"
+        let marker = fleet.dir + "/killed"
+        try fleet.writePlans(
+            runPrefix: "i=0; while [ ! -s \(pidFile) ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
+                + "test -e \(marker) || { touch \(marker); kill -9 $(cat \(pidFile)); sleep 3; }; ")
+        let first = try Daemon(
+            redeyeBinary, ["deploy", "web", "--ref", "bad", "--window", "1", "--yes"] + fleet.sshArguments())
+        defer { first.stop() }
+        try "\(first.pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        for _ in 0..<1500 where first.isRunning { usleep(20_000) }
+        #expect(fleet.current("web01") == (try fleet.release("bad")), "the dead run switched web01")
+        let resumed = try fleet.deploy(["resume", "web", "--yes", "--json"])
+        #expect(resumed.status != 0, "\(resumed.stderr)")
+        let summary = try Summary(resumed)
+        #expect(summary.host("web01")?.state == "rolled_back", "\(resumed.stderr)")
+        #expect(fleet.current("web01") == v1)
+        #expect(fleet.current("web02") == v1, "the budget of 0 stopped the deploy before web02")
+    }
+
     @Test func interruptedBySIGTERMFinishesTheHostInFlightAndReleasesTheLock() throws {
         let fleet = try Fleet(hosts: 3)
         defer { fleet.remove() }

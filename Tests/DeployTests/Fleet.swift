@@ -88,7 +88,7 @@ final class Fleet: @unchecked Sendable {
 
     func writePlans(
         batch: String = "2", maxFail: String = "0", drain: String? = nil, vars: [String: String] = [:],
-        sshPorts: [String: Int] = [:]
+        sshPorts: [String: Int] = [:], runPrefix: String = "", undrainPrefix: String = "", extraMonitor: String? = nil
     ) throws {
         try FileManager.default.createDirectory(atPath: plans + "/roles", withIntermediateDirectories: true)
         try """
@@ -96,18 +96,19 @@ final class Fleet: @unchecked Sendable {
         rollout: {batch: 1, max_fail: 0}
         """.write(toFile: plans + "/site.yaml", atomically: true, encoding: .utf8)
         let drainHook = drain ?? "touch \(dir)/hosts/{{name}}/drained"
+        let extra = extraMonitor.map { "  - \($0)\n" } ?? ""
         try """
         bundle: {repo: web.git, ref: v1}
         install: {root: "\(dir)/hosts/{{name}}/opt/web", user: root, group: root, keep: 3}
-        run: "exec python3 -m http.server {{port}} --bind 127.0.0.1 --directory public"
+        run: "\(runPrefix)exec python3 -m http.server {{port}} --bind 127.0.0.1 --directory public"
         vars: {health: health}
         hooks:
           drain: "\(drainHook)"
-          undrain: "rm -f \(dir)/hosts/{{name}}/drained"
+          undrain: "\(undrainPrefix)rm -f \(dir)/hosts/{{name}}/drained"
           timeout: 20s
         monitors:
           - {name: health, http: "http://{{address}}:{{port}}/{{health}}", expect: 200, body: ok, interval: 100ms, timeout: 1s, retries: 15}
-        rollout: {batch: "\(batch)", max_fail: "\(maxFail)"}
+        \(extra)rollout: {batch: "\(batch)", max_fail: "\(maxFail)"}
         """.write(toFile: plans + "/roles/web.yaml", atomically: true, encoding: .utf8)
         var lines = ["hosts:"]
         for (i, name) in names.enumerated() {
