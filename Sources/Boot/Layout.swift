@@ -28,6 +28,9 @@ public struct BootLayout: Sendable {
     public var knownHosts: String { path("/etc/redeye/known_hosts") }
     /// The key the agent authenticates with to SSH remotes (its `.pub` beside it).
     public var sshKey: String { path("/etc/redeye/id_ed25519") }
+    /// The oldest plans commit time (seconds since 1970) a host of this image trusts, when set: a fresh host
+    /// has no record of a newer trusted commit, and would otherwise take any old signed one.
+    public var plansNotBefore: String { path("/etc/redeye/plans.not-before") }
     /// The image's default plans URL, the last fallback.
     public var imageDefaultURL: String { path("/etc/redeye/plans.url") }
     public var resolvConf: String { path("/etc/resolv.conf") }

@@ -21,9 +21,13 @@ public struct PlansFetcher: Sendable {
     /// The branch or tag of the plans repository to follow.
     public var ref: String
 
-    public init(layout: BootLayout, ref: String) {
+    /// Now, for the signers' validity.
+    public var clock: @Sendable () -> Date
+
+    public init(layout: BootLayout, ref: String, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.layout = layout
         self.ref = ref
+        self.clock = clock
     }
 
     /// The outcome of one attempt at one hint.
@@ -82,15 +86,19 @@ public struct PlansFetcher: Sendable {
             }
             return .failure(.unreachable(BootError(step: "fetch", "cannot fetch \(hint.url): \(message)")))
         }
+        // The branch, never a tag of the same name standing in for it; a tag only where there is no branch.
         let commit: ObjectID
-        do {
-            commit = try repository.repository.resolveCommit(ref)
-        } catch {
+        if let branch = try? repository.repository.resolveCommit("refs/heads/\(ref)") {
+            commit = branch
+        } else if let tag = try? repository.repository.resolveCommit("refs/tags/\(ref)") {
+            commit = tag
+        } else {
             return .failure(.untrusted(BootError(step: "fetch", "\(hint.url) has no branch or tag '\(ref)'")))
         }
         let verification: PlanRepository.Verification
         do {
-            verification = try repository.verify(commit.hex, allowedSigners: allowedSigners)
+            verification = try repository.verify(
+                commit.hex, allowedSigners: allowedSigners, branch: ref, now: clock())
         } catch {
             return .failure(
                 .untrusted(
@@ -107,6 +115,17 @@ public struct PlansFetcher: Sendable {
         } catch {
             return .failure(
                 .untrusted(BootError(step: "verify", "the signed plans commit \(commit.short) is not valid: \(error)")))
+        }
+        switch notBefore() {
+        case .failure(let error): return .failure(.untrusted(error))
+        case .success(let floor?) where info.committer.time < floor:
+            return .failure(
+                .untrusted(
+                    BootError(
+                        step: "verify",
+                        "refusing \(commit.short) from \(hint.url): it was signed at \(info.committer.time), before the image's floor \(floor) (\(layout.plansNotBefore)): an old signed commit is not trusted on a fresh host"
+                    )))
+        case .success: break
         }
         if let (previous, time) = lastTrusted(), previous != commit.hex, info.committer.time < time {
             return .failure(
@@ -125,6 +144,21 @@ public struct PlansFetcher: Sendable {
     /// Remembers `plans` as the newest trusted commit.
     public func remember(_ plans: TrustedPlans) throws(BootError) {
         try writeAtomically(Data("\(plans.commit.hex) \(plans.committedAt)\n".utf8), to: layout.trustedPlans)
+    }
+
+    /// The image's floor for plans commits (seconds since 1970, in `plans.not-before` of the trust root), nil
+    /// where the image has none; a file that is there but unreadable trusts nothing.
+    func notBefore() -> Result<Int64?, BootError> {
+        guard FileManager.default.fileExists(atPath: layout.plansNotBefore) else { return .success(nil) }
+        guard let text = try? String(contentsOfFile: layout.plansNotBefore, encoding: .utf8),
+            let floor = Int64(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
+            return .failure(
+                BootError(
+                    step: "verify",
+                    "\(layout.plansNotBefore) is not a number of seconds since 1970: no plans are trusted until it is"))
+        }
+        return .success(floor)
     }
 
     func lastTrusted() -> (String, Int64)? {

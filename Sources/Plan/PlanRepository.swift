@@ -20,6 +20,8 @@ public struct PlanRepository {
         let source = try PlanSource.directory(directory)
         _ = try PlanLoader().load(source)  // refuse to commit an invalid plan
         let files = source.files.mapValues { GitFile(contents: $0) }
+        // The branch is part of what is signed: a commit made for one branch is refused on any other.
+        let message = PlanRepository.withBranchTrailer(message, branch: branch)
         let sign: (([UInt8]) throws -> String)? = signer.map { signer in
             { content in try SSHSignature.sign(content, namespace: "git", with: signer).armored }
         }
@@ -40,9 +42,30 @@ public struct PlanRepository {
         public var key: SSHPublicKey
     }
 
+    /// The trailer of a plans commit's message that names the branch it was made for (signed with the rest).
+    public static let branchTrailer = "Redeye-Plans-Branch"
+
+    static func withBranchTrailer(_ message: String, branch: String) -> String {
+        var text = message
+        while text.hasSuffix("\n") { text.removeLast() }
+        return text + "\n\n\(branchTrailer): \(branch)\n"
+    }
+
+    /// The branch a commit message's trailer names, or nil.
+    public static func branch(ofMessage message: String) -> String? {
+        let prefix = branchTrailer + ": "
+        return message.split(separator: "\n").last { $0.hasPrefix(prefix) }.map {
+            String($0.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
+        }
+    }
+
     /// Verifies that `revision`'s commit carries a valid SSH signature, in namespace "git", by a key the
-    /// allowed-signers file trusts at the commit's time. Throws with the reason otherwise.
-    public func verify(_ revision: String, allowedSigners: AllowedSigners) throws -> Verification {
+    /// allowed-signers file trusts both at the commit's time and now (`now`: a key past its valid-before signs
+    /// nothing, whatever time the commit claims), and, given `branch`, that its signed message names that
+    /// branch. Throws with the reason otherwise.
+    public func verify(
+        _ revision: String, allowedSigners: AllowedSigners, branch: String? = nil, now: Date = Date()
+    ) throws -> Verification {
         let id = try repository.resolveCommit(revision)
         guard let (armored, signed) = try repository.signature(of: id) else {
             throw SigningError("commit \(id.short) is not signed")
@@ -55,9 +78,20 @@ public struct PlanRepository {
         let entry = try allowedSigners.trust(
             signature.publicKey, namespace: "git", at: Date(timeIntervalSince1970: TimeInterval(info.committer.time))
         ).get()
+        _ = try allowedSigners.trust(signature.publicKey, namespace: "git", at: now).get()
         guard signature.isValid(for: signed) else {
             throw SigningError(
                 "commit \(id.short): the signature by \(signature.publicKey) does not match the commit's content")
+        }
+        if let branch {
+            guard let named = PlanRepository.branch(ofMessage: info.message) else {
+                throw SigningError(
+                    "commit \(id.short) names no branch (no \(PlanRepository.branchTrailer) trailer): it may have been made for any; commit the plans again with `redeye plan commit`"
+                )
+            }
+            guard named == branch else {
+                throw SigningError("commit \(id.short) was signed for branch '\(named)', not '\(branch)'")
+            }
         }
         return Verification(commit: id, principals: entry.principals, key: signature.publicKey)
     }

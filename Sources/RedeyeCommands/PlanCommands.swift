@@ -161,7 +161,8 @@ struct PlanCommand: ParsableCommand {
             discussion: """
                 The allowed-signers file is git's format: `principals [namespaces="git"] [valid-after=…] [valid-before=…] KEYTYPE KEY`. \
                 Refused: an unsigned commit, a malformed or truncated signature, another namespace, a key not in the \
-                file or outside its validity at the commit's time, a signature that does not match the content.
+                file or outside its validity at the commit's time or now, a signature that does not match the \
+                content, and a branch's commit whose signed message names another branch (or none).
 
                 EXAMPLES:
                   redeye plan verify --repo plans.git --ref main --allowed-signers /etc/redeye/allowed_signers
@@ -178,7 +179,9 @@ struct PlanCommand: ParsableCommand {
                 let signers = try AllowedSigners.load(path: allowedSigners)
                 let repository = try PlanRepository(path: repo, create: false)
                 do {
-                    let result = try repository.verify(ref, allowedSigners: signers)
+                    // A branch's commit must also name that branch in its signed message.
+                    let isBranch = (try? repository.repository.resolveCommit("refs/heads/\(ref)")) != nil
+                    let result = try repository.verify(ref, allowedSigners: signers, branch: isBranch ? ref : nil)
                     if json {
                         print(
                             "{\"verified\": true, \"commit\": \"\(result.commit.hex)\", \"principals\": [\(result.principals.map { "\"\($0)\"" }.joined(separator: ", "))], \"key\": \"\(result.key.fingerprint)\"}"

@@ -327,6 +327,58 @@ struct BootInputTests {
         #expect(replayed.stderr.contains("older than plans commit aaaaaaaaaaaa"), "\(replayed.stderr)")
     }
 
+    @Test(
+        "a signature is bound to its branch: a staging commit as main is refused, a tag named main does not shadow the branch, and the image's floor refuses old commits on a fresh host"
+    )
+    func branchBinding() throws {
+        let world = try World()
+        let plans = world.dir + "/plans"
+        try writeFiles(
+            [
+                "site.yaml": "bundles: file://\(world.dir)/bundles\n",
+                "roles/app.yaml":
+                    "bundle: {repo: app.git, ref: v1}\ninstall: {root: /srv/app, user: root, group: root}\n",
+                "hosts.yaml": "hosts:\n  - {name: other, mac: \"52:54:00:00:00:99\", role: app}\n",
+            ], under: plans)
+        let repo = world.dir + "/plans.git"
+        func commit(_ branch: String) throws -> String {
+            let r = try runRedeye([
+                "plan", "commit", "--plans", plans, "--repo", repo, "-m", branch, "--author", "Ops <ops@example.org>",
+                "--sign-key", world.signer, "--branch", branch,
+            ])
+            #expect(r.status == 0, "\(r.stderr)")
+            try writeFiles(
+                ["hosts.yaml": "hosts:\n  - {name: other\(branch), mac: \"52:54:00:00:00:98\", role: app}\n"],
+                under: plans)
+            return try runTool("git", ["--git-dir", repo, "rev-parse", "refs/heads/" + branch]).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let main = try commit("main")
+        let staging = try commit("staging")
+        // A rogue copy of the repository whose main is the staging commit.
+        let rogue = world.dir + "/rogue.git"
+        #expect(try runTool("git", ["clone", "-q", "--mirror", repo, rogue]).status == 0)
+        #expect(try runTool("git", ["--git-dir", rogue, "update-ref", "refs/heads/main", staging]).status == 0)
+        let refused = try world.boot(["--plans", rogue])
+        #expect(refused.status == 6, "\(refused.stderr)")
+        #expect(refused.stderr.contains("was signed for branch 'staging', not 'main'"), "\(refused.stderr)")
+        // A tag named main beside the real branch: the branch is what is followed.
+        #expect(try runTool("git", ["--git-dir", repo, "tag", "main", staging]).status == 0)
+        let tagged = try world.boot(["--plans", repo])
+        #expect(!tagged.stderr.contains("signed for branch"), "\(tagged.stderr)")
+        #expect(tagged.stderr.contains(String(main.prefix(12))), "\(tagged.stderr)")
+        // A fresh host of an image whose floor is after the commit: refused; a floor before it: taken.
+        try? FileManager.default.removeItem(atPath: world.root + "/var/lib/redeye/trusted-plans")
+        try world.write("/etc/redeye/plans.not-before", "\(Int64(Date().timeIntervalSince1970) + 3600)\n")
+        let floored = try world.boot(["--plans", repo])
+        #expect(floored.status == 6)
+        #expect(floored.stderr.contains("before the image's floor"), "\(floored.stderr)")
+        try world.write("/etc/redeye/plans.not-before", "garbage\n")
+        let broken = try world.boot(["--plans", repo])
+        #expect(broken.status == 6)
+        #expect(broken.stderr.contains("is not a number of seconds since 1970"), "\(broken.stderr)")
+    }
+
     @Test("plans URLs: length, bytes, schemes")
     func urls() throws {
         #expect(try checkPlansURL(Array("ssh://git@h/p.git".utf8)).get() == "ssh://git@h/p.git")

@@ -155,6 +155,47 @@ private func refusal(_ body: () throws -> Void) -> String? {
         #expect(try world.gitVerify("main").status != 0, "git agrees")
     }
 
+    /// A signature is bound to its branch: a commit signed for staging, moved onto main (a rogue repository's
+    /// main), is refused as main; a commit whose message names no branch is refused where a branch is asked.
+    @Test func aSignatureIsBoundToItsBranch() throws {
+        let world = try World()
+        defer { world.remove() }
+        let repo = try PlanRepository(path: world.repoPath, create: true)
+        let staging = try #require(
+            try repo.commit(
+                directory: world.plansDir, message: "for staging", author: ops, signer: try world.signer(),
+                branch: "staging"))
+        #expect(try repo.verify("staging", allowedSigners: try world.allowed(), branch: "staging").commit == staging)
+        #expect(try world.gitVerify("staging").status == 0, "still a good git signature")
+        #expect(try runTool("git", ["-C", world.repoPath, "update-ref", "refs/heads/main", staging.hex]).status == 0)
+        #expect(
+            refusal { _ = try repo.verify("main", allowedSigners: try world.allowed(), branch: "main") }?.contains(
+                "was signed for branch 'staging', not 'main'") == true)
+        // Signed, but by a client that names no branch (plain `git commit -S`).
+        let signer = try world.signer()
+        _ = try repo.repository.commit(
+            files: ["site.yaml": GitFile(contents: Array(siteYAML.utf8))], message: "no trailer", author: ops,
+            branch: "other"
+        ) { content in try SSHSignature.sign(content, namespace: "git", with: signer).armored }
+        #expect(
+            refusal { _ = try repo.verify("other", allowedSigners: try world.allowed(), branch: "other") }?.contains(
+                "names no branch") == true)
+    }
+
+    /// A key past its valid-before signs nothing now, whatever (earlier) time its commit claims.
+    @Test func validityIsCheckedAtTheVerifiersTimeToo() throws {
+        let world = try World(allowedOptions: "namespaces=\"git\",valid-before=\"20300101Z\"")
+        defer { world.remove() }
+        let repo = try PlanRepository(path: world.repoPath, create: true)
+        _ = try repo.commit(
+            directory: world.plansDir, message: "signed in time", author: ops, signer: try world.signer())
+        #expect(throws: Never.self) { try repo.verify("main", allowedSigners: try world.allowed(), branch: "main") }
+        let later = Date(timeIntervalSince1970: 1_900_000_000)  // 2030-03
+        #expect(
+            refusal { _ = try repo.verify("main", allowedSigners: try world.allowed(), branch: "main", now: later) }?
+                .contains("expired") == true)
+    }
+
     @Test func invalidPlansAreNeverCommitted() throws {
         let world = try World()
         defer { world.remove() }
