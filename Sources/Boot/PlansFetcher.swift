@@ -1,3 +1,4 @@
+import FileSystem
 import Foundation
 import Git
 import Plan
@@ -21,6 +22,8 @@ public struct PlansFetcher: Sendable {
     /// The branch or tag of the plans repository to follow.
     public var ref: String
 
+    /// The most one fetch reads (bytes) before a signature is checked: plans are small.
+    public var fetchLimit = 64 << 20
     /// Now, for the signers' validity.
     public var clock: @Sendable () -> Date
 
@@ -56,30 +59,54 @@ public struct PlansFetcher: Sendable {
                         "cannot read the image's trust root \(layout.allowedSigners): \(error) — without it no plans are trusted"
                     )))
         }
+        // Each attempt fetches into a quarantine of its own, which becomes the plans cache only once trusted:
+        // what a refused hint sent is removed, never kept.
+        let state: Directory
         let repository: PlanRepository
+        let quarantine = "plans.incoming.git"
         do {
-            try FileManager.default.createDirectory(atPath: layout.stateDirectory, withIntermediateDirectories: true)
-            repository = try PlanRepository(path: layout.plansCache, create: true)
+            state = try Directory.open(layout.stateDirectory, create: 0o755)
+            try state.removeTree(quarantine)
+            repository = try PlanRepository(path: layout.stateDirectory + "/" + quarantine, create: true)
         } catch {
             return .failure(
                 .unreachable(BootError(step: "fetch", "cannot open the plans cache \(layout.plansCache): \(error)")))
         }
+        let result = fetch(hint, into: repository, allowedSigners: allowedSigners)
+        do {
+            if case .success = result {
+                let old = "plans.old-\(UInt32.random(in: 0...UInt32.max)).git"
+                if state.status("plans.git") != nil { try state.rename("plans.git", to: old) }
+                try state.rename(quarantine, to: "plans.git")
+                try state.removeTree(old)
+            } else {
+                try state.removeTree(quarantine)
+            }
+        } catch {
+            return .failure(.unreachable(BootError(step: "fetch", "cannot keep the plans cache: \(error)")))
+        }
+        return result
+    }
+
+    func fetch(
+        _ hint: PlansHint, into repository: PlanRepository, allowedSigners: AllowedSigners
+    ) -> Result<TrustedPlans, Failure> {
         let hostKeys = HostKeyPolicy(files: [layout.knownHosts])
         let key = FileManager.default.fileExists(atPath: layout.sshKey) ? layout.sshKey : nil
         let transport = SSHTransport(
             checkHostKey: { host, port, key in hostKeys.refusal(host: host, port: port, key: key) }, privateKey: key)
         let url = hint.url.hasPrefix("/") ? "file://" + hint.url : hint.url
         do {
-            // Refs from an earlier hint must not stand in for this one's.
-            try repository.repository.deleteReference("refs/heads/\(ref)")
-            try repository.repository.deleteReference("refs/tags/\(ref)")
-            try repository.repository.fetchAll(from: url, ssh: transport)
+            try repository.repository.fetchAll(from: url, ssh: transport, limit: fetchLimit)
         } catch {
             let message = error.message
             let lost = ["not appear to be a git repository", "not found", "does not exist", "No such file"]
             if lost.contains(where: { message.contains($0) }) {
                 return .failure(
                     .untrusted(BootError(step: "fetch", "\(hint.url): no plans repository there: \(message)")))
+            }
+            if error.refusal != nil {
+                return .failure(.untrusted(BootError(step: "fetch", "\(hint.url): \(message)")))
             }
             if message.contains("host key") || message.contains("known_hosts") {
                 return .failure(.untrusted(BootError(step: "fetch", "\(hint.url): \(message)")))

@@ -36,6 +36,9 @@ public final class BundleVersion: @unchecked Sendable {
         self.verified = verified
     }
 
+    /// The most a bundle fetch reads from a remote (bytes): a repository that sends more is cut off.
+    public static let defaultFetchLimit = 4 << 30
+
     /// sha256 → blob for the files of `manifest`, as the commit's tree holds them.
     static func blobsByHash(of manifest: Manifest, byPath: [String: ObjectID]) -> [String: ObjectID] {
         var blobs: [String: ObjectID] = [:]
@@ -51,7 +54,7 @@ public final class BundleVersion: @unchecked Sendable {
     /// nothing extra, every sha256), for callers that send content elsewhere instead of installing it.
     public static func fetch(
         _ url: String, ref: String, cache: String, hostKeys: HostKeyPolicy, sshKey: String?,
-        verifyContent: Bool = false
+        verifyContent: Bool = false, fetchLimit: Int = defaultFetchLimit
     ) throws -> BundleVersion {
         if url.hasPrefix("https://") || url.hasPrefix("http://") {
             throw BundleError(
@@ -71,7 +74,7 @@ public final class BundleVersion: @unchecked Sendable {
                 let transport = SSHTransport(
                     checkHostKey: { host, port, key in hostKeys.refusal(host: host, port: port, key: key) },
                     privateKey: sshKey)
-                try repository.fetchAll(from: url, ssh: transport)
+                try repository.fetchAll(from: url, ssh: transport, limit: fetchLimit)
             }
         } catch {
             if error.message.contains("safe.directory") || error.message.contains("not owned by current user") {

@@ -21,8 +21,13 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
             let rest = text.drop { $0 != "/" }.dropFirst(2)
             let authority = rest.prefix { $0 != "/" && $0 != "?" }
             let query = text.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
-            let passwordParameter = query.split(separator: "&").contains { $0.lowercased().hasPrefix("password=") }
-            if passwordParameter || authority.lastIndex(of: "@").map({ authority[..<$0].contains(":") }) == true {
+            // Keys as libpq reads them: percent-decoded (`pass%77ord=` is `password=`).
+            let passwordParameter = query.split(separator: "&").contains { pair in
+                let key = percentDecoded(pair.prefix { $0 != "=" }).lowercased()
+                return key.trimmingCharacters(in: " \t") == "password"
+            }
+            let userInfo = authority.lastIndex(of: "@").map { percentDecoded(authority[..<$0]) }
+            if passwordParameter || userInfo?.contains(":") == true {
                 throw DatabaseError(
                     kind: .usage,
                     message: "refusing a password in the database URL: put it in PGPASSWORD or ~/.pgpass instead")
@@ -47,5 +52,31 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
         case .sqlite(let path): return "sqlite:\(path)"
         case .postgres(let conninfo): return conninfo
         }
+    }
+}
+
+/// `text` with its %XX escapes decoded (as UTF-8; a malformed escape is kept as it is).
+func percentDecoded(_ text: Substring) -> String {
+    var bytes: [UInt8] = []
+    var utf8 = Array(text.utf8)[...]
+    while let byte = utf8.popFirst() {
+        if byte == UInt8(ascii: "%"), utf8.count >= 2,
+            let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16)
+        {
+            bytes.append(value)
+            utf8 = utf8.dropFirst(2)
+        } else {
+            bytes.append(byte)
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var out = Substring(self)
+        while let first = out.first, set.contains(first) { out = out.dropFirst() }
+        while let last = out.last, set.contains(last) { out = out.dropLast() }
+        return String(out)
     }
 }

@@ -7,6 +7,13 @@ public struct GitError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// What we were doing, e.g. "open repository /srv/plans.git".
     public var operation: String
+    /// Why Redeye's own callback stopped the operation (a host key refused, a size bound passed), when it did:
+    /// the remote is not to be trusted, and trying again does not help.
+    public var refusal: Refusal?
+
+    public enum Refusal: Sendable {
+        case hostKey, tooLarge, credentials
+    }
 
     public var description: String { "\(operation): \(message) (libgit2 error \(code))" }
 
@@ -20,7 +27,7 @@ public struct GitError: Error, Sendable, CustomStringConvertible {
         } else {
             message = "unknown error"
         }
-        return GitError(code: code, errorClass: errorClass, message: message, operation: operation)
+        return GitError(code: code, errorClass: errorClass, message: message, operation: operation, refusal: nil)
     }
 }
 

@@ -21,23 +21,27 @@ public struct SSHTransport: Sendable {
 final class FetchContext {
     let transport: SSHTransport?
     let port: Int
+    let limit: Int
     var credentialAttempts = 0
     var refusal: String?
+    var refusalKind: GitError.Refusal = .hostKey
 
-    init(transport: SSHTransport?, port: Int) {
+    init(transport: SSHTransport?, port: Int, limit: Int) {
         self.transport = transport
         self.port = port
+        self.limit = limit
     }
 }
 
 extension Repository {
     /// Fetches every branch and tag of `url` (a path, file://, ssh:// or https:// URL) into this repository.
-    /// Over SSH the server's key must pass `ssh.checkHostKey`; without `ssh`, SSH remotes are refused.
-    public func fetchAll(from url: String, ssh: SSHTransport?) throws(GitError) {
+    /// Over SSH the server's key must pass `ssh.checkHostKey`; without `ssh`, SSH remotes are refused. A remote
+    /// that sends more than `limit` bytes is cut off: nothing unverified is read without a bound.
+    public func fetchAll(from url: String, ssh: SSHTransport?, limit: Int) throws(GitError) {
         var remote: OpaquePointer?
         try check(git_remote_create_anonymous(&remote, handle, url), "open remote \(url)")
         defer { git_remote_free(remote) }
-        let context = FetchContext(transport: ssh, port: Repository.sshPort(url))
+        let context = FetchContext(transport: ssh, port: Repository.sshPort(url), limit: limit)
         var options = git_fetch_options()
         git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
         options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
@@ -64,11 +68,21 @@ extension Repository {
             }
             return 0
         }
+        options.callbacks.transfer_progress = { stats, payload in
+            let context = Unmanaged<FetchContext>.fromOpaque(payload!).takeUnretainedValue()
+            guard let stats, stats.pointee.received_bytes <= context.limit else {
+                context.refusal = "the remote sent more than \(context.limit) bytes; stopped"
+                context.refusalKind = .tooLarge
+                return GIT_EUSER.rawValue
+            }
+            return 0
+        }
         options.callbacks.credentials = { out, _, userFromURL, _, payload in
             let context = Unmanaged<FetchContext>.fromOpaque(payload!).takeUnretainedValue()
             context.credentialAttempts += 1
             guard context.credentialAttempts <= 3 else {
                 context.refusal = "the server refused every key offered"
+                context.refusalKind = .credentials
                 return GIT_EUSER.rawValue
             }
             let user = userFromURL.map { String(cString: $0) } ?? String(cString: getpwuid(getuid()).pointee.pw_name)
@@ -87,7 +101,8 @@ extension Repository {
             }
         }
         if code < 0, let refusal = context.refusal {
-            throw GitError(code: code, errorClass: 0, message: refusal, operation: "fetch \(url)")
+            throw GitError(
+                code: code, errorClass: 0, message: refusal, operation: "fetch \(url)", refusal: context.refusalKind)
         }
         try check(code, "fetch \(url)")
     }

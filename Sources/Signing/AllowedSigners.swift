@@ -15,6 +15,9 @@ public struct AllowedSigners: Sendable {
 
     public var entries: [Entry]
     public var file: String
+    /// Lines that could not be read (`file:line: why`) and were skipped: a line Redeye cannot read trusts no key,
+    /// and does not stop the other lines from being used.
+    public var skipped: [String] = []
 
     public static func load(path: String) throws(SigningError) -> AllowedSigners {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -25,16 +28,17 @@ public struct AllowedSigners: Sendable {
 
     public static func parse(_ text: String, file: String) throws(SigningError) -> AllowedSigners {
         var entries: [Entry] = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
+        var skipped: [String] = []
+        for (index, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let line = rawLine.trimmingCharacters(in: CharacterSet(charactersIn: " \t\r"))
             if line.isEmpty || line.hasPrefix("#") { continue }
             do {
                 entries.append(try parseLine(line, number: index + 1))
             } catch {
-                throw SigningError("\(file):\(index + 1): \(error.message)")
+                skipped.append("\(file):\(index + 1): \(error.message)")
             }
         }
-        return AllowedSigners(entries: entries, file: file)
+        return AllowedSigners(entries: entries, file: file, skipped: skipped)
     }
 
     static func parseLine(_ line: String, number: Int) throws(SigningError) -> Entry {
@@ -46,8 +50,10 @@ public struct AllowedSigners: Sendable {
         var before: Date?
         if !isKeyType(fields[0]) {
             for option in splitOptions(fields.removeFirst()) {
-                let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
-                let name = parts[0].lowercased()
+                let parts = option.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(
+                    String.init)
+                guard let first = parts.first, !first.isEmpty else { throw SigningError("an empty option") }
+                let name = first.lowercased()
                 let value = parts.count > 1 ? parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) : ""
                 switch name {
                 case "namespaces": namespaces = value.split(separator: ",").map(String.init)
@@ -112,7 +118,7 @@ public struct AllowedSigners: Sendable {
             utc = true
             text.removeLast()
         }
-        guard [8, 12, 14].contains(text.count), text.allSatisfy(\.isNumber) else {
+        guard [8, 12, 14].contains(text.count), text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
             throw SigningError("bad time '\(value)' (expected YYYYMMDD[HHMM[SS]][Z])")
         }
         let padded = text + String(repeating: "0", count: 14 - text.count)
@@ -134,7 +140,8 @@ public struct AllowedSigners: Sendable {
     public func trust(_ key: SSHPublicKey, namespace: String, at time: Date) -> Result<Entry, SigningError> {
         let candidates = entries.filter { $0.key == key }
         guard !candidates.isEmpty else {
-            return .failure(SigningError("signed by \(key), which is not in \(file)"))
+            let note = skipped.isEmpty ? "" : " (lines skipped as unreadable: \(skipped.joined(separator: "; ")))"
+            return .failure(SigningError("signed by \(key), which is not in \(file)\(note)"))
         }
         var reasons: [String] = []
         for entry in candidates {

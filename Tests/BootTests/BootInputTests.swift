@@ -379,6 +379,49 @@ struct BootInputTests {
         #expect(broken.stderr.contains("is not a number of seconds since 1970"), "\(broken.stderr)")
     }
 
+    @Test(
+        "unverified plans are bounded and not kept: a rogue hint's oversized repository is cut off, and what a refused hint sent is removed"
+    )
+    func unverifiedPlansAreNotKept() throws {
+        let world = try World()
+        let big = world.dir + "/big.git"
+        #expect(try runTool("git", ["init", "-q", "--bare", big]).status == 0)
+        let noise = world.dir + "/noise"
+        var generator = SystemRandomNumberGenerator()
+        try Data((0..<(3 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }).write(
+            to: URL(fileURLWithPath: noise))
+        let blob = try runTool("git", ["--git-dir", big, "hash-object", "-w", noise]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let tree = try runTool(
+            "git", ["--git-dir", big, "mktree"], input: Array("100644 blob \(blob)\tnoise\n".utf8)
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let commit = try runTool(
+            "git", ["--git-dir", big, "-c", "user.name=M", "-c", "user.email=m@x", "commit-tree", tree, "-m", "x"]
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try runTool("git", ["--git-dir", big, "update-ref", "refs/heads/main", commit]).status == 0)
+
+        var fetcher = PlansFetcher(layout: world.layout, ref: "main")
+        fetcher.fetchLimit = 1 << 20
+        let hint = PlansHint(source: "dhcp", origin: "test", interface: "eth0", url: big)
+        guard case .failure(.untrusted(let cut)) = fetcher.fetch(hint) else {
+            Issue.record("an oversized unsigned repository was not refused as untrusted")
+            return
+        }
+        #expect(cut.message.contains("more than 1048576 bytes"), "\(cut.message)")
+        let state = world.root + "/var/lib/redeye"
+        let kept = try FileManager.default.contentsOfDirectory(atPath: state)
+        #expect(kept.isEmpty, "kept: \(kept)")
+
+        // Within the bound but unsigned: refused, and nothing of it stays.
+        fetcher.fetchLimit = 64 << 20
+        guard case .failure(.untrusted(let unsigned)) = fetcher.fetch(hint) else {
+            Issue.record("an unsigned repository was not refused")
+            return
+        }
+        #expect(unsigned.message.contains("is not signed"), "\(unsigned.message)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: state).isEmpty)
+    }
+
     @Test("plans URLs: length, bytes, schemes")
     func urls() throws {
         #expect(try checkPlansURL(Array("ssh://git@h/p.git".utf8)).get() == "ssh://git@h/p.git")

@@ -87,6 +87,8 @@ import Testing
 
     @Test(arguments: [
         "postgres://redeye:secret@127.0.0.1/x", "postgresql://redeye@127.0.0.1/x?sslmode=disable&password=secret",
+        "postgres://redeye@127.0.0.1/x?pass%77ord=secret", "postgres://redeye@127.0.0.1/x?%70assword=secret",
+        "postgres://redeye%3Asecret@127.0.0.1/x", "postgres://redeye@127.0.0.1/x?PASSWORD=secret",
     ])
     func postgresURLWithPasswordIsRefused(_ url: String) {
         do {

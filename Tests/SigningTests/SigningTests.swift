@@ -125,6 +125,32 @@ private func key(_ path: String) throws -> SSHPrivateKey {
         if case .failure(let e) = signers.trust(stranger, namespace: "git", at: now) {
             #expect(e.message.contains("which is not in allowed_signers"))
         }
-        #expect(throws: SigningError.self) { try AllowedSigners.parse("ops@x bogus-option=1 \(a.openSSH)", file: "f") }
+        // A line Redeye cannot read trusts nothing, and is named.
+        let bogus = try AllowedSigners.parse("ops@x bogus-option=1 \(a.openSSH)", file: "f")
+        #expect(bogus.entries.isEmpty && bogus.skipped == ["f:1: unknown option 'bogus-option'"])
+        if case .failure(let e) = bogus.trust(a, namespace: "git", at: now) {
+            #expect(e.message.contains("lines skipped as unreadable: f:1: unknown option"))
+        }
+    }
+
+    /// The review's lines: each bad one is skipped (never a crash, never the whole file unusable), CRLF endings
+    /// are read, and the good lines around them still work.
+    @Test func badAllowedSignersLinesAreSkippedNotFatal() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = try key(try generateSSHKey(in: dir, name: "a")).publicKey
+        let text = [
+            "ops@example.org namespaces=\"git\" \(a.openSSH)\r",
+            "empty@example.org namespaces=\"git\",, \(a.openSSH)",
+            "lead@example.org ,namespaces=\"git\" \(a.openSSH)",
+            "time@example.org valid-before=\"٢٠٢٠٠١٠١\" \(a.openSSH)",
+            "sk@example.org sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIA==",
+            "short",
+        ].joined(separator: "\n")
+        let signers = try AllowedSigners.parse(text, file: "f")
+        #expect(signers.entries.map(\.principals) == [["ops@example.org"]])
+        #expect(signers.skipped.count == 5, "\(signers.skipped)")
+        #expect(signers.skipped.first?.hasPrefix("f:2: an empty option") == true, "\(signers.skipped)")
+        #expect((try? signers.trust(a, namespace: "git", at: Date()).get())?.principals == ["ops@example.org"])
     }
 }
