@@ -11,11 +11,16 @@ public struct DNSDiscovery: Sendable {
     public var resolvConf: String
     public var service: String
     public var timeout: Duration
+    /// The name servers' port (53; another in tests).
+    public var port: UInt16
 
-    public init(resolvConf: String, service: String = "_redeye-plans._tcp", timeout: Duration = .seconds(1)) {
+    public init(
+        resolvConf: String, service: String = "_redeye-plans._tcp", timeout: Duration = .seconds(1), port: UInt16 = 53
+    ) {
         self.resolvConf = resolvConf
         self.service = service
         self.timeout = timeout
+        self.port = port
     }
 
     /// (record name, url) for each record found, and what went wrong on the way.
@@ -67,18 +72,24 @@ public struct DNSDiscovery: Sendable {
 
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(53).bigEndian
+        address.sin_port = port.bigEndian
         guard inet_pton(AF_INET, server, &address.sin_addr) == 1 else {
             throw BootError(step: "learn", "DNS: name server \(server) is not an IPv4 address (IPv6 is not asked)")
         }
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw BootError(step: "learn", "DNS: cannot open a socket") }
         defer { close(fd) }
-        let sent = withUnsafePointer(to: &address) {
+        // Connected: the kernel then takes datagrams from the server's own address and port only, so an answer
+        // from anywhere else (a spoofer guessing the query id) never reaches us.
+        let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(fd, packet, packet.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
+        guard connected == 0 else {
+            throw BootError(step: "learn", "DNS: cannot ask \(server): \(String(cString: strerror(errno)))")
+        }
+        let sent = send(fd, packet, packet.count, 0)
         guard sent == packet.count else {
             throw BootError(step: "learn", "DNS: cannot ask \(server): \(String(cString: strerror(errno)))")
         }
@@ -92,7 +103,14 @@ public struct DNSDiscovery: Sendable {
             let n = recv(fd, &buffer, buffer.count, 0)
             guard n >= 12 else { continue }
             let answer = Array(buffer[0..<n])
-            guard answer[0] == packet[0], answer[1] == packet[1] else { continue }  // not our query
+            // Our query's id, an answer (QR), and our question echoed back; anything else is not our answer.
+            guard answer[0] == packet[0], answer[1] == packet[1], answer[2] & 0x80 != 0,
+                answer.count >= packet.count, answer[4..<6] == packet[4..<6],
+                answer[12..<packet.count].elementsEqual(packet[12...])
+            else { continue }
+            if answer[2] & 0x02 != 0 {
+                throw BootError(step: "learn", "DNS: \(server)'s answer for \(name) was truncated (TC); not used")
+            }
             return try parseTXT(answer, name: name, server: server)
         }
         throw BootError(step: "learn", "DNS: no answer from \(server) for \(name) within \(timeout)")

@@ -233,23 +233,45 @@ public struct LeaseReader: Sendable {
     }
 }
 
-/// `68:74:74` (dhclient, NetworkManager) or `687474` (networkd) to bytes.
+/// `68:74:74` (dhclient, NetworkManager) or `687474` (networkd) to bytes; one pass over the text.
 func decodeHex(_ text: String, separated: Bool) throws(BootError) -> [UInt8] {
-    let digits =
-        separated
-        ? text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        : stride(
-            from: 0, to: text.count, by: 2
-        ).map { i in String(text.dropFirst(i).prefix(2)) }
-    var bytes: [UInt8] = []
-    for pair in digits {
-        guard !pair.isEmpty, pair.count <= 2, let byte = UInt8(pair, radix: 16) else {
-            throw BootError(step: "learn", "'\(text.prefix(40))' is not hex-encoded option data")
-        }
-        bytes.append(byte)
+    func bad(_ why: String = "") -> BootError {
+        BootError(step: "learn", "'\(text.prefix(40))' is not hex-encoded option data\(why)")
     }
-    if !separated && text.count % 2 != 0 {
-        throw BootError(step: "learn", "'\(text.prefix(40))' is not hex-encoded option data (odd number of digits)")
+    func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: c - 48
+        case 65...70: c - 55
+        case 97...102: c - 87
+        default: nil
+        }
+    }
+    var bytes: [UInt8] = []
+    var pending: UInt8?
+    var digitsInGroup = 0
+    for c in text.utf8 {
+        if separated && c == UInt8(ascii: ":") {
+            guard digitsInGroup > 0 else { throw bad() }
+            if let high = pending { bytes.append(high) }
+            pending = nil
+            digitsInGroup = 0
+            continue
+        }
+        guard let value = nibble(c) else { throw bad() }
+        digitsInGroup += 1
+        if separated && digitsInGroup > 2 { throw bad() }
+        if let high = pending {
+            bytes.append(high << 4 | value)
+            pending = nil
+        } else {
+            pending = value
+        }
+    }
+    if separated {
+        guard digitsInGroup > 0 else { throw bad() }
+        if let high = pending { bytes.append(high) }
+    } else if pending != nil {
+        throw bad(" (odd number of digits)")
     }
     return bytes
 }
@@ -292,12 +314,19 @@ struct DhclientLeaseParser {
         index += 1
     }
 
+    /// dhclient writes blocks two deep (`lease { … }`); anything far deeper is not a lease file.
+    static let maxDepth = 16
+
     mutating func parse() throws(BootError) -> [Statement] {
-        let statements = try parseStatements(until: nil)
+        let statements = try parseStatements(until: nil, depth: 0)
         return statements
     }
 
-    mutating func parseStatements(until opener: SourceLocation?) throws(BootError) -> [Statement] {
+    mutating func parseStatements(until opener: SourceLocation?, depth: Int) throws(BootError) -> [Statement] {
+        if let opener, depth > Self.maxDepth {
+            throw BootError(
+                step: "learn", "blocks nested deeper than \(Self.maxDepth) (not a lease file)", location: opener)
+        }
         var statements: [Statement] = []
         var tokens: [Token] = []
         while true {
@@ -322,7 +351,7 @@ struct DhclientLeaseParser {
                 tokens = []
             case UInt8(ascii: "{"):
                 advance()
-                let children = try parseStatements(until: here)
+                let children = try parseStatements(until: here, depth: depth + 1)
                 statements.append(Statement(tokens: tokens, block: true, children: children))
                 tokens = []
             case UInt8(ascii: "}"):

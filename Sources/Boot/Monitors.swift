@@ -40,10 +40,25 @@ public struct MonitorRegistration: Sendable {
                 problems.append("Prometheus file_sd \(fileSD): \(error)")
             }
         }
+        if spec?.consul != nil {
+            for monitor in context.plan.monitors where monitor.interval.milliseconds < 1000 {
+                problems.append(
+                    "Consul runs checks at most once a second: monitor '\(monitor.name)' (every \(Self.seconds(monitor.interval))) is registered with Consul as every 1s"
+                )
+            }
+        }
         if let directory = spec?.consul?.configDir {
             let path = directory + "/redeye-\(context.plan.role).json"
+            let scripts = spec?.consul?.scriptChecks == true
+            if !scripts {
+                for monitor in context.plan.monitors where monitor.kind == .command {
+                    problems.append(
+                        "Consul definition \(path): command monitor '\(monitor.name)' left out (Consul refuses a definition with a script check unless its agents enable local script checks; say consul.script_checks: true in the plans where they do)"
+                    )
+                }
+            }
             do {
-                try writeAtomically(try Self.consulDefinition(context), to: layout.path(path))
+                try writeAtomically(try Self.consulDefinition(context, scriptChecks: scripts), to: layout.path(path))
                 done.append("Consul service definition \(path)")
             } catch {
                 problems.append("Consul definition \(path): \(error)")
@@ -55,7 +70,14 @@ public struct MonitorRegistration: Sendable {
                 + "/v1/agent/service/register?replace-existing-checks=true"
             var headers: [(String, String)] = []
             if let token = try? String(contentsOfFile: layout.path("/etc/redeye/consul.token"), encoding: .utf8) {
-                headers.append(("X-Consul-Token", token.trimmingCharacters(in: .whitespacesAndNewlines)))
+                // The token is a secret: over plain HTTP it goes only to an agent on this machine.
+                if Self.isLoopback(agent) {
+                    headers.append(("X-Consul-Token", token.trimmingCharacters(in: .whitespacesAndNewlines)))
+                } else {
+                    problems.append(
+                        "not sending the Consul token to \(agent) over plain HTTP (only to an agent on this host: http://127.0.0.1:8500)"
+                    )
+                }
             }
             do {
                 let body = try Self.consulRegistration(context)
@@ -123,6 +145,18 @@ public struct MonitorRegistration: Sendable {
         d.milliseconds % 1000 == 0 ? "\(d.milliseconds / 1000)s" : "\(d.milliseconds)ms"
     }
 
+    /// A check interval as Consul runs it: never more often than once a second (it would clamp a shorter one
+    /// without a word; here it is written as it will run, and reported).
+    static func consulInterval(_ d: Plan.Duration) -> String {
+        d.milliseconds < 1000 ? "1s" : seconds(d)
+    }
+
+    /// Whether an agent URL is on this machine (127.0.0.0/8, ::1, localhost).
+    static func isLoopback(_ url: String) -> Bool {
+        guard let host = URL(string: url)?.host?.lowercased() else { return false }
+        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
     static func port(_ context: Context) -> Int? {
         if let text = context.plan.vars["port"], let port = Int(text) { return port }
         return context.plan.monitors.lazy.compactMap { endpoint($0)?.port }.first
@@ -137,7 +171,7 @@ public struct MonitorRegistration: Sendable {
 
     /// The agent config-directory form (`{"service": {…}}`), command checks included (they run only where the
     /// agent enables local script checks).
-    static func consulDefinition(_ context: Context) throws -> Data {
+    static func consulDefinition(_ context: Context, scriptChecks: Bool) throws -> Data {
         var service: [String: JSONValue] = [
             "name": .string(context.plan.role), "id": .string(serviceID(context)),
             "tags": .array([.string("redeye"), .string("role:\(context.plan.role)")]),
@@ -146,15 +180,18 @@ public struct MonitorRegistration: Sendable {
         if let address = context.plan.address { service["address"] = .string(address) }
         if let port = port(context) { service["port"] = .number(port) }
         service["checks"] = .array(
-            context.plan.monitors.map { monitor in
+            context.plan.monitors.compactMap { monitor in
                 var check: [String: JSONValue] = [
                     "id": .string("\(serviceID(context))-\(monitor.name)"), "name": .string(monitor.name),
-                    "interval": .string(seconds(monitor.interval)), "timeout": .string(seconds(monitor.timeout)),
+                    "interval": .string(consulInterval(monitor.interval)),
+                    "timeout": .string(seconds(monitor.timeout)),
                 ]
                 switch monitor.kind {
                 case .http: check["http"] = .string(monitor.target)
                 case .tcp: check["tcp"] = .string(monitor.target)
-                case .command: check["args"] = .array([.string("/bin/sh"), .string("-c"), .string(monitor.target)])
+                case .command:
+                    guard scriptChecks else { return nil }
+                    check["args"] = .array([.string("/bin/sh"), .string("-c"), .string(monitor.target)])
                 }
                 return .object(check)
             })
@@ -175,7 +212,8 @@ public struct MonitorRegistration: Sendable {
             context.plan.monitors.compactMap { monitor in
                 var check: [String: JSONValue] = [
                     "CheckID": .string("\(serviceID(context))-\(monitor.name)"), "Name": .string(monitor.name),
-                    "Interval": .string(seconds(monitor.interval)), "Timeout": .string(seconds(monitor.timeout)),
+                    "Interval": .string(consulInterval(monitor.interval)),
+                    "Timeout": .string(seconds(monitor.timeout)),
                 ]
                 switch monitor.kind {
                 case .http: check["HTTP"] = .string(monitor.target)

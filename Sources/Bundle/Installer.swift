@@ -547,7 +547,7 @@ public struct BundleInstaller {
 
     /// A release id as the installer makes them: a commit's first 12 hex digits. Anything else in the records is
     /// never used as a path.
-    static func isReleaseID(_ id: String) -> Bool {
+    public static func isReleaseID(_ id: String) -> Bool {
         id.utf8.count == 12 && id.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
     }
 

@@ -83,6 +83,8 @@ struct HostDeploy {
             return RemoteState(release: nil, manifest: nil)
         }
         let id = String(link.dropFirst("releases/".count))
+        // A name Redeye never makes is no release of ours (and is never printed or stored as one).
+        guard BundleInstaller.isReleaseID(id) else { return RemoteState(release: nil, manifest: nil) }
         return RemoteState(
             release: id, manifest: try sftp.read(root + "/" + link + "/" + Manifest.fileName, limit: 64 << 20))
     }
@@ -193,7 +195,7 @@ struct HostDeploy {
             outcome.step = .done
             outcome.bytesSent = ssh.payloadBytesSent
         } catch {
-            let message = (error as? StepFailure)?.message ?? "\(error)"
+            let message = printable((error as? StepFailure)?.message ?? "\(error)")
             outcome.state = .failed
             outcome.step = (error as? StepFailure)?.step ?? step
             outcome.error = message
@@ -253,7 +255,7 @@ struct HostDeploy {
             return .rolledBack
         } catch {
             let message = (error as? StepFailure)?.message ?? "\(error)"
-            outcome.error = (outcome.error ?? "") + "; rollback failed: \(message)"
+            outcome.error = (outcome.error ?? "") + "; rollback failed: \(printable(message))"
             log(target.name, "rollback failed: \(message)")
             return .failed
         }

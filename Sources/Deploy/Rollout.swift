@@ -213,7 +213,7 @@ public final class Rollout: @unchecked Sendable {
             guard currentStopReason() == nil else { return nil }
             var host = HostDeploy(
                 target: target, version: version, deployment: deployment, settings: settings, journal: journal,
-                log: { [output] name, line in output("[\(name)] \(line)") })
+                log: { [output] name, line in output("[\(name)] \(printable(line))") })
             host.transfers = transfers
             host.previousAttempt = attempts[target.name]
             let outcome = host.run()

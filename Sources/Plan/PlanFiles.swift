@@ -208,9 +208,13 @@ public struct MonitoringSpec: Decodable, Sendable, Hashable, Encodable {
     public struct Consul: Decodable, Sendable, Hashable, Encodable {
         public var agent: String?
         public var configDir: String?
+        /// The agents run with `enable_local_script_checks`: command monitors go into the definition. Without
+        /// it Consul refuses a whole service definition that holds one, its HTTP and TCP checks too.
+        public var scriptChecks: Bool?
         enum CodingKeys: String, CodingKey {
             case agent
             case configDir = "config_dir"
+            case scriptChecks = "script_checks"
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Plan
 import TestSupport
 import Testing
 
@@ -420,6 +421,160 @@ struct BootInputTests {
         }
         #expect(unsigned.message.contains("is not signed"), "\(unsigned.message)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: state).isEmpty)
+    }
+
+    @Test(
+        "hostile leases: 12,000 nested braces are refused, not a stack overflow; a long hex option is read in one pass")
+    func hostileLeases() throws {
+        let deep = try World()
+        try deep.write(
+            "/var/lib/dhcp/dhclient.eth0.leases", String(repeating: "lease {", count: 12_000) + "\n")
+        let found = deep.discover()
+        #expect(found.hints.isEmpty)
+        #expect(
+            found.rejected.contains { $0.description.contains("blocks nested deeper than 16") }, "\(found.rejected)")
+
+        let long = try World()
+        let url = "ssh://git@10.0.0.1/plans.git"
+        let hex = url.utf8.map { String(format: "%02x", $0) }.joined()
+        try long.write(
+            "/run/systemd/netif/leases/2",
+            "ADDRESS=10.0.0.5\nOPTION_224=\(String(repeating: "41", count: 200_000))\n")
+        let refused = long.discover()
+        #expect(refused.hints.isEmpty)
+        #expect(!refused.rejected.isEmpty)
+        #expect(try decodeHex(hex, separated: false) == Array(url.utf8))
+        #expect(try decodeHex("68:74:7:a", separated: true) == [0x68, 0x74, 0x07, 0x0a])
+        for bad in ["6", "6g", "+f", ""] where !bad.isEmpty {
+            #expect(throws: BootError.self) { try decodeHex(bad, separated: false) }
+        }
+        for bad in ["68::74", ":68", "68:", "123", "+f"] {
+            #expect(throws: BootError.self) { try decodeHex(bad, separated: true) }
+        }
+    }
+
+    /// A TXT answer to `query` holding `text`.
+    static func txtAnswer(to query: [UInt8], _ text: String) -> [UInt8] {
+        var answer = query
+        answer[2] = 0x81
+        answer[3] = 0x80
+        answer[7] = 1
+        let txt = Array(text.utf8)
+        answer += [0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 60, 0, UInt8(txt.count + 1), UInt8(txt.count)] + txt
+        return answer
+    }
+
+    @Test("DNS answers count only from the server asked (a spoofed answer from another port is never read)")
+    func dnsAnswersFromTheServerOnly() throws {
+        let world = try World()
+        func udp(port: UInt16) -> (Int32, UInt16) {
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            return (fd, UInt16(bigEndian: address.sin_port))
+        }
+        let (server, port) = udp(port: 0)
+        let (spoofer, _) = udp(port: 0)
+        defer {
+            close(server)
+            close(spoofer)
+        }
+        try world.write("/etc/resolv.conf", "nameserver 127.0.0.1\nsearch example.test\n")
+        // The server hears the query; a spoofer on another port answers it; the server itself answers only the
+        // second query.
+        let served = Thread {
+            for round in 0..<2 {
+                var buffer = [UInt8](repeating: 0, count: 512)
+                var from = sockaddr_in()
+                var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+                var pfd = pollfd(fd: server, events: Int16(POLLIN), revents: 0)
+                guard poll(&pfd, 1, 5000) == 1 else { return }
+                let n = withUnsafeMutablePointer(to: &from) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        recvfrom(server, &buffer, 512, 0, $0, &length)
+                    }
+                }
+                guard n > 0 else { return }
+                let query = Array(buffer[0..<n])
+                let sender = round == 0 ? spoofer : server
+                let url = round == 0 ? "url=ssh://evil.example/plans.git" : "url=ssh://good.example/plans.git"
+                let answer = Self.txtAnswer(to: query, url)
+                _ = withUnsafePointer(to: &from) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(sender, answer, answer.count, 0, $0, length)
+                    }
+                }
+            }
+        }
+        served.start()
+        let dns = DNSDiscovery(resolvConf: world.root + "/etc/resolv.conf", timeout: .milliseconds(500), port: port)
+        let spoofed = dns.lookup()
+        #expect(spoofed.found.isEmpty, "a spoofed answer was taken: \(spoofed.found)")
+        #expect(spoofed.problems.contains { $0.message.contains("no answer from 127.0.0.1") })
+        let real = dns.lookup()
+        #expect(real.found.map(\.1) == ["ssh://good.example/plans.git"], "\(real)")
+    }
+
+    /// Registration with a role that has a command monitor and a 100 ms one, and an agent that is not local.
+    func registration(consul: String, world: World) throws -> (done: [String], problems: [String], definition: String) {
+        let files: [String: String] = [
+            "site.yaml": "bundles: file:///srv/bundles\nmonitoring:\n  consul: \(consul)\n",
+            "roles/app.yaml": """
+            bundle: {repo: app.git, ref: v1}
+            install: {root: /srv/app, user: root, group: root}
+            monitors:
+              - {name: web, http: "http://{{address}}:8080/health", interval: 100ms, timeout: 1s}
+              - {name: disk, command: "test -w /srv/app", interval: 30s, timeout: 5s}
+
+            """,
+            "hosts.yaml": "hosts:\n  - {name: app01, mac: \"\(world.mac)\", role: app, address: 10.0.0.5}\n",
+        ]
+        let plans = try PlanLoader().load(PlanSource(files: files.mapValues { Array($0.utf8) }, label: "t:"))
+        let plan = plans.plan(for: plans.hosts[0])
+        let result = MonitorRegistration(layout: world.layout, spec: plans.defaults.monitoring).register(
+            .init(plan: plan, mac: world.mac, plansCommit: String(repeating: "a", count: 40), release: "r"))
+        let definition =
+            (try? String(contentsOfFile: world.root + "/etc/consul.d/redeye-app.json", encoding: .utf8)) ?? ""
+        return (result.done, result.problems, definition)
+    }
+
+    @Test(
+        "Consul: a command check only where script checks are enabled, intervals under 1s reported, and the token never over plain HTTP to another machine"
+    )
+    func consulRegistrationRules() throws {
+        let world = try World()
+        try world.write("/etc/redeye/consul.token", "s3cret-token\n")
+        let recorder = try TCPRecorder()
+        defer { recorder.stop() }
+        // Not this machine's agent (an address of this machine, but not loopback, stands for one elsewhere).
+        let plain = try registration(
+            consul: "{agent: \"http://localhost.example:\(recorder.port)\", config_dir: /etc/consul.d}", world: world)
+        #expect(plain.problems.contains { $0.contains("not sending the Consul token") }, "\(plain.problems)")
+        #expect(plain.problems.contains { $0.contains("command monitor 'disk' left out") })
+        #expect(
+            plain.problems.contains { $0.contains("monitor 'web' (every 100ms) is registered with Consul as every 1s") }
+        )
+        #expect(
+            !plain.definition.contains("\"args\"") && plain.definition.contains("\"interval\" : \"1s\""),
+            "\(plain.definition)")
+        // A local agent gets the token; script checks on: the command check is in the file.
+        let local = try registration(
+            consul: "{agent: \"http://127.0.0.1:\(recorder.port)\", config_dir: /etc/consul.d, script_checks: true}",
+            world: world)
+        #expect(!local.problems.contains { $0.contains("not sending the Consul token") })
+        #expect(local.definition.contains("\"args\""))
+        #expect(recorder.received().contains("X-Consul-Token: s3cret-token"))
     }
 
     @Test("plans URLs: length, bytes, schemes")

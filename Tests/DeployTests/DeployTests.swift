@@ -194,7 +194,7 @@ struct Summary: Decodable {
     /// A hostile host answering a deploy: one floods the deployer with output (kept to a bound, the host fails
     /// naming it), one exits 0 without the report that says it switched (a failure, never a success).
     @Test func aHostileHostCannotFloodTheDeployerOrClaimASwitchItDidNotReport() throws {
-        let fleet = try Fleet(hosts: 2)
+        let fleet = try Fleet(hosts: 3)
         defer { fleet.remove() }
         let hostile = fleet.dir + "/hostile-redeye"
         try """
@@ -202,6 +202,7 @@ struct Summary: Decodable {
         case "$*" in
         *"bundle apply"*)
             case "$PWD$HOME$*" in *web01*) head -c 200000000 /dev/zero; exit 0 ;; esac
+            case "$*" in *web03*) printf 'redeye: \\033[2Jcleared\\033]0;retitled\\007\\n' >&2; exit 1 ;; esac
             cat > /dev/null; exit 0 ;;
         esac
         exec '\(redeyeBinary)' "$@"
@@ -209,7 +210,7 @@ struct Summary: Decodable {
         """.write(toFile: hostile, atomically: true, encoding: .utf8)
         chmod(hostile, 0o755)
         let result = try fleet.deploy(
-            ["web", "--ref", "v1", "--window", "2", "--max-fail", "2", "--yes", "--json"], remoteRedeye: hostile)
+            ["web", "--ref", "v1", "--window", "3", "--max-fail", "3", "--yes", "--json"], remoteRedeye: hostile)
         #expect(result.status != 0, "\(result.stderr)")
         let summary = try Summary(result)
         for name in fleet.names {
@@ -218,6 +219,15 @@ struct Summary: Decodable {
         }
         #expect(summary.host("web01")?.error?.contains("more than 1048576 bytes of output") == true)
         #expect(summary.host("web02")?.error?.contains("exited 0 without a report naming") == true)
+        // Terminal escapes from a host are shown, not obeyed: in the output and in the record.
+        #expect(
+            summary.host("web03")?.error == "\\x1B[2Jcleared\\x1B]0;retitled\\x07",
+            "\(summary.host("web03")?.error ?? "")")
+        #expect(!result.stderr.contains("\u{1B}") && !result.stdout.contains("\u{1B}"))
+        let history = try runRedeye([
+            "deploy", "history", "--json", "--plans", fleet.plans, "--db", "sqlite:\(fleet.dir)/inventory.db",
+        ])
+        #expect(!history.stdout.contains("\u{1B}") && history.stdout.contains("x1B[2J"), "\(history.stdout)")
     }
 
     @Test func stagedContentIsRemovedWhenTheSwitchFailsAndWhenAnEarlierDeployLeftIt() throws {
