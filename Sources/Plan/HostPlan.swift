@@ -67,13 +67,15 @@ extension Plans {
     public func plan(for host: Host) -> HostPlan {
         let role = roles[host.role]!
         let values = variables(for: host)
-        func fill(_ t: Template?) -> String? {
+        func fill(_ t: Template?, quoting: Template.Quoting = .none) -> String? {
             guard let t else { return nil }
-            switch t.render(values) {
+            switch t.render(values, quoting: quoting) {
             case .success(let s): return s
             case .failure(let missing): return "{{\(missing.name)}}"
             }
         }
+        /// Shell commands: values go in as single words.
+        func command(_ t: Template?) -> String? { fill(t, quoting: .shell) }
         var vars = role.vars
         for (k, v) in host.vars { vars[k] = v }
         return HostPlan(
@@ -83,11 +85,13 @@ extension Plans {
                 root: fill(role.installRoot) ?? role.installRoot.text, user: role.user, group: role.group,
                 keep: role.keep),
             services: role.services,
-            run: fill(role.run),
-            hooks: .init(drain: fill(role.drain), undrain: fill(role.undrain), timeout: role.hookTimeout),
+            run: command(role.run),
+            hooks: .init(drain: command(role.drain), undrain: command(role.undrain), timeout: role.hookTimeout),
             monitors: role.monitors.map {
                 .init(
-                    name: $0.name, kind: $0.kind, target: fill($0.target) ?? "", expect: $0.expect, body: $0.body,
+                    name: $0.name, kind: $0.kind,
+                    target: ($0.kind == .command ? command($0.target) : fill($0.target)) ?? "", expect: $0.expect,
+                    body: $0.body,
                     interval: $0.interval,
                     timeout: $0.timeout, retries: $0.retries, stableFor: $0.stableFor)
             },

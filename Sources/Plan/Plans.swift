@@ -527,7 +527,8 @@ struct PlanBuilder {
 
     func isUnitName(_ s: String) -> Bool {
         let suffixes = [".service", ".socket", ".timer", ".target", ".path", ".mount"]
-        guard suffixes.contains(where: { s.hasSuffix($0) }), s.count > 8 else { return false }
+        // A leading '-' would be read by systemctl as an option.
+        guard suffixes.contains(where: { s.hasSuffix($0) }), s.count > 8, s.first != "-" else { return false }
         return s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@:\\".contains($0)) }
     }
 }

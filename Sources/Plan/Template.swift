@@ -44,17 +44,36 @@ public struct Template: Sendable, Hashable {
         public var name: String
     }
 
+    /// How a value goes into the text.
+    public enum Quoting: Sendable {
+        /// As it is (paths, URLs, names).
+        case none
+        /// As one word of a `/bin/sh` command: a value holding anything but letters, digits and `_./:@%+=,-` is
+        /// single-quoted, so a host's variable can never add a command to a hook, a run command or a check.
+        case shell
+    }
+
     /// The text with every variable replaced, or the first variable `values` lacks.
-    public func render(_ values: [String: String]) -> Result<String, MissingVariable> {
+    public func render(_ values: [String: String], quoting: Quoting = .none) -> Result<String, MissingVariable> {
         var out = ""
         for part in parts {
             switch part {
             case .literal(let s): out += s
             case .variable(let v):
                 guard let value = values[v] else { return .failure(MissingVariable(name: v)) }
-                out += value
+                out += quoting == .shell ? Template.shellWord(value) : value
             }
         }
         return .success(out)
+    }
+
+    /// `value` as one word for `/bin/sh`: unchanged when it holds only safe characters, else single-quoted.
+    public static func shellWord(_ value: String) -> String {
+        let safe =
+            !value.isEmpty
+            && value.utf8.allSatisfy { c in
+                (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || "_./:@%+=,-".utf8.contains(c)
+            }
+        return safe ? value : "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

@@ -58,7 +58,7 @@ public struct YAMLEventReader: ~Copyable {
             kind = .scalar
             let s = event.data.scalar
             isDecorated =
-                s.anchor != nil || explicitTag(s.tag, implicit: s.plain_implicit == 1 || s.quoted_implicit == 1) != nil
+                s.anchor != nil || explicitTag(s.tag, plain: s.style == YAML_PLAIN_SCALAR_STYLE) != nil
             style = YAML.style(s.style)
         case YAML_SEQUENCE_START_EVENT:
             kind = .sequenceStart

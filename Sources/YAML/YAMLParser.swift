@@ -153,7 +153,7 @@ private final class ParseSession {
                     content: .scalar(
                         .init(
                             text: text, style: style(s.style),
-                            tag: explicitTag(s.tag, implicit: s.plain_implicit == 1 || s.quoted_implicit == 1))),
+                            tag: explicitTag(s.tag, plain: s.style == YAML_PLAIN_SCALAR_STYLE))),
                     mark: mark)
                 try count(1, at: mark)
                 try register(anchor: s.anchor, node: node, weight: 1)
@@ -286,11 +286,12 @@ private final class ParseSession {
 
 }
 
-/// A node's explicit tag, or nil: a "!" that only marks a quoted scalar as non-specific is no tag.
-func explicitTag(_ p: UnsafeMutablePointer<yaml_char_t>?, implicit: Bool) -> String? {
+/// A scalar's explicit tag, or nil. The non-specific `!` is kept on a plain scalar (`! 12` is the text "12",
+/// YAML 1.2 example 6.28) and dropped on a quoted one, which is text anyway.
+func explicitTag(_ p: UnsafeMutablePointer<yaml_char_t>?, plain: Bool) -> String? {
     guard let p else { return nil }
     let tag = String(cString: p)
-    return tag == "!" && implicit ? nil : tag
+    return tag == "!" && !plain ? nil : tag
 }
 
 /// A scalar's style as the node tree records it.

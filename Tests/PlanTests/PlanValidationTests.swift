@@ -143,6 +143,38 @@ func planErrors(_ files: [String: String]) -> [String] {
         #expect(planErrors(files) == [expected])
     }
 
+    /// A unit name systemctl would read as an option is refused; a host's variable goes into a hook, a run
+    /// command and a command check as one shell word, never as shell text.
+    @Test func unitNamesAndShellValues() throws {
+        let dashed = webRole.replacingOccurrences(of: "services: [web.service]", with: "services: [\"--now.service\"]")
+        #expect(
+            planErrors(["site.yaml": siteYAML, "roles/web.yaml": dashed, "hosts.yaml": twoHosts]).first?.contains(
+                "'--now.service' is not a systemd unit name") == true)
+        let role = """
+            bundle: {repo: web.git, ref: v1}
+            install: {root: /opt/web, user: web, group: web}
+            run: "exec server --motd {{motd}} --port {{port}}"
+            vars: {port: 8080}
+            hooks: {drain: "echo {{motd}} > /run/drain"}
+            monitors:
+              - {name: m, command: "check {{motd}}"}
+
+            """
+        let hosts = """
+            hosts:
+              - {name: web01, mac: "52:54:00:00:00:01", role: web, address: 10.0.0.1, vars: {motd: "hi; rm -rf / #it's"}}
+
+            """
+        let plans = try PlanLoader().load(source(["site.yaml": siteYAML, "roles/web.yaml": role, "hosts.yaml": hosts]))
+        let plan = plans.plan(for: plans.hosts[0])
+        let quoted = "'hi; rm -rf / #it'\\''s'"
+        #expect(plan.run == "exec server --motd \(quoted) --port 8080")
+        #expect(plan.hooks.drain == "echo \(quoted) > /run/drain")
+        #expect(plan.monitors.first?.target == "check \(quoted)")
+        let shell = try runTool("sh", ["-c", "printf %s \(quoted)"])
+        #expect(shell.stdout == "hi; rm -rf / #it's")
+    }
+
     @Test func allErrorsAtOnce() {
         let hosts =
             "hosts:\n  - {name: a, role: nope}\n  - {name: b, role: web, mac: zz}\n  - {name: c, role: web, site: nowhere}\n"

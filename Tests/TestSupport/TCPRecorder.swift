@@ -54,10 +54,11 @@ public final class TCPRecorder: Sendable {
                 if n <= 0 { break }
                 received += buffer[0..<n]
             }
+            // Kept before answering: a client that has its answer finds the request recorded.
+            log.withLock { $0 += received }
             let answer = Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
             _ = write(client, answer, answer.count)
             close(client)
-            log.withLock { $0 += received }
         }
     }
 

@@ -128,6 +128,31 @@ private struct Outer: Decodable {
         #expect(doc.attrs.jsonText == #"{"a":1,"b":true,"c":"1","d":["x",null]}"#)
     }
 
+    /// The core schema exactly: tags decide where given (`!` is text, YAML 1.2 example 6.28), and only the core
+    /// forms are numbers (`0o17` is 15; `1_000`, `0x1p3`, `0b11` and `+.5e` are text).
+    @Test(arguments: [
+        ("! 12", #""12""#), ("!!str 12", #""12""#), ("!!int '12'", "12"), ("!!int 0x1F", "31"), ("!!bool TRUE", "true"),
+        ("!!float 3", "3.0"), ("!!null ''", "null"), ("0o17", "15"), ("0x1f", "31"), ("-12", "-12"), ("+12", "12"),
+        ("1_000", #""1_000""#), ("0x1p3", #""0x1p3""#), ("0b11", #""0b11""#), ("+.5e", #""+.5e""#), ("1.5e3", "1500.0"),
+        (".5", "0.5"), ("yes", #""yes""#), ("True", "true"), ("~", "null"), ("'true'", #""true""#),
+        ("!local 12", #""12""#),
+    ])
+    func untypedScalarsByTagAndForm(_ yaml: String, _ json: String) throws {
+        struct Doc: Decodable { var v: YAMLValue }
+        let doc = try decoder.decode(Doc.self, from: Array("v: \(yaml)\n".utf8), file: "t.yaml")
+        #expect(doc.v.jsonText == json, "\(yaml)")
+    }
+
+    @Test func aTagItsTextDoesNotFitIsAnError() {
+        struct Doc: Decodable { var v: YAMLValue }
+        #expect(throws: (any Error).self) {
+            try decoder.decode(Doc.self, from: Array("v: !!int twelve\n".utf8), file: "t.yaml")
+        }
+        #expect(throws: (any Error).self) {
+            try decoder.decode(Doc.self, from: Array("v: !!bool yes\n".utf8), file: "t.yaml")
+        }
+    }
+
     @Test func suggestionsOnlyForCloseWords() {
         #expect(closestMatch(to: "colums", among: ["columns", "key"]) == "columns")
         #expect(closestMatch(to: "zzzzzz", among: ["columns", "key"]) == nil)
