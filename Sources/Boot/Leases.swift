@@ -84,10 +84,22 @@ public struct LeaseReader: Sendable {
     /// dhclient's lease file: `lease { … }` blocks, the newest last. Returns the option of the newest lease
     /// that has it.
     func parseDhclient(_ path: String) throws(BootError) -> [LeaseOption] {
+        try parseDhclient(bytes: try read(path), path: path)
+    }
+
+    /// A lease file's bytes; a lease is small (a DHCP packet's options), so a file past 1 MiB is not one.
+    func read(_ path: String) throws(BootError) -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw BootError(step: "learn", "cannot read \(path)")
         }
-        var parser = DhclientLeaseParser(bytes: Array(data), file: path)
+        guard data.count <= 1 << 20 else {
+            throw BootError(step: "learn", "\(path) is \(data.count) bytes: too large for a lease file")
+        }
+        return [UInt8](data)
+    }
+
+    func parseDhclient(bytes: [UInt8], path: String) throws(BootError) -> [LeaseOption] {
+        var parser = DhclientLeaseParser(bytes: bytes, file: path)
         let statements = try parser.parse()
         let names = dhclientNames()
         var found: LeaseOption?
@@ -149,10 +161,11 @@ public struct LeaseReader: Sendable {
     /// networkd's lease file (`/run/systemd/netif/leases/IFINDEX`): KEY=VALUE lines; private options are
     /// `OPTION_224=<hex>`.
     func parseNetworkd(_ path: String) throws(BootError) -> [LeaseOption] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw BootError(step: "learn", "cannot read \(path)")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
+        try parseNetworkd(bytes: try read(path), path: path)
+    }
+
+    func parseNetworkd(bytes: [UInt8], path: String) throws(BootError) -> [LeaseOption] {
+        guard let text = String(bytes: bytes, encoding: .utf8) else {
             throw BootError(step: "learn", "\(path) is not text: not a systemd-networkd lease file")
         }
         let key = "OPTION_\(code)="
@@ -193,10 +206,10 @@ public struct LeaseReader: Sendable {
     /// dhcpcd keeps the server's raw DHCP packet: a 236-byte BOOTP header, the magic cookie, then options as
     /// code, length, data. An option given several times is concatenated (RFC 3396).
     func parseDhcpcd(_ path: String) throws(BootError) -> [LeaseOption] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw BootError(step: "learn", "cannot read \(path)")
-        }
-        let bytes = [UInt8](data)
+        try parseDhcpcd(bytes: try read(path), path: path)
+    }
+
+    func parseDhcpcd(bytes: [UInt8], path: String) throws(BootError) -> [LeaseOption] {
         func at(_ offset: Int) -> SourceLocation { SourceLocation(file: path, line: 1, column: offset + 1) }
         guard bytes.count >= 240 else {
             throw BootError(

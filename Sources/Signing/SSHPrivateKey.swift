@@ -41,7 +41,8 @@ public struct SSHPrivateKey: SSHSigner, Sendable {
     public static func parse(_ text: String) throws(SigningError) -> Contents {
         if text.contains("BEGIN RSA PRIVATE KEY") { throw SigningError(SSHPublicKey.rsaAdvice) }
         guard let begin = text.range(of: "-----BEGIN OPENSSH PRIVATE KEY-----"),
-            let end = text.range(of: "-----END OPENSSH PRIVATE KEY-----")
+            // The end after the beginning: an END marker before BEGIN is no key (and no range to read).
+            let end = text.range(of: "-----END OPENSSH PRIVATE KEY-----", range: begin.upperBound..<text.endIndex)
         else {
             throw SigningError(
                 "not an OpenSSH private key (convert a PEM key with `ssh-keygen -p -f KEY`, which rewrites it in OpenSSH format)"

@@ -99,6 +99,12 @@ private func key(_ path: String) throws -> SSHPrivateKey {
         #expect(throws: SigningError.self) { try SSHSignature(armored: "hello") }
     }
 
+    /// Found by the ssh-keys fuzz target: an END marker before BEGIN made an invalid range (a crash).
+    @Test func aPrivateKeyWhoseEndComesFirstIsAnError() {
+        let text = "-----END OPENSSH PRIVATE KEY-----\nAAAA\n-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n"
+        #expect(throws: SigningError.self) { try SSHPrivateKey.parse(text) }
+    }
+
     @Test func allowedSignersRules() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
