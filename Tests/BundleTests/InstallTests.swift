@@ -264,12 +264,18 @@ func failure(_ body: () throws -> Void) -> String? {
         let args = [
             "bundle", "install", "--repo", world.repo, "--root", "/opt/web", "--prefix", world.prefix, "--keep", "2",
         ]
-        let started = Date()
         #expect(try runRedeye(args + ["--ref", "v1"]).status == 0)
-        let duration = max(0.05, Date().timeIntervalSince(started))
+        // Kills land at random points of a run like the rounds' own (switching between installed releases).
+        let started = Date()
+        #expect(try runRedeye(args + ["--ref", "v2"]).status == 0)
+        let duration = max(0.01, Date().timeIntervalSince(started))
         var generator = SystemRandomNumberGenerator()
         var killedMidway = 0
-        for round in 0..<30 {
+        // Rounds until 200 kills have landed during an install (bounded: a round whose install finished first
+        // counts as a round, not a kill).
+        var round = 0
+        while killedMidway < 200 && round < 800 {
+            defer { round += 1 }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: redeyeBinary)
             process.arguments = args + ["--ref", round % 2 == 0 ? "v2" : "v1"]
@@ -287,7 +293,7 @@ func failure(_ body: () throws -> Void) -> String? {
             let audit = try world.installer.audit()
             #expect(audit.isEmpty, "round \(round): \(audit)")
         }
-        #expect(killedMidway > 0, "some kills must land during an install")
+        #expect(killedMidway == 200, "200 kills must land during an install (\(killedMidway) did in \(round) rounds)")
         let finish = try runRedeye(args + ["--ref", "v2"])
         #expect(finish.status == 0, "\(finish.stderr)")
         #expect(world.leftovers().isEmpty, "the next run removes what killed runs left")
