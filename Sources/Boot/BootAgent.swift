@@ -252,6 +252,7 @@ public struct BootAgent {
                 root: root, prefix: layout.root.isEmpty ? "/" : layout.root, keep: plan.install.keep, clock: clock,
                 progress: { log("install: \($0)") })
             installer.knownHosts = [layout.knownHosts]
+            installer.accounts = InstallAccounts(user: plan.install.user, group: plan.install.group)
             installer.sshKey = FileManager.default.fileExists(atPath: layout.sshKey) ? layout.sshKey : nil
             let outcome: BundleInstaller.Outcome
             do {

@@ -15,12 +15,14 @@ public struct ApplyRequest: Sendable, Equatable {
     public var ref: String
     public var repository: String
     public var keep: Int
+    /// The accounts the plans give the role's files to.
+    public var accounts: InstallAccounts?
     /// Restart the role's services once `current` has moved, in the same command.
     public var restart: RestartRequest?
 
     public init(
         redeye: String, root: String, objects: String, commit: String, ref: String, repository: String, keep: Int,
-        restart: RestartRequest?
+        accounts: InstallAccounts? = nil, restart: RestartRequest?
     ) {
         self.redeye = redeye
         self.root = root
@@ -29,6 +31,7 @@ public struct ApplyRequest: Sendable, Equatable {
         self.ref = ref
         self.repository = repository
         self.keep = keep
+        self.accounts = accounts
         self.restart = restart
     }
 
@@ -38,6 +41,7 @@ public struct ApplyRequest: Sendable, Equatable {
             redeye, "bundle", "apply", "--root", root, "--objects", objects, "--commit", commit, "--ref", ref,
             "--repository", repository, "--keep", String(keep), "--json",
         ]
+        if let accounts { words += ["--user", accounts.user, "--group", accounts.group] }
         if let restart { words += ["--restart"] + restart.arguments }
         return words
     }
@@ -122,6 +126,14 @@ extension BundleInstaller {
     /// refused or failed install).
     public func apply(
         _ request: ApplyRequest, manifestInput input: [UInt8], clock: () -> ContinuousClock.Instant = { .now }
+    ) throws -> (ApplyExit, ApplyReport) {
+        var installer = self
+        if let accounts = request.accounts { installer.accounts = accounts }
+        return try installer.applying(request, manifestInput: input, clock: clock)
+    }
+
+    func applying(
+        _ request: ApplyRequest, manifestInput input: [UInt8], clock: () -> ContinuousClock.Instant
     ) throws -> (ApplyExit, ApplyReport) {
         var manifest = input
         if ManifestDelta.isDelta(input) {

@@ -358,6 +358,7 @@ struct HostDeploy {
         ApplyRequest(
             redeye: redeye, root: root, objects: staging, commit: version.commit.hex, ref: version.ref,
             repository: version.url, keep: target.plan.install.keep,
+            accounts: InstallAccounts(user: target.plan.install.user, group: target.plan.install.group),
             restart: RestartRequest(units: target.plan.services, run: target.plan.run))
     }
 

@@ -221,6 +221,9 @@ struct BundleCommand: ParsableCommand {
         @Option(help: "Where the file system starts (for a root inside a test or image directory).") var prefix:
             String = "/"
         @Option(help: "Releases to keep.") var keep: Int = 5
+        @Option(help: "The role's install user: files may be owned only by it or root (with --group).")
+        var user: String?
+        @Option(help: "The role's install group.") var group: String?
         @Option(
             help: ArgumentHelp(
                 "known_hosts file trusted for ssh:// repositories (repeatable; default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).",
@@ -232,12 +235,17 @@ struct BundleCommand: ParsableCommand {
         var sshKey: String?
         @Flag(help: "Print the outcome as JSON.") var json = false
 
+        func validate() throws {
+            if (user == nil) != (group == nil) { throw ValidationError("--user and --group go together") }
+        }
+
         func run() throws {
             try reportingErrors {
                 var installer = BundleInstaller(
                     root: root, prefix: prefix, keep: max(1, keep), progress: { if !json { printError($0) } })
                 if !knownHosts.isEmpty { installer.knownHosts = knownHosts }
                 installer.sshKey = sshKey
+                installer.accounts = accounts(user: user, group: group)
                 let outcome = try installer.install(repository: repo, ref: ref)
                 if json {
                     try printJSON(outcome)
@@ -285,6 +293,9 @@ struct BundleCommand: ParsableCommand {
         @Option(help: "The ref it was deployed as.") var ref: String
         @Option(help: "The bundle repository it came from (recorded).") var repository: String
         @Option(help: "Releases to keep.") var keep: Int = 5
+        @Option(help: "The role's install user: files may be owned only by it or root (with --group).")
+        var user: String?
+        @Option(help: "The role's install group.") var group: String?
         @Flag(help: "After switching, restart the services (--unit, --run) as `service restart` does.")
         var restart = false
         @Option(name: .customLong("unit"), help: "With --restart: a systemd unit (repeatable).")
@@ -294,6 +305,7 @@ struct BundleCommand: ParsableCommand {
         @Flag(help: "Print the outcome as JSON.") var json = false
 
         func validate() throws {
+            if (user == nil) != (group == nil) { throw ValidationError("--user and --group go together") }
             if !restart, !units.isEmpty || command != nil {
                 throw ValidationError("--unit and --run take effect only with --restart")
             }
@@ -306,7 +318,8 @@ struct BundleCommand: ParsableCommand {
                     root: root, prefix: prefix, keep: max(1, keep), progress: { if !json { printError($0) } })
                 let request = ApplyRequest(
                     redeye: "redeye", root: root, objects: objects, commit: commit, ref: ref, repository: repository,
-                    keep: max(1, keep), restart: restart ? RestartRequest(units: units, run: command) : nil)
+                    keep: max(1, keep), accounts: accounts(user: user, group: group),
+                    restart: restart ? RestartRequest(units: units, run: command) : nil)
                 let (exit, report) = try installer.apply(request, manifestInput: input)
                 if json {
                     try printJSON(report)
@@ -415,4 +428,10 @@ struct BundleCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// `--user`/`--group` as the installer's accounts (validation makes them come together).
+func accounts(user: String?, group: String?) -> InstallAccounts? {
+    guard let user, let group else { return nil }
+    return InstallAccounts(user: user, group: group)
 }

@@ -232,6 +232,48 @@ func paths(named name: String, under dir: String) -> [String] {
         }
     }
 
+    /// The plans' install.user and install.group bound what a bundle may give its files to: those accounts and
+    /// root, and a set-id bit only as those accounts.
+    @Test func installAccountsBoundTheBundlesOwners() throws {
+        let world = try InstallWorld()
+        defer { world.remove() }
+        var installer = world.installer
+        installer.accounts = InstallAccounts(user: "daemon", group: "daemon")
+        let error = failure { _ = try installer.install(repository: world.repo, ref: "v1") }
+        #expect(
+            error?.contains("refused: bin: owned by nobody, but the plans install this role as daemon:daemon") == true,
+            "\(error ?? "installed")")
+        #expect(installer.currentRelease() == nil)
+        installer.accounts = InstallAccounts(user: "nobody", group: "nogroup")
+        _ = try installer.install(repository: world.repo, ref: "v1")
+
+        func manifest(_ entry: String) throws -> Manifest {
+            try Manifest.parse(Array("entries:\n  - \(entry)\n".utf8), file: "m.yaml")
+        }
+        let sha = sha256Hex("")
+        let web = InstallAccounts(user: "web", group: "web")
+        #expect(
+            web.refusal(
+                try manifest("{path: su, kind: file, mode: \"4755\", owner: root, group: root, sha256: \(sha)}"))?
+                .problem.contains("setuid root") == true)
+        #expect(
+            web.refusal(
+                try manifest("{path: sg, kind: file, mode: \"2755\", owner: web, group: root, sha256: \(sha)}"))?
+                .problem.contains("setgid root") == true)
+        #expect(
+            web.refusal(try manifest("{path: ok, kind: file, mode: \"4755\", owner: web, group: web, sha256: \(sha)}"))
+                == nil)
+        #expect(
+            web.refusal(
+                try manifest("{path: conf, kind: file, mode: \"0644\", owner: root, group: web, sha256: \(sha)}"))
+                == nil)
+        let root = InstallAccounts(user: "root", group: "root")
+        #expect(
+            root.refusal(
+                try manifest("{path: su, kind: file, mode: \"4755\", owner: root, group: root, sha256: \(sha)}")) == nil
+        )
+    }
+
     /// Writes beneath a directory never follow a symlink someone planted: an atomic write replaces the planted
     /// link (the file it points to is untouched), and a create through a symlinked directory fails.
     @Test func writesBeneathADirectoryFollowNoSymlink() throws {
