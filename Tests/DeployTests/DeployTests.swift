@@ -320,7 +320,14 @@ struct Summary: Decodable {
 
     /// Where the deployer is killed: inside the drain hook, inside the service start (after the switch, in the
     /// same remote command), inside a health check, inside the undrain hook.
-    enum KillPoint: String, CaseIterable { case drain, restart, health, undrain }
+    enum KillPoint: String, CaseIterable {
+        case drain
+        /// The host's installer starts, the deployer dies before it switches anything.
+        case beforeSwitch
+        /// The host switches and restarts; the deployer dies before it reads the answer.
+        case afterSwitch
+        case restart, health, undrain
+    }
 
     /// The deployer is SIGKILLed after each step in turn and the deployment resumed: every host ends on the one
     /// release, healthy and undrained, and a host the dead run had switched is health-checked and undrained by
@@ -340,10 +347,26 @@ struct Summary: Decodable {
         case .health:
             try fleet.writePlans(extraMonitor: "{name: gate, command: \"\(kill)true\", interval: 100ms, timeout: 10s}")
         case .undrain: try fleet.writePlans(undrainPrefix: kill)
+        case .beforeSwitch, .afterSwitch: break
         }
+        // The host's redeye, wrapped: the kill comes before or after the real `bundle apply`.
+        let wrapper = fleet.dir + "/redeye-on-host"
+        let apply =
+            point == .beforeSwitch
+            ? "\(kill)exec '\(redeyeBinary)' \"$@\""
+            : "'\(redeyeBinary)' \"$@\"; status=$?; \(kill)exit $status"
+        try """
+        #!/bin/sh
+        case "$*" in *"bundle apply"*) \(apply) ;; esac
+        exec '\(redeyeBinary)' "$@"
+
+        """.write(toFile: wrapper, atomically: true, encoding: .utf8)
+        chmod(wrapper, 0o755)
+        let remote = point == .beforeSwitch || point == .afterSwitch ? wrapper : redeyeBinary
         let v1 = try fleet.release("v1")
         let first = try Daemon(
-            redeyeBinary, ["deploy", "web", "--ref", "v1", "--window", "1", "--yes"] + fleet.sshArguments())
+            redeyeBinary,
+            ["deploy", "web", "--ref", "v1", "--window", "1", "--yes"] + fleet.sshArguments(remoteRedeye: remote))
         defer { first.stop() }
         try "\(first.pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
         for _ in 0..<1500 where first.isRunning { usleep(20_000) }
@@ -363,7 +386,7 @@ struct Summary: Decodable {
             let health = try runTool("curl", ["-fsS", "http://127.0.0.1:\(fleet.ports[name]!)/health"])
             #expect(health.stdout == "ok\n", "\(point): \(name) is not serving")
         }
-        if point != .drain {
+        if point != .drain && point != .beforeSwitch {
             #expect(resumed.stderr.contains("[web01] the stopped run left it on \(v1)"), "\(point): \(resumed.stderr)")
             #expect(resumed.stderr.contains("[web01] undrain:"), "\(point): \(resumed.stderr)")
         }
