@@ -34,6 +34,7 @@ let package = Package(
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "Git", dependencies: ["CGit2"]),
         .target(name: "FileSystem", dependencies: ["CLinux"]),
+        .target(name: "InstallRoot"),
         .target(name: "Spawn", dependencies: ["CLinux", "FileSystem"]),
         .target(name: "Net"),
         .target(name: "SSH", dependencies: ["CSSH2", "Net"]),
@@ -43,22 +44,26 @@ let package = Package(
         .target(name: "Schema", dependencies: ["YAML", "Database", "Digest"]),
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
         .target(name: "Plan", dependencies: ["YAML", "Database", "Schema", "Inventory", "Git", "Signing"]),
-        .target(name: "Bundle", dependencies: ["YAML", "Git", "SSH", "Digest", "FileSystem", "Spawn", "Service"]),
-        .target(name: "Service", dependencies: ["FileSystem", "Spawn"]),
+        .target(
+            name: "Bundle",
+            dependencies: ["YAML", "Git", "SSH", "Digest", "FileSystem", "InstallRoot", "Spawn", "Service"]),
+        .target(name: "Service", dependencies: ["InstallRoot", "Spawn"]),
         .target(
             name: "Deploy",
-            dependencies: ["SSH", "Net", "Git", "Bundle", "Plan", "Inventory", "Schema", "Database", "Digest"]),
+            dependencies: [
+                "SSH", "Net", "Git", "Bundle", "InstallRoot", "Plan", "Inventory", "Schema", "Database", "Digest",
+            ]),
         .target(
             name: "Boot",
             dependencies: [
                 "Net", "Git", "SSH", "Signing", "Plan", "Bundle", "Service", "Inventory", "Schema", "Database", "YAML",
-                "FileSystem",
+                "FileSystem", "InstallRoot",
             ]),
         .target(
             name: "RedeyeCommands",
             dependencies: [
                 "YAML", "Git", "Net", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundle", "Service",
-                "Deploy", "Boot",
+                "Deploy", "Boot", "InstallRoot",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,6 +1,7 @@
 import Bundle
 import Database
 import Foundation
+import InstallRoot
 import Inventory
 import Net
 import Plan
@@ -284,7 +285,7 @@ public struct BootAgent {
 
         // 6. Run.
         try timed(steps, "run") { () throws -> ((), String) in
-            let services = ServiceManager(base: installer.base)
+            let services = ServiceManager(layout: installer.layout)
             do {
                 let done =
                     report.state == "unchanged"

@@ -1,5 +1,6 @@
 import FileSystem
 import Foundation
+import InstallRoot
 import Service
 
 /// The deploy-to-host contract, one typed thing on both ends: what a deploy asks of `redeye bundle apply` on a
@@ -156,7 +157,7 @@ extension BundleInstaller {
         guard let restart = request.restart else { return (.switched, report) }
         let started = clock()
         do {
-            report.services = try ServiceManager(base: base).restart(units: restart.units, run: restart.run)
+            report.services = try ServiceManager(layout: layout).restart(units: restart.units, run: restart.run)
         } catch {
             report.restartError = "\(error)"
         }

@@ -1,5 +1,6 @@
 import Bundle
 import Foundation
+import InstallRoot
 import Net
 import SSH
 
@@ -58,6 +59,7 @@ struct HostDeploy {
     var transfers: TransferPlans?
 
     var root: String { target.plan.install.root }
+    var layout: InstallLayout { InstallLayout(root: root) }
     var redeye: String { settings.remoteRedeye }
     var release: String { version.commit.short }
 
@@ -78,15 +80,14 @@ struct HostDeploy {
 
     /// The release a host runs and its manifest (for `--plan`, and before sending).
     static func inspect(_ connection: SSHConnection, root: String) throws -> RemoteState {
+        let layout = InstallLayout(root: root)
         let sftp = try connection.sftp()
-        guard let link = try sftp.readlink(root + "/current"), link.hasPrefix("releases/") else {
+        // A name Redeye never makes is no release of ours (and is never printed or stored as one).
+        guard let link = try sftp.readlink(layout.current), let id = InstallLayout.releaseID(currentLink: link) else {
             return RemoteState(release: nil, manifest: nil)
         }
-        let id = String(link.dropFirst("releases/".count))
-        // A name Redeye never makes is no release of ours (and is never printed or stored as one).
-        guard BundleInstaller.isReleaseID(id) else { return RemoteState(release: nil, manifest: nil) }
         return RemoteState(
-            release: id, manifest: try sftp.read(root + "/" + link + "/" + Manifest.fileName, limit: 64 << 20))
+            release: id, manifest: try sftp.read(layout.release(id) + "/" + Manifest.fileName, limit: 64 << 20))
     }
 
     /// The content hashes of `manifest` the host lacks, judged by its current manifest.
@@ -169,7 +170,7 @@ struct HostDeploy {
                     try hook(ssh, drain, step: .drain)
                 }
                 enter(.send)
-                let staging = "\(root)/.redeye/incoming/deploy-\(deployment)"
+                let staging = layout.staging(deployment: deployment)
                 let transfer = (transfers ?? TransferPlans(version: version)).plan(remote: remote.manifest)
                 let (files, bytes) = try send(transfer.needed, to: staging, over: ssh)
                 outcome.filesSent = files
@@ -267,12 +268,12 @@ struct HostDeploy {
     /// by this same deployment (a resumed run) is taken over.
     func lockHost(_ ssh: SSHConnection) throws {
         let sftp = try ssh.sftp()
-        let lock = root + "/.redeye/deploy.lock"
+        let lock = layout.deployLock
         let owner = Array("deployment \(deployment)\n".utf8)
         do {
-            if !sftp.exists(root + "/.redeye") {
+            if !sftp.exists(layout.state) {
                 var path = ""
-                for component in (root + "/.redeye").split(separator: "/") {
+                for component in layout.state.split(separator: "/") {
                     path += "/" + component
                     try sftp.mkdir(path, mode: 0o755)
                 }
@@ -291,7 +292,7 @@ struct HostDeploy {
     }
 
     func unlockHost(_ ssh: SSHConnection) throws {
-        try ssh.sftp().unlink(root + "/.redeye/deploy.lock")
+        try ssh.sftp().unlink(layout.deployLock)
     }
 
     /// Runs a drain or undrain hook on the host, bounded by the role's hook timeout.
@@ -312,7 +313,7 @@ struct HostDeploy {
         Int, Int64
     ) {
         let sftp = try ssh.sftp()
-        let incoming = root + "/.redeye/incoming"
+        let incoming = layout.incoming
         try sftp.mkdir(incoming, mode: 0o700)
         // Staging of other deployments: left by a deployer that died between sending and switching (this one
         // holds the host's deploy lock, so no other deploy is using it). Each holds only pack files.

@@ -1,3 +1,4 @@
+import InstallRoot
 import ArgumentParser
 import Service
 
@@ -31,7 +32,7 @@ struct ServiceCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                print(try ServiceManager(base: root).restart(units: units, run: command))
+                print(try ServiceManager(layout: InstallLayout(root: root)).restart(units: units, run: command))
             }
         }
     }
@@ -46,7 +47,7 @@ struct ServiceCommand: ParsableCommand {
         @Option(help: "The install root (its file system path).") var root: String
 
         func run() throws {
-            ServiceManager(base: root).stop()
+            ServiceManager(layout: InstallLayout(root: root)).stop()
         }
     }
 }

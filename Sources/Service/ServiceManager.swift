@@ -1,4 +1,5 @@
 import Foundation
+import InstallRoot
 import Spawn
 
 #if canImport(Glibc)
@@ -14,18 +15,21 @@ public struct ServiceError: Error, CustomStringConvertible, Sendable {
 /// `run` command, supervised through a pid file under the install root (containers, test hosts, images without
 /// systemd).
 public struct ServiceManager: Sendable {
-    /// The install root on this machine's file system (`ROOT/current` is the running release).
-    public var base: String
+    /// The install root (`current` is the running release).
+    public var layout: InstallLayout
     /// Whether systemd manages this machine (`/run/systemd/system` exists).
     public var systemdRunning: Bool
 
-    public init(base: String, systemdRunning: Bool = FileManager.default.fileExists(atPath: "/run/systemd/system")) {
-        self.base = base
+    public init(
+        layout: InstallLayout, systemdRunning: Bool = FileManager.default.fileExists(atPath: "/run/systemd/system")
+    ) {
+        self.layout = layout
         self.systemdRunning = systemdRunning
     }
 
-    var pidFile: String { base + "/.redeye/run.pid" }
-    var logFile: String { base + "/.redeye/run.log" }
+    var base: String { layout.base }
+    var pidFile: String { layout.runPID }
+    var logFile: String { layout.runLog }
 
     /// Restarts `units` with systemctl (enabling them), or the `run` command where there is no systemd.
     /// Returns what was done, in words.
@@ -118,7 +122,7 @@ public struct ServiceManager: Sendable {
     func startDetached(_ command: String) throws -> pid_t {
         let spec = ProcessSpec(
             "/bin/sh",
-            ["/bin/sh", "-c", "cd -- \"$0\" || exit 125; exec /bin/sh -c \"$1\"", base + "/current", command],
+            ["/bin/sh", "-c", "cd -- \"$0\" || exit 125; exec /bin/sh -c \"$1\"", layout.current, command],
             environment: childEnvironment(["REDEYE_ROOT": base]), output: logFile, append: true, grouping: .session)
         let pid: pid_t
         do {

@@ -1,0 +1,41 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A value computed on another thread; `value` waits for it.
+final class Background<Value: Sendable>: @unchecked Sendable {
+    // `result` is written once before `done` is signalled, and read only after waiting for it.
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Value?
+
+    init(_ work: @escaping @Sendable () -> Value) {
+        Thread.detachNewThread {
+            self.result = work()
+            self.done.signal()
+        }
+    }
+
+    var value: Value {
+        done.wait()
+        defer { done.signal() }
+        return result!
+    }
+}
+
+/// An exclusive lock on a file (flock), released by the kernel even if the process is killed.
+final class Lock {
+    private let fd: Int32
+
+    init(path: String) throws {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw posixError("open the lock \(path)") }
+        guard flock(fd, LOCK_EX) == 0 else {
+            close(fd)
+            throw posixError("lock \(path)")
+        }
+    }
+
+    func release() { close(fd) }
+}
