@@ -35,9 +35,9 @@ public struct BootOptions: Sendable {
 
 /// One step of a boot as reported: what it did and how long it took.
 public struct StepReport: Sendable, Codable {
-    public var name: String
-    /// ok, unchanged, warning, failed.
-    public var outcome: String
+    public enum Outcome: String, Sendable, Codable { case ok, failed }
+    public var name: BootStep
+    public var outcome: Outcome
     public var seconds: Double
     public var detail: String
 }
@@ -52,8 +52,7 @@ public struct BootReport: Sendable, Codable {
         public var signer: String
     }
 
-    /// installed, unchanged, enlisted or failed.
-    public var state = "running"
+    public var state = BootState.running
     public var host: String?
     public var role: String?
     public var mac: String?
@@ -64,7 +63,7 @@ public struct BootReport: Sendable, Codable {
     public var release: String?
     public var previousRelease: String?
     /// The step that failed, and why.
-    public var step: String?
+    public var step: BootStep?
     public var error: String?
     public var warnings: [String] = []
     public var rejectedHints: [String] = []
@@ -82,7 +81,7 @@ public struct BootReport: Sendable, Codable {
         case finishedAt = "finished_at"
     }
 
-    public var succeeded: Bool { state == "installed" || state == "unchanged" }
+    public var succeeded: Bool { state == .installed || state == .unchanged }
 
     /// The last pass's report from a status file, nil when there is none.
     public static func read(statusFile: String) throws -> BootReport? {
@@ -123,11 +122,11 @@ public struct BootAgent {
         } catch let error as BootError {
             fail(&report, step: error.step, error.description)
         } catch {
-            fail(&report, step: steps.list.last?.name ?? "boot", "\(error)")
+            fail(&report, step: steps.list.last?.name ?? .boot, "\(error)")
         }
         report.steps = steps.list
         report.finishedAt = clock()
-        timed(steps, "report") {
+        timed(steps, .report) {
             var notes: [String] = []
             if let warning = recordInInventory(report, trusted) {
                 report.warnings.append(warning)
@@ -149,8 +148,8 @@ public struct BootAgent {
         return report
     }
 
-    func fail(_ report: inout BootReport, step: String, _ message: String) {
-        report.state = "failed"
+    func fail(_ report: inout BootReport, step: BootStep, _ message: String) {
+        report.state = .failed
         report.step = step
         report.error = message
         log("failed at \(step): \(message)")
@@ -158,31 +157,31 @@ public struct BootAgent {
 
     /// Runs `body` as a step: logged, timed and reported.
     @discardableResult
-    func timed<T>(_ steps: StepRecorder, _ name: String, _ body: () throws -> (T, String)) rethrows -> T {
+    func timed<T>(_ steps: StepRecorder, _ step: BootStep, _ body: () throws -> (T, String)) rethrows -> T {
         let start = ContinuousClock.now
         do {
             let (value, detail) = try body()
             steps.list.append(
-                StepReport(name: name, outcome: "ok", seconds: (ContinuousClock.now - start).inSeconds, detail: detail))
-            log("\(name): \(detail)")
+                StepReport(name: step, outcome: .ok, seconds: (ContinuousClock.now - start).inSeconds, detail: detail))
+            log("\(step.rawValue): \(detail)")
             return value
         } catch {
             steps.list.append(
                 StepReport(
-                    name: name, outcome: "failed", seconds: (ContinuousClock.now - start).inSeconds, detail: "\(error)")
+                    name: step, outcome: .failed, seconds: (ContinuousClock.now - start).inSeconds, detail: "\(error)")
             )
             throw error
         }
     }
 
     /// A step that cannot fail.
-    func timed(_ steps: StepRecorder, _ name: String, _ body: () -> String) {
-        timed(steps, name) { ((), body()) }
+    func timed(_ steps: StepRecorder, _ step: BootStep, _ body: () -> String) {
+        timed(steps, step) { ((), body()) }
     }
 
     func pass(_ report: inout BootReport, _ trusted: inout TrustedPlans?, _ steps: StepRecorder) throws {
         // 1. Learn.
-        let (interface, discovery) = try timed(steps, "learn") { () throws -> ((NetworkInterface, Discovery), String) in
+        let (interface, discovery) = try timed(steps, .learn) { () throws -> ((NetworkInterface, Discovery), String) in
             let interfaces = try InterfaceReader(sysfs: layout.sysfs).interfaces()
             report.interfaces = interfaces
             let commandLine = KernelCommandLine.read(layout.cmdline)
@@ -206,7 +205,7 @@ public struct BootAgent {
                 if !discovery.rejected.isEmpty {
                     message += "; rejected: " + discovery.rejected.map(\.description).joined(separator: "; ")
                 }
-                throw BootError(step: "learn", message)
+                throw BootError(step: .learn, message)
             }
             let hints = discovery.hints.map { "\($0.url) (\($0.source))" }.joined(separator: ", ")
             return (
@@ -216,7 +215,7 @@ public struct BootAgent {
         }
 
         // 2. Fetch and verify.
-        let plans = try timed(steps, "fetch") { () throws -> (TrustedPlans, String) in
+        let plans = try timed(steps, .fetch) { () throws -> (TrustedPlans, String) in
             let plans = try fetchTrusted(discovery.hints)
             return (
                 plans,
@@ -231,8 +230,8 @@ public struct BootAgent {
         // 3. Find itself.
         let macs = [interface.mac] + report.interfaces.map(\.mac).filter { $0 != interface.mac }
         guard let host = macs.lazy.compactMap({ plans.plans.host($0) }).first else {
-            report.state = "enlisted"
-            timed(steps, "identify") {
+            report.state = .enlisted
+            timed(steps, .identify) {
                 "no host in plans \(plans.commit.short) has MAC \(macs.joined(separator: " or ")): enlisting this machine for an operator to give it a role"
             }
             return
@@ -241,13 +240,13 @@ public struct BootAgent {
         report.host = plan.name
         report.role = plan.role
         report.ref = plan.bundle.ref
-        timed(steps, "identify") { "this is \(plan.name), role \(plan.role) (\(plan.bundle.ref))" }
+        timed(steps, .identify) { "this is \(plan.name), role \(plan.role) (\(plan.bundle.ref))" }
 
         // 4. Install.
-        let installer = try timed(steps, "install") { () throws -> (BundleInstaller, String) in
+        let installer = try timed(steps, .install) { () throws -> (BundleInstaller, String) in
             let root = plan.install.root
             guard root.hasPrefix("/"), !root.contains("{{"), !root.split(separator: "/").contains("..") else {
-                throw BootError(step: "install", "install root '\(root)' of role \(plan.role) is not an absolute path")
+                throw BootError(step: .install, "install root '\(root)' of role \(plan.role) is not an absolute path")
             }
             var installer = BundleInstaller(
                 root: root, prefix: layout.root.isEmpty ? "/" : layout.root, keep: plan.install.keep, clock: clock,
@@ -259,11 +258,11 @@ public struct BootAgent {
             do {
                 outcome = try installer.install(repository: plan.bundle.repository, ref: plan.bundle.ref)
             } catch {
-                throw BootError(step: "install", "\(plan.bundle.repository) @ \(plan.bundle.ref): \(error)")
+                throw BootError(step: .install, "\(plan.bundle.repository) @ \(plan.bundle.ref): \(error)")
             }
             report.release = outcome.release
             report.previousRelease = outcome.previous
-            report.state = outcome.alreadyCurrent ? "unchanged" : "installed"
+            report.state = outcome.alreadyCurrent ? .unchanged : .installed
             let detail =
                 outcome.alreadyCurrent
                 ? "release \(outcome.release) (\(plan.bundle.ref)) is already current under \(root)"
@@ -274,7 +273,7 @@ public struct BootAgent {
         // 5. Register monitors.
         let registration = MonitorRegistration(layout: layout, spec: plans.plans.defaults.monitoring).register(
             .init(plan: plan, mac: interface.mac, plansCommit: plans.commit.hex, release: report.release ?? ""))
-        timed(steps, "monitors") {
+        timed(steps, .monitors) {
             registration.done.isEmpty
                 ? "no monitoring configured in the plans" : registration.done.joined(separator: "; ")
         }
@@ -284,16 +283,16 @@ public struct BootAgent {
         }
 
         // 6. Run.
-        try timed(steps, "run") { () throws -> ((), String) in
+        try timed(steps, .run) { () throws -> ((), String) in
             let services = ServiceManager(layout: installer.layout)
             do {
                 let done =
-                    report.state == "unchanged"
+                    report.state == .unchanged
                     ? try services.ensureRunning(units: plan.services, run: plan.run)
                     : try services.restart(units: plan.services, run: plan.run)
                 return ((), done)
             } catch {
-                throw BootError(step: "run", "\(error)")
+                throw BootError(step: .run, "\(error)")
             }
         }
         try fetcherFor().remember(plans)
@@ -320,7 +319,7 @@ public struct BootAgent {
             let retryable = failures.contains { if case .unreachable = $0 { true } else { false } }
             let message = failures.map(\.error.description).joined(separator: "; ")
             guard retryable, ContinuousClock.now.advanced(by: pause) < deadline else {
-                let step = failures.contains { $0.error.step == "verify" } ? "verify" : "fetch"
+                let step: BootStep = failures.contains { $0.error.step == .verify } ? .verify : .fetch
                 throw BootError(step: step, (failures.count > 1 ? "no trusted plans: " : "") + message)
             }
             log("fetch: retrying in \(pause)")
@@ -338,7 +337,7 @@ public struct BootAgent {
         } catch let error as BootError {
             throw error
         } catch {
-            throw BootError(step: "report", "cannot encode the status: \(error)")
+            throw BootError(step: .report, "cannot encode the status: \(error)")
         }
     }
 
@@ -366,7 +365,7 @@ public struct BootAgent {
             // Only a pass that read trusted plans and found no host there enlists: a pass that failed before
             // (plans unreachable, untrusted) knows nothing about the machine, and a rogue DHCP server must not be
             // able to make a planned host appear as a new, unassigned one.
-            if report.host == nil, report.state == "enlisted" {
+            if report.host == nil, report.state == .enlisted {
                 let name = "discovered-" + mac.replacingOccurrences(of: ":", with: "")
                 if try store.get("host", key: [name]) == nil {
                     let seen = report.interfaces.map { "\($0.name) \($0.mac)" }.joined(separator: ", ")
@@ -403,9 +402,11 @@ public struct BootAgent {
             _ = try store.put(
                 "boot",
                 [
-                    ("mac", mac), ("host", report.host), ("state", report.state), ("plans_url", report.plans?.url),
+                    ("mac", mac), ("host", report.host), ("state", report.state.rawValue),
+                    ("plans_url", report.plans?.url),
                     ("plans_source", report.plans?.source), ("plans_commit", report.plans?.commit),
-                    ("role", report.role), ("ref", report.ref), ("release", report.release), ("step", report.step),
+                    ("role", report.role), ("ref", report.ref), ("release", report.release),
+                    ("step", report.step?.rawValue),
                     ("error", report.error),
                     ("steps", String(decoding: try encoder.encode(report.steps), as: UTF8.self)),
                     ("facts", String(decoding: try encoder.encode(facts), as: UTF8.self)),

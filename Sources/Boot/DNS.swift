@@ -63,7 +63,7 @@ public struct DNSDiscovery: Sendable {
         for label in name.split(separator: ".") {
             let bytes = Array(label.utf8)
             guard !bytes.isEmpty, bytes.count < 64 else {
-                throw BootError(step: "learn", "DNS: '\(name)' is not a valid name")
+                throw BootError(step: .learn, "DNS: '\(name)' is not a valid name")
             }
             packet.append(UInt8(bytes.count))
             packet += bytes
@@ -74,10 +74,10 @@ public struct DNSDiscovery: Sendable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
         guard inet_pton(AF_INET, server, &address.sin_addr) == 1 else {
-            throw BootError(step: "learn", "DNS: name server \(server) is not an IPv4 address (IPv6 is not asked)")
+            throw BootError(step: .learn, "DNS: name server \(server) is not an IPv4 address (IPv6 is not asked)")
         }
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw BootError(step: "learn", "DNS: cannot open a socket") }
+        guard fd >= 0 else { throw BootError(step: .learn, "DNS: cannot open a socket") }
         defer { close(fd) }
         // Connected: the kernel then takes datagrams from the server's own address and port only, so an answer
         // from anywhere else (a spoofer guessing the query id) never reaches us.
@@ -87,11 +87,11 @@ public struct DNSDiscovery: Sendable {
             }
         }
         guard connected == 0 else {
-            throw BootError(step: "learn", "DNS: cannot ask \(server): \(String(cString: strerror(errno)))")
+            throw BootError(step: .learn, "DNS: cannot ask \(server): \(String(cString: strerror(errno)))")
         }
         let sent = send(fd, packet, packet.count, 0)
         guard sent == packet.count else {
-            throw BootError(step: "learn", "DNS: cannot ask \(server): \(String(cString: strerror(errno)))")
+            throw BootError(step: .learn, "DNS: cannot ask \(server): \(String(cString: strerror(errno)))")
         }
         var buffer = [UInt8](repeating: 0, count: 4096)
         let deadline = ContinuousClock.now.advanced(by: timeout)
@@ -109,18 +109,18 @@ public struct DNSDiscovery: Sendable {
                 answer[12..<packet.count].elementsEqual(packet[12...])
             else { continue }
             if answer[2] & 0x02 != 0 {
-                throw BootError(step: "learn", "DNS: \(server)'s answer for \(name) was truncated (TC); not used")
+                throw BootError(step: .learn, "DNS: \(server)'s answer for \(name) was truncated (TC); not used")
             }
             return try parseTXT(answer, name: name, server: server)
         }
-        throw BootError(step: "learn", "DNS: no answer from \(server) for \(name) within \(timeout)")
+        throw BootError(step: .learn, "DNS: no answer from \(server) for \(name) within \(timeout)")
     }
 
     func parseTXT(_ m: [UInt8], name: String, server: String) throws(BootError) -> [String] {
-        let malformed = BootError(step: "learn", "DNS: malformed answer from \(server) for \(name)")
+        let malformed = BootError(step: .learn, "DNS: malformed answer from \(server) for \(name)")
         let rcode = m[3] & 0x0f
         if rcode == 3 { return [] }  // NXDOMAIN
-        guard rcode == 0 else { throw BootError(step: "learn", "DNS: \(server) answered error \(rcode) for \(name)") }
+        guard rcode == 0 else { throw BootError(step: .learn, "DNS: \(server) answered error \(rcode) for \(name)") }
         let questions = Int(m[4]) << 8 | Int(m[5])
         let answers = Int(m[6]) << 8 | Int(m[7])
         var i = 12

@@ -29,27 +29,27 @@ let plansSchemes: Set<String> = ["ssh", "file", "git", "http", "https"]
 public func checkPlansURL(_ bytes: [UInt8]) -> Result<String, BootError> {
     if bytes.count > 255 {
         return .failure(
-            BootError(step: "learn", "the value is \(bytes.count) bytes: longer than one DHCP option (255) allows"))
+            BootError(step: .learn, "the value is \(bytes.count) bytes: longer than one DHCP option (255) allows"))
     }
-    guard !bytes.isEmpty else { return .failure(BootError(step: "learn", "the value is empty")) }
+    guard !bytes.isEmpty else { return .failure(BootError(step: .learn, "the value is empty")) }
     guard bytes.allSatisfy({ $0 > 32 && $0 < 127 }), let text = String(bytes: bytes, encoding: .ascii) else {
         let shown = bytes.prefix(40).map { $0 > 32 && $0 < 127 ? String(UnicodeScalar($0)) : "." }.joined()
-        return .failure(BootError(step: "learn", "'\(shown)' is not a URL (spaces or non-printable bytes)"))
+        return .failure(BootError(step: .learn, "'\(shown)' is not a URL (spaces or non-printable bytes)"))
     }
     if text.hasPrefix("/") { return .success(text) }
     guard let colon = text.firstIndex(of: ":"), text[colon...].hasPrefix("://") else {
         return .failure(
-            BootError(step: "learn", "'\(text)' is not a URL (expected scheme://host/path or an absolute path)"))
+            BootError(step: .learn, "'\(text)' is not a URL (expected scheme://host/path or an absolute path)"))
     }
     let scheme = text[..<colon].lowercased()
     guard plansSchemes.contains(scheme) else {
         return .failure(
             BootError(
-                step: "learn",
+                step: .learn,
                 "'\(text)': unsupported scheme '\(scheme)' (use \(plansSchemes.sorted().joined(separator: ", ")))"))
     }
     guard let url = URL(string: text), scheme == "file" || !(url.host ?? "").isEmpty else {
-        return .failure(BootError(step: "learn", "'\(text)' is not a URL (no host)"))
+        return .failure(BootError(step: .learn, "'\(text)' is not a URL (no host)"))
     }
     return .success(text)
 }

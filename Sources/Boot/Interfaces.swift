@@ -29,7 +29,7 @@ public struct InterfaceReader: Sendable {
     public func interfaces() throws(BootError) -> [NetworkInterface] {
         let base = sysfs + "/class/net"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: base) else {
-            throw BootError(step: "learn", "cannot list network interfaces in \(base)")
+            throw BootError(step: .learn, "cannot list network interfaces in \(base)")
         }
         var result: [NetworkInterface] = []
         for name in names.sorted() {
@@ -71,11 +71,11 @@ public func bootInterface(
         var text = bootif
         if text.count == 20, text.hasPrefix("01-") { text = String(text.dropFirst(3)) }
         guard let mac = try? ValueNormalizer.macAddress(text) else {
-            throw BootError(step: "learn", "BOOTIF=\(bootif) on the kernel command line is not a MAC address")
+            throw BootError(step: .learn, "BOOTIF=\(bootif) on the kernel command line is not a MAC address")
         }
         guard let found = interfaces.first(where: { $0.mac == mac }) else {
             throw BootError(
-                step: "learn",
+                step: .learn,
                 "BOOTIF=\(bootif) names \(mac), but no interface has that address (have: \(interfaces.map { "\($0.name) \($0.mac)" }.joined(separator: ", ")))"
             )
         }
@@ -89,7 +89,7 @@ public func bootInterface(
         return (found, "first physical Ethernet interface")
     }
     if let found = ethernet.first { return (found, "first Ethernet interface") }
-    throw BootError(step: "learn", "no Ethernet interface with a MAC address was found")
+    throw BootError(step: .learn, "no Ethernet interface with a MAC address was found")
 }
 
 /// The kernel command line (`/proc/cmdline`): `key=value` and bare words, double quotes honoured.

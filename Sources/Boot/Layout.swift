@@ -51,6 +51,6 @@ func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o644) throws
         try Directory.open(directory, create: 0o755).writeAtomically(
             (path as NSString).lastPathComponent, Array(data), mode: mode)
     } catch {
-        throw BootError(step: "write", "\(error)")
+        throw BootError(step: .write, "\(error)")
     }
 }

@@ -73,7 +73,7 @@ public struct LeaseReader: Sendable {
                         location: SourceLocation(file: "environment \(variable)", line: 1, column: 1)))
             } catch {
                 problems.append(
-                    BootError(step: "learn", "environment \(variable) (NetworkManager): \(error.message)"))
+                    BootError(step: .learn, "environment \(variable) (NetworkManager): \(error.message)"))
             }
         }
         return (options, problems)
@@ -90,10 +90,10 @@ public struct LeaseReader: Sendable {
     /// A lease file's bytes; a lease is small (a DHCP packet's options), so a file past 1 MiB is not one.
     func read(_ path: String) throws(BootError) -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw BootError(step: "learn", "cannot read \(path)")
+            throw BootError(step: .learn, "cannot read \(path)")
         }
         guard data.count <= 1 << 20 else {
-            throw BootError(step: "learn", "\(path) is \(data.count) bytes: too large for a lease file")
+            throw BootError(step: .learn, "\(path) is \(data.count) bytes: too large for a lease file")
         }
         return [UInt8](data)
     }
@@ -118,11 +118,11 @@ public struct LeaseReader: Sendable {
                     do throws(BootError) {
                         bytes = try decodeHex(valueTokens[0].text, separated: true)
                     } catch {
-                        throw BootError(step: "learn", error.message, location: valueTokens[0].location)
+                        throw BootError(step: .learn, error.message, location: valueTokens[0].location)
                     }
                 } else {
                     throw BootError(
-                        step: "learn", "option \(words[1].text) has \(valueTokens.count) values, expected one",
+                        step: .learn, "option \(words[1].text) has \(valueTokens.count) values, expected one",
                         location: valueTokens[1].location)
                 }
                 option = LeaseOption(client: "dhclient", interface: nil, bytes: bytes, location: words[0].location)
@@ -166,14 +166,14 @@ public struct LeaseReader: Sendable {
 
     func parseNetworkd(bytes: [UInt8], path: String) throws(BootError) -> [LeaseOption] {
         guard let text = String(bytes: bytes, encoding: .utf8) else {
-            throw BootError(step: "learn", "\(path) is not text: not a systemd-networkd lease file")
+            throw BootError(step: .learn, "\(path) is not text: not a systemd-networkd lease file")
         }
         let key = "OPTION_\(code)="
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard line.contains("=") else {
                 throw BootError(
-                    step: "learn", "expected KEY=VALUE (not a systemd-networkd lease file, or a truncated one)",
+                    step: .learn, "expected KEY=VALUE (not a systemd-networkd lease file, or a truncated one)",
                     location: SourceLocation(file: path, line: i + 1, column: 1))
             }
             guard line.hasPrefix(key) else { continue }
@@ -186,7 +186,7 @@ public struct LeaseReader: Sendable {
                         client: "networkd", interface: index.flatMap(interfaceName), bytes: bytes, location: location)
                 ]
             } catch {
-                throw BootError(step: "learn", error.message, location: location)
+                throw BootError(step: .learn, error.message, location: location)
             }
         }
         return []
@@ -213,10 +213,10 @@ public struct LeaseReader: Sendable {
         func at(_ offset: Int) -> SourceLocation { SourceLocation(file: path, line: 1, column: offset + 1) }
         guard bytes.count >= 240 else {
             throw BootError(
-                step: "learn", "\(bytes.count) bytes: too short for a DHCP packet (truncated lease?)", location: at(0))
+                step: .learn, "\(bytes.count) bytes: too short for a DHCP packet (truncated lease?)", location: at(0))
         }
         guard bytes[236..<240].elementsEqual([99, 130, 83, 99]) else {
-            throw BootError(step: "learn", "no DHCP magic cookie at byte 236: not a dhcpcd lease", location: at(236))
+            throw BootError(step: .learn, "no DHCP magic cookie at byte 236: not a dhcpcd lease", location: at(236))
         }
         var value: [UInt8]?
         var start = 0
@@ -230,7 +230,7 @@ public struct LeaseReader: Sendable {
             if code == 255 { break }
             guard i + 1 < bytes.count, i + 2 + Int(bytes[i + 1]) <= bytes.count else {
                 throw BootError(
-                    step: "learn", "option \(code) runs past the end of the file (truncated lease)", location: at(i))
+                    step: .learn, "option \(code) runs past the end of the file (truncated lease)", location: at(i))
             }
             let length = Int(bytes[i + 1])
             if code == self.code {
@@ -249,7 +249,7 @@ public struct LeaseReader: Sendable {
 /// `68:74:74` (dhclient, NetworkManager) or `687474` (networkd) to bytes; one pass over the text.
 func decodeHex(_ text: String, separated: Bool) throws(BootError) -> [UInt8] {
     func bad(_ why: String = "") -> BootError {
-        BootError(step: "learn", "'\(text.prefix(40))' is not hex-encoded option data\(why)")
+        BootError(step: .learn, "'\(text.prefix(40))' is not hex-encoded option data\(why)")
     }
     func nibble(_ c: UInt8) -> UInt8? {
         switch c {
@@ -338,7 +338,7 @@ struct DhclientLeaseParser {
     mutating func parseStatements(until opener: SourceLocation?, depth: Int) throws(BootError) -> [Statement] {
         if let opener, depth > Self.maxDepth {
             throw BootError(
-                step: "learn", "blocks nested deeper than \(Self.maxDepth) (not a lease file)", location: opener)
+                step: .learn, "blocks nested deeper than \(Self.maxDepth) (not a lease file)", location: opener)
         }
         var statements: [Statement] = []
         var tokens: [Token] = []
@@ -347,12 +347,12 @@ struct DhclientLeaseParser {
             guard index < bytes.count else {
                 if let opener {
                     throw BootError(
-                        step: "learn", "the block opened here is never closed (truncated lease file?)", location: opener
+                        step: .learn, "the block opened here is never closed (truncated lease file?)", location: opener
                     )
                 }
                 if let first = tokens.first {
                     throw BootError(
-                        step: "learn", "statement not ended by ';' (truncated lease file?)", location: first.location)
+                        step: .learn, "statement not ended by ';' (truncated lease file?)", location: first.location)
                 }
                 return statements
             }
@@ -369,10 +369,10 @@ struct DhclientLeaseParser {
                 tokens = []
             case UInt8(ascii: "}"):
                 guard opener != nil else {
-                    throw BootError(step: "learn", "'}' without a block to close", location: here)
+                    throw BootError(step: .learn, "'}' without a block to close", location: here)
                 }
                 if let first = tokens.first {
-                    throw BootError(step: "learn", "statement not ended by ';'", location: first.location)
+                    throw BootError(step: .learn, "statement not ended by ';'", location: first.location)
                 }
                 advance()
                 return statements
@@ -385,7 +385,7 @@ struct DhclientLeaseParser {
                     advance()
                 }
                 guard let text = String(bytes: word, encoding: .utf8) else {
-                    throw BootError(step: "learn", "bytes that are not text (corrupt lease file?)", location: here)
+                    throw BootError(step: .learn, "bytes that are not text (corrupt lease file?)", location: here)
                 }
                 tokens.append(Token(text: text, bytes: word, quoted: false, location: here))
             }
@@ -427,7 +427,7 @@ struct DhclientLeaseParser {
                     (48...55).contains(bytes[index + 2])
                 {
                     let n = (Int(e) - 48) * 64 + (Int(bytes[index + 1]) - 48) * 8 + (Int(bytes[index + 2]) - 48)
-                    guard n <= 255 else { throw BootError(step: "learn", "bad octal escape", location: location) }
+                    guard n <= 255 else { throw BootError(step: .learn, "bad octal escape", location: location) }
                     value.append(UInt8(n))
                     advance()
                     advance()
@@ -442,6 +442,6 @@ struct DhclientLeaseParser {
             advance()
         }
         throw BootError(
-            step: "learn", "string not closed on its line (corrupt or truncated lease file)", location: start)
+            step: .learn, "string not closed on its line (corrupt or truncated lease file)", location: start)
     }
 }

@@ -55,7 +55,7 @@ public struct PlansFetcher: Sendable {
             return .failure(
                 .untrusted(
                     BootError(
-                        step: "verify",
+                        step: .verify,
                         "cannot read the image's trust root \(layout.allowedSigners): \(error) — without it no plans are trusted"
                     )))
         }
@@ -70,7 +70,7 @@ public struct PlansFetcher: Sendable {
             repository = try PlanRepository(path: layout.stateDirectory + "/" + quarantine, create: true)
         } catch {
             return .failure(
-                .unreachable(BootError(step: "fetch", "cannot open the plans cache \(layout.plansCache): \(error)")))
+                .unreachable(BootError(step: .fetch, "cannot open the plans cache \(layout.plansCache): \(error)")))
         }
         let result = fetch(hint, into: repository, allowedSigners: allowedSigners)
         do {
@@ -83,7 +83,7 @@ public struct PlansFetcher: Sendable {
                 try state.removeTree(quarantine)
             }
         } catch {
-            return .failure(.unreachable(BootError(step: "fetch", "cannot keep the plans cache: \(error)")))
+            return .failure(.unreachable(BootError(step: .fetch, "cannot keep the plans cache: \(error)")))
         }
         return result
     }
@@ -103,15 +103,15 @@ public struct PlansFetcher: Sendable {
             let lost = ["not appear to be a git repository", "not found", "does not exist", "No such file"]
             if lost.contains(where: { message.contains($0) }) {
                 return .failure(
-                    .untrusted(BootError(step: "fetch", "\(hint.url): no plans repository there: \(message)")))
+                    .untrusted(BootError(step: .fetch, "\(hint.url): no plans repository there: \(message)")))
             }
             if error.refusal != nil {
-                return .failure(.untrusted(BootError(step: "fetch", "\(hint.url): \(message)")))
+                return .failure(.untrusted(BootError(step: .fetch, "\(hint.url): \(message)")))
             }
             if message.contains("host key") || message.contains("known_hosts") {
-                return .failure(.untrusted(BootError(step: "fetch", "\(hint.url): \(message)")))
+                return .failure(.untrusted(BootError(step: .fetch, "\(hint.url): \(message)")))
             }
-            return .failure(.unreachable(BootError(step: "fetch", "cannot fetch \(hint.url): \(message)")))
+            return .failure(.unreachable(BootError(step: .fetch, "cannot fetch \(hint.url): \(message)")))
         }
         // The branch, never a tag of the same name standing in for it; a tag only where there is no branch.
         let commit: ObjectID
@@ -120,7 +120,7 @@ public struct PlansFetcher: Sendable {
         } else if let tag = try? repository.repository.resolveCommit("refs/tags/\(ref)") {
             commit = tag
         } else {
-            return .failure(.untrusted(BootError(step: "fetch", "\(hint.url) has no branch or tag '\(ref)'")))
+            return .failure(.untrusted(BootError(step: .fetch, "\(hint.url) has no branch or tag '\(ref)'")))
         }
         let verification: PlanRepository.Verification
         do {
@@ -130,7 +130,7 @@ public struct PlansFetcher: Sendable {
             return .failure(
                 .untrusted(
                     BootError(
-                        step: "verify",
+                        step: .verify,
                         "refusing the plans from \(hint.url) (\(hint.source), \(hint.origin)): \(error); trusted signers are in \(layout.allowedSigners)"
                     )))
         }
@@ -141,7 +141,7 @@ public struct PlansFetcher: Sendable {
             plans = try repository.plans(at: commit.hex).1
         } catch {
             return .failure(
-                .untrusted(BootError(step: "verify", "the signed plans commit \(commit.short) is not valid: \(error)")))
+                .untrusted(BootError(step: .verify, "the signed plans commit \(commit.short) is not valid: \(error)")))
         }
         switch notBefore() {
         case .failure(let error): return .failure(.untrusted(error))
@@ -149,7 +149,7 @@ public struct PlansFetcher: Sendable {
             return .failure(
                 .untrusted(
                     BootError(
-                        step: "verify",
+                        step: .verify,
                         "refusing \(commit.short) from \(hint.url): it was signed at \(info.committer.time), before the image's floor \(floor) (\(layout.plansNotBefore)): an old signed commit is not trusted on a fresh host"
                     )))
         case .success: break
@@ -158,7 +158,7 @@ public struct PlansFetcher: Sendable {
             return .failure(
                 .untrusted(
                     BootError(
-                        step: "verify",
+                        step: .verify,
                         "refusing \(commit.short) from \(hint.url): it is older than plans commit \(previous.prefix(12)) this host already trusted (a replayed commit would roll the host back)"
                     )))
         }
@@ -182,7 +182,7 @@ public struct PlansFetcher: Sendable {
         else {
             return .failure(
                 BootError(
-                    step: "verify",
+                    step: .verify,
                     "\(layout.plansNotBefore) is not a number of seconds since 1970: no plans are trusted until it is"))
         }
         return .success(floor)

@@ -94,17 +94,17 @@ public final class Journal: @unchecked Sendable {
         }
     }
 
-    func finish(_ deployment: Int64, state: String) throws {
+    func finish(_ deployment: Int64, state: DeployState) throws {
         try locked {
             _ = try db.query(
                 "UPDATE deployment SET state = $2, finished_at = $3 WHERE id = $1",
-                [.integer(deployment), .text(state), now()])
+                [.integer(deployment), .text(state.rawValue), now()])
         }
     }
 
     /// The newest deployment of `role` that did not finish (running when its deployer died, or interrupted).
     public func unfinished(role: String?) throws -> DeploymentRecord? {
-        try deployments(role: role, limit: 50).first { $0.state == "running" || $0.state == "interrupted" }
+        try deployments(role: role, limit: 50).first { $0.state == .running || $0.state == .interrupted }
     }
 
     public func deployments(role: String?, limit: Int) throws -> [DeploymentRecord] {
@@ -118,7 +118,8 @@ public final class Journal: @unchecked Sendable {
                 DeploymentRecord(
                     id: row.int("id") ?? 0, role: row.string("role"), ref: row.string("ref") ?? "",
                     previousRef: row.string("previous_ref"), kind: row.string("kind") ?? "",
-                    state: row.string("state") ?? "", requestedBy: row.string("requested_by") ?? "",
+                    state: row.string("state").flatMap(DeployState.init(rawValue:)) ?? .failed,
+                    requestedBy: row.string("requested_by") ?? "",
                     message: row.string("message"), startedAt: row.string("started_at"),
                     finishedAt: row.string("finished_at"),
                     options: row.string("attrs").flatMap {
@@ -150,7 +151,7 @@ public final class Journal: @unchecked Sendable {
 
     /// The ref the role ran before its newest succeeded deploy (what `deploy rollback` goes back to).
     public func refBeforeLastSuccess(role: String) throws -> (current: String, previous: String)? {
-        let done = try deployments(role: role, limit: 100).filter { $0.state == "succeeded" }
+        let done = try deployments(role: role, limit: 100).filter { $0.state == .succeeded }
         guard let last = done.first else { return nil }
         if let earlier = done.dropFirst().first(where: { $0.ref != last.ref }) { return (last.ref, earlier.ref) }
         return last.previousRef.map { (last.ref, $0) }
@@ -284,7 +285,7 @@ public struct DeploymentRecord: Sendable, Encodable {
     public var ref: String
     public var previousRef: String?
     public var kind: String
-    public var state: String
+    public var state: DeployState
     public var requestedBy: String
     public var message: String?
     public var startedAt: String?

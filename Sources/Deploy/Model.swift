@@ -142,15 +142,56 @@ public struct HostOutcome: Sendable, Encodable {
     }
 }
 
+/// How a deployment stands: running, or how it ended.
+public enum DeployState: String, Sendable, Codable {
+    case running
+    /// Every host succeeded.
+    case succeeded
+    /// Some hosts succeeded, some did not.
+    case partial
+    /// No host succeeded.
+    case failed
+    /// Stopped by a signal; `deploy resume` finishes it.
+    case interrupted
+
+    /// The state of a finished run from its hosts' outcomes.
+    static func of(succeeded: Int, of total: Int, interrupted: Bool) -> DeployState {
+        interrupted ? .interrupted : succeeded == total ? .succeeded : succeeded == 0 ? .failed : .partial
+    }
+}
+
+/// Why a rollout started no further hosts.
+public enum StopReason: Sendable, Equatable, Encodable, CustomStringConvertible {
+    case failureBudget(allowed: Int, hosts: Int)
+    case interrupted(signal: Int32)
+
+    public var isInterrupt: Bool {
+        if case .interrupted = self { return true }
+        return false
+    }
+
+    public var description: String {
+        switch self {
+        case .failureBudget(let allowed, let hosts):
+            "the failure budget (\(allowed) of \(hosts) hosts) was exceeded"
+        case .interrupted(let signal): "interrupted by \(signal == SIGINT ? "Ctrl-C" : "SIGTERM")"
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
 /// The whole run, as the summary and `--json` show it.
 public struct DeploySummary: Sendable, Encodable {
     public var deployment: Int64?
     public var role: String
     public var ref: String
     public var release: String
-    /// succeeded (every host), partial, failed (no host), interrupted.
-    public var state: String
-    public var stoppedBecause: String?
+    public var state: DeployState
+    public var stoppedBecause: StopReason?
     public var hosts: [HostOutcome]
     public var seconds: Double
 

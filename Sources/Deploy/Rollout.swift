@@ -17,7 +17,7 @@ public final class Rollout: @unchecked Sendable {
     public let settings: SSHSettings
     let output: @Sendable (String) -> Void
     private let mutex = NSLock()
-    private var stopReason: String?
+    private var stopReason: StopReason?
     private var failures = 0
 
     public init(
@@ -171,7 +171,7 @@ public final class Rollout: @unchecked Sendable {
                         hosts: options.hosts, batch: options.batch?.steps.map(\.description), window: options.window,
                         maxFail: options.maxFail?.amount.description, repository: role.bundleRepository)
                     let previousRef = try journal.deployments(role: role.name, limit: 20).first {
-                        $0.state == "succeeded"
+                        $0.state == .succeeded
                     }?.ref
                     deploymentID = try journal.start(
                         role: role.name, ref: ref, previousRef: previousRef, kind: options.kind, actor: actor,
@@ -202,7 +202,7 @@ public final class Rollout: @unchecked Sendable {
             if outcome.state != .succeeded {
                 failures += 1
                 if failures > allowed && stopReason == nil {
-                    stopReason = "the failure budget (\(allowed) of \(total) hosts) was exceeded"
+                    stopReason = .failureBudget(allowed: allowed, hosts: total)
                 }
             }
             mutex.unlock()
@@ -234,11 +234,11 @@ public final class Rollout: @unchecked Sendable {
 
         // Hosts that never started: skipped (left pending when interrupted, so `deploy resume` takes them).
         let reason = currentStopReason()
-        let interrupted = reason?.hasPrefix("interrupted") == true
+        let interrupted = reason?.isInterrupt == true
         let reached = Set(outcomes.map(\.host))
         for target in targets where !reached.contains(target.name) {
             var skipped = HostOutcome(host: target.name, batch: target.batch, state: interrupted ? .pending : .skipped)
-            skipped.error = reason
+            skipped.error = reason?.description
             if !interrupted { try? journal?.hostFinished(deployment, skipped) }
             outcomes.append(skipped)
         }
@@ -250,7 +250,7 @@ public final class Rollout: @unchecked Sendable {
         }
         let succeeded = all.filter { $0.state == .succeeded }.count
         let state =
-            interrupted ? "interrupted" : succeeded == all.count ? "succeeded" : succeeded == 0 ? "failed" : "partial"
+            DeployState.of(succeeded: succeeded, of: all.count, interrupted: interrupted)
         if let journal {
             try? journal.finish(deployment, state: state)
             _ = try? journal.releaseLock(role: role.name)  // an interrupted run is resumed by `deploy resume`
@@ -262,7 +262,7 @@ public final class Rollout: @unchecked Sendable {
             seconds: elapsed.inSeconds)
     }
 
-    func currentStopReason() -> String? {
+    func currentStopReason() -> StopReason? {
         mutex.lock()
         defer { mutex.unlock() }
         return stopReason
@@ -275,9 +275,7 @@ public final class Rollout: @unchecked Sendable {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in
                 mutex.lock()
-                if stopReason == nil || stopReason?.hasPrefix("interrupted") == false {
-                    stopReason = "interrupted by \(number == SIGINT ? "Ctrl-C" : "SIGTERM")"
-                }
+                if stopReason?.isInterrupt != true { stopReason = .interrupted(signal: number) }
                 mutex.unlock()
                 output("interrupted: no new host starts; hosts in flight finish or roll back")
             }

@@ -131,9 +131,10 @@ struct BootCommand: ParsableCommand {
                     if json { try printJSON(report) }
                     printError("redeye boot: \(Self.summary(report))")
                     switch report.state {
-                    case "installed", "unchanged": return
-                    case "enlisted": throw ExitCode(ExitStatus.enlisted)
-                    default: throw ExitCode(report.step == "verify" ? ExitStatus.untrusted : ExitStatus.failure)
+                    case .installed, .unchanged: return
+                    case .enlisted: throw ExitCode(ExitStatus.enlisted)
+                    case .failed, .running:
+                        throw ExitCode(report.step == .verify ? ExitStatus.untrusted : ExitStatus.failure)
                     }
                 }
                 printError("redeye boot: \(Self.summary(report)); next pass in \(pause)")
@@ -144,17 +145,17 @@ struct BootCommand: ParsableCommand {
 
         static func summary(_ report: BootReport) -> String {
             switch report.state {
-            case "installed":
+            case .installed:
                 return
                     "\(report.host ?? "?") (\(report.role ?? "?")) now runs release \(report.release ?? "?") (\(report.ref ?? "?"))"
-            case "unchanged":
+            case .unchanged:
                 return
                     "\(report.host ?? "?") (\(report.role ?? "?")) already runs release \(report.release ?? "?") (\(report.ref ?? "?")); nothing changed"
-            case "enlisted":
+            case .enlisted:
                 return
                     "no role for \(report.mac ?? "this machine") yet: enlisted in the inventory, waiting for an operator"
-            default:
-                return "boot failed at \(report.step ?? "?"): \(report.error ?? "?")"
+            case .failed, .running:
+                return "boot failed at \(report.step?.rawValue ?? "?"): \(report.error ?? "?")"
                     + (report.release.map { "; this host still runs \($0)" } ?? "")
             }
         }
@@ -188,7 +189,7 @@ struct BootCommand: ParsableCommand {
                     return
                 }
                 guard let status = try BootReport.read(statusFile: layout.statusFile) else { throw missing() }
-                print("state     \(status.state)\(status.step.map { " at \($0)" } ?? "")")
+                print("state     \(status.state.rawValue)\(status.step.map { " at \($0.rawValue)" } ?? "")")
                 print("host      \(status.host ?? "unknown") (\(status.role ?? "no role"))")
                 print("mac       \(status.mac ?? "?") on \(status.interface ?? "?")")
                 if let plans = status.plans {
@@ -201,8 +202,8 @@ struct BootCommand: ParsableCommand {
                 if let error = status.error { print("error     \(error)") }
                 for warning in status.warnings { print("warning   \(warning)") }
                 for step in status.steps {
-                    let name = step.name.padding(toLength: 9, withPad: " ", startingAt: 0)
-                    let outcome = step.outcome.padding(toLength: 7, withPad: " ", startingAt: 0)
+                    let name = step.name.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+                    let outcome = step.outcome.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
                     print("  \(name) \(outcome) \(String(format: "%6.2f", step.seconds))s  \(step.detail)")
                 }
             }

@@ -128,10 +128,10 @@ struct DeployCommand: ParsableCommand {
             print(summaryTable(summary))
         }
         switch summary.state {
-        case "succeeded": throw ExitCode.success
-        case "interrupted": throw ExitCode(130)
-        case "failed": throw ExitCode(9)
-        default: throw ExitCode(8)
+        case .succeeded: throw ExitCode.success
+        case .interrupted: throw ExitCode(ExitStatus.interrupted)
+        case .failed: throw ExitCode(ExitStatus.deployFailed)
+        case .partial, .running: throw ExitCode(ExitStatus.deployPartial)
         }
     }
 
@@ -273,7 +273,7 @@ struct DeployCommand: ParsableCommand {
             summary = try rollout.run(actor: currentActor(), journal: journal, resume: resume)
         } catch let locked as DeployLocked {
             printError("redeye: \(locked)")
-            throw ExitCode(10)
+            throw ExitCode(ExitStatus.locked)
         }
         try report(summary, json: json)
     }

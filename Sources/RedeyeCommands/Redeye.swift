@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bundle
 
 /// The `redeye` command line: a thin layer over the library targets, one file per command group.
 public struct Redeye: ParsableCommand {
@@ -47,7 +48,15 @@ enum ExitStatus {
     static let refused: Int32 = 4
     static let notFound: Int32 = 5
     static let untrusted: Int32 = 6
-    static let missingContent: Int32 = 7
+    static let missingContent = ApplyExit.missingContent.rawValue
+    /// A deploy where some hosts failed (others succeeded).
+    static let deployPartial: Int32 = 8
+    /// A deploy where no host succeeded.
+    static let deployFailed: Int32 = 9
+    /// The role is being deployed by someone else (its lock is held).
+    static let locked: Int32 = 10
     static let enlisted: Int32 = 11
-    static let restartFailed: Int32 = 12
+    static let restartFailed = ApplyExit.restartFailed.rawValue
+    /// Stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+    static let interrupted: Int32 = 130
 }

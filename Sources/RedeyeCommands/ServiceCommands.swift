@@ -1,5 +1,5 @@
-import InstallRoot
 import ArgumentParser
+import InstallRoot
 import Service
 
 struct ServiceCommand: ParsableCommand {

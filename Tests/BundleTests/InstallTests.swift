@@ -268,24 +268,28 @@ func failure(_ body: () throws -> Void) -> String? {
         // Kills land at random points of a run like the rounds' own (switching between installed releases).
         let started = Date()
         #expect(try runRedeye(args + ["--ref", "v2"]).status == 0)
-        let duration = max(0.01, Date().timeIntervalSince(started))
+        var duration = max(0.01, Date().timeIntervalSince(started))
         var generator = SystemRandomNumberGenerator()
         var killedMidway = 0
         // Rounds until 200 kills have landed during an install (bounded: a round whose install finished first
         // counts as a round, not a kill).
         var round = 0
-        while killedMidway < 200 && round < 800 {
+        while killedMidway < 200 && round < 1000 {
             defer { round += 1 }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: redeyeBinary)
             process.arguments = args + ["--ref", round % 2 == 0 ? "v2" : "v1"]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
+            let launched = Date()
             try process.run()
             usleep(UInt32(Double.random(in: 0...duration, using: &generator) * 1_000_000))
             if process.isRunning {
                 kill(process.processIdentifier, SIGKILL)
                 killedMidway += 1
+            } else {
+                // It finished first: runs are quicker than the delays drawn (a loaded machine varies).
+                duration = max(0.002, min(duration, Date().timeIntervalSince(launched)) * 0.8)
             }
             process.waitUntilExit()
             let current = try #require(world.installer.currentRelease(), "round \(round): current vanished")
