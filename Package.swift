@@ -15,7 +15,6 @@ import PackageDescription
 ///   command line RedeyeCommands (library), redeye (thin executable)
 let package = Package(
     name: "redeye",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "redeye", targets: ["redeye"])
     ],

@@ -1,9 +1,6 @@
 import Foundation
+import Glibc
 import Net
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// The DNS fallback: a TXT record `url=…` at `_redeye-plans._tcp.DOMAIN` for each search domain in
 /// resolv.conf, asked of its name servers over UDP. A hint like any other: the domain itself comes from DHCP.

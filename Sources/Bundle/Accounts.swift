@@ -1,8 +1,5 @@
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// User and group names ↔ ids, through the system's databases (cached).
 public final class Accounts {

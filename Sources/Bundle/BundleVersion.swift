@@ -6,6 +6,8 @@ import SSH
 /// One version of a bundle, fetched into a local cache repository: its commit, its manifest (as committed and
 /// parsed) and where each file's bytes are. Safe to share between threads: reads of the repository are
 /// serialized, and the content read is kept (up to 512 MiB) because a deploy sends the same files to many hosts.
+// Unchecked: `repository` is a libgit2 handle (not Sendable) that threads read only with `lock` held, as they do
+// the caches below; the compiler cannot see that rule.
 public final class BundleVersion: @unchecked Sendable {
     public let repository: Repository
     public let url: String

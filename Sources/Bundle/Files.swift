@@ -1,9 +1,6 @@
 import FileSystem
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 func posixError(_ what: String) -> BundleError {
     BundleError(SystemError(what).description)

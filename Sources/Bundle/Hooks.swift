@@ -1,10 +1,7 @@
 import FileSystem
 import Foundation
+import Glibc
 import Spawn
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 extension BundleInstaller {
     /// Runs a hook with `/bin/sh -c` in the release directory, with the minimal child environment (nothing of

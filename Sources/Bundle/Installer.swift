@@ -2,13 +2,10 @@ import Digest
 import FileSystem
 import Foundation
 import Git
+import Glibc
 import InstallRoot
 import SSH
 import Spawn
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Installs bundle versions under an install root, least-bit and atomically:
 ///
@@ -344,7 +341,8 @@ public struct BundleInstaller {
         }
         let chunkSize = 512
         let chunks = (entries.count + chunkSize - 1) / chunkSize
-        // Each chunk writes only its own slots of `linked`.
+        // Unsafe, knowingly: each chunk writes only its own slots of `linked` (disjoint ranges), which the
+        // compiler cannot see; a lock per slot would cost what the links cost.
         nonisolated(unsafe) let slots = linked
         let linkChunk = { @Sendable (chunk: Int) in
             for i in chunk * chunkSize..<min(entries.count, (chunk + 1) * chunkSize) {

@@ -1,18 +1,16 @@
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
+import Synchronization
 
 /// A value computed on another thread; `value` waits for it.
-final class Background<Value: Sendable>: @unchecked Sendable {
-    // `result` is written once before `done` is signalled, and read only after waiting for it.
+final class Background<Value: Sendable>: Sendable {
     private let done = DispatchSemaphore(value: 0)
-    private var result: Value?
+    private let result = Mutex<Value?>(nil)
 
     init(_ work: @escaping @Sendable () -> Value) {
         Thread.detachNewThread {
-            self.result = work()
+            let value = work()
+            self.result.withLock { $0 = value }
             self.done.signal()
         }
     }
@@ -20,7 +18,7 @@ final class Background<Value: Sendable>: @unchecked Sendable {
     var value: Value {
         done.wait()
         defer { done.signal() }
-        return result!
+        return result.withLock { $0! }
     }
 }
 

@@ -1,8 +1,5 @@
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 extension BundleInstaller {
     /// uid and gid for every owner:group the manifest names; installing as another user needs root.

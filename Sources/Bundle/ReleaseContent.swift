@@ -1,9 +1,6 @@
 import Foundation
 import Git
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// Where the bytes of a release's files come from: a commit of a bundle repository, or files a deploy staged on
 /// the host. The manifest is the authority either way; every byte is checked against its sha256 before use.

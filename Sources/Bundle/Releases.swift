@@ -1,10 +1,7 @@
 import FileSystem
 import Foundation
+import Glibc
 import InstallRoot
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// One installed release, as recorded in `ROOT/.redeye/releases.json`.
 public struct ReleaseRecord: Codable, Sendable, Equatable {

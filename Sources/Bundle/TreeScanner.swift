@@ -1,10 +1,7 @@
 import Digest
 import FileSystem
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// A path as found on disk (never following symlinks).
 public struct FoundEntry: Sendable, Hashable {

@@ -1,11 +1,8 @@
 import Foundation
+import Glibc
 import Net
 import Plan
 import SSH
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Health checks from a role's monitors, run after a host switched: HTTP and TCP from this machine (as a load
 /// balancer would see the host), commands on the host over its SSH connection.

@@ -3,6 +3,7 @@ import Foundation
 import InstallRoot
 import Net
 import SSH
+import Synchronization
 
 /// What a host has now, read over SFTP without changing anything.
 struct RemoteState {
@@ -14,32 +15,32 @@ struct RemoteState {
 /// installer reads it (a delta against the one it has). Worked out once per distinct manifest found on the hosts
 /// and shared by the host workers: the hosts of a role mostly run one release, and parsing its manifest and
 /// diffing it against the new one per host was most of what a host cost the deployer beyond SSH itself.
-final class TransferPlans: @unchecked Sendable {
-    struct Plan {
+final class TransferPlans: Sendable {
+    struct Plan: Sendable {
         var needed: [String]
         var manifestInput: [UInt8]
     }
 
     let version: BundleVersion
-    // `plans` is only touched with `lock` held.
-    private let lock = NSLock()
-    private var plans: [(remote: [UInt8]?, plan: Plan)] = []
+    /// The plans worked out so far, by the remote manifest they are for (at most 16: a fleet on many releases
+    /// still works).
+    private let plans = Mutex<[(remote: [UInt8]?, plan: Plan)]>([])
 
     init(version: BundleVersion) {
         self.version = version
     }
 
     func plan(remote: [UInt8]?) -> Plan {
-        lock.lock()
-        defer { lock.unlock() }
-        if let known = plans.first(where: { $0.remote == remote }) { return known.plan }
-        let plan = Plan(
-            needed: HostDeploy.needed(version.manifest, remote: remote),
-            manifestInput: remote.map { ManifestDelta.make(from: $0, to: version.manifestBytes) }
-                ?? version.manifestBytes)
-        if plans.count == 16 { plans.removeFirst() }  // bounded: a fleet on many releases still works
-        plans.append((remote, plan))
-        return plan
+        plans.withLock { plans in
+            if let known = plans.first(where: { $0.remote == remote }) { return known.plan }
+            let plan = Plan(
+                needed: HostDeploy.needed(version.manifest, remote: remote),
+                manifestInput: remote.map { ManifestDelta.make(from: $0, to: version.manifestBytes) }
+                    ?? version.manifestBytes)
+            if plans.count == 16 { plans.removeFirst() }
+            plans.append((remote, plan))
+            return plan
+        }
     }
 }
 

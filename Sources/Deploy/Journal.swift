@@ -5,6 +5,8 @@ import Schema
 /// The deploy's record in the inventory: the `deployment` and `deployment_host` rows, written as the deploy goes
 /// (so an interrupted run can be resumed from them), and the role's `deploy_lock`. Shared by the host workers:
 /// every call holds one lock, because a database connection is used by one thread at a time.
+// Unchecked: `db` is a database connection (a C handle, not Sendable) used only inside `locked`, one thread at a
+// time; the compiler cannot see that rule.
 public final class Journal: @unchecked Sendable {
     let db: any SQLConnection
     private let mutex = NSLock()

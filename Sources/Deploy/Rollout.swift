@@ -1,24 +1,21 @@
 import Bundle
 import Dispatch
 import Foundation
+import Glibc
 import Net
 import Plan
 import SSH
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Synchronization
 
 /// Runs a rolling deploy of one role: batches (or a sliding window) of hosts, each deployed by `HostDeploy`,
 /// a failure budget over the whole run, Ctrl-C / SIGTERM handling, and the record in the inventory.
-public final class Rollout: @unchecked Sendable {
+public final class Rollout: Sendable {
     public let plans: Plans
     public let options: DeployOptions
     public let settings: SSHSettings
     let output: @Sendable (String) -> Void
-    private let mutex = NSLock()
-    private var stopReason: StopReason?
-    private var failures = 0
+    /// Why no further hosts start (nil while they do), and how many hosts have failed so far.
+    private let progress = Mutex<(stopReason: StopReason?, failures: Int)>((nil, 0))
 
     public init(
         plans: Plans, options: DeployOptions, settings: SSHSettings, output: @escaping @Sendable (String) -> Void
@@ -198,14 +195,13 @@ public final class Rollout: @unchecked Sendable {
         let total = targets.count
         let record: @Sendable (HostOutcome) -> Void = { [self] outcome in
             try? journal?.hostFinished(deployment, outcome)
-            mutex.lock()
-            if outcome.state != .succeeded {
-                failures += 1
-                if failures > allowed && stopReason == nil {
-                    stopReason = .failureBudget(allowed: allowed, hosts: total)
+            guard outcome.state != .succeeded else { return }
+            progress.withLock { progress in
+                progress.failures += 1
+                if progress.failures > allowed && progress.stopReason == nil {
+                    progress.stopReason = .failureBudget(allowed: allowed, hosts: total)
                 }
             }
-            mutex.unlock()
         }
         let transfers = TransferPlans(version: version)
         let attempts = previousAttempts
@@ -262,11 +258,7 @@ public final class Rollout: @unchecked Sendable {
             seconds: elapsed.inSeconds)
     }
 
-    func currentStopReason() -> StopReason? {
-        mutex.lock()
-        defer { mutex.unlock() }
-        return stopReason
-    }
+    func currentStopReason() -> StopReason? { progress.withLock { $0.stopReason } }
 
     /// Ctrl-C or SIGTERM: start no new host; hosts in flight finish (or roll back).
     func watchSignals() -> [any DispatchSourceSignal] {
@@ -274,9 +266,9 @@ public final class Rollout: @unchecked Sendable {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in
-                mutex.lock()
-                if stopReason?.isInterrupt != true { stopReason = .interrupted(signal: number) }
-                mutex.unlock()
+                progress.withLock { progress in
+                    if progress.stopReason?.isInterrupt != true { progress.stopReason = .interrupted(signal: number) }
+                }
                 output("interrupted: no new host starts; hosts in flight finish or roll back")
             }
             source.resume()
@@ -295,23 +287,23 @@ public final class Rollout: @unchecked Sendable {
 
 /// `transform` over `items` on up to `width` threads at once, results in input order. A thread starts the next
 /// item as soon as it finishes one (the sliding window).
-func parallelMap<T, R>(_ items: [T], width: Int, _ transform: @escaping @Sendable (T) -> R) -> [R] {
-    let box = ParallelResults<R>(items.count)
+func parallelMap<T: Sendable, R: Sendable>(
+    _ items: [T], width: Int, _ transform: @escaping @Sendable (T) -> R
+) -> [R] {
+    // The next item to take, and the results so far.
+    let state = Mutex<(next: Int, results: [R?])>((0, Array(repeating: nil, count: items.count)))
     let group = DispatchGroup()
-    let itemsCopy = UnsafeSendable(items)
     for _ in 0..<min(width, items.count) {
         group.enter()
         let thread = Thread {
             while true {
-                box.lock.lock()
-                let i = box.next
-                box.next += 1
-                box.lock.unlock()
-                guard i < itemsCopy.value.count else { break }
-                let result = transform(itemsCopy.value[i])
-                box.lock.lock()
-                box.results[i] = result
-                box.lock.unlock()
+                let i = state.withLock { state in
+                    defer { state.next += 1 }
+                    return state.next
+                }
+                guard i < items.count else { break }
+                let result = transform(items[i])
+                state.withLock { $0.results[i] = result }
             }
             group.leave()
         }
@@ -319,17 +311,5 @@ func parallelMap<T, R>(_ items: [T], width: Int, _ transform: @escaping @Sendabl
         thread.start()
     }
     group.wait()
-    return box.results.map { $0! }
-}
-
-final class ParallelResults<R>: @unchecked Sendable {
-    var results: [R?]
-    var next = 0
-    let lock = NSLock()
-    init(_ count: Int) { results = Array(repeating: nil, count: count) }
-}
-
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+    return state.withLock { $0.results.map { $0! } }
 }

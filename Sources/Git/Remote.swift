@@ -1,8 +1,5 @@
 import CGit2
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// A tag of a repository: annotated (with tagger and message) or lightweight.
 public struct TagInfo: Sendable {

@@ -1,5 +1,6 @@
 import CGit2
 import Foundation
+import Synchronization
 
 /// libgit2's global state, reference-counted by libgit2 itself: every ``Repository`` holds one reference.
 enum GitRuntime {
@@ -8,18 +9,18 @@ enum GitRuntime {
 
     /// libgit2 hashes every object it reads to check it against its id (strict hash verification, a
     /// process-wide option, on by default). `withoutHashVerification` turns it off while any of its calls runs.
-    private static let verification = NSLock()
-    nonisolated(unsafe) private static var unverifiedReaders = 0
+    /// How many calls are reading without verification now.
+    private static let unverifiedReaders = Mutex<Int>(0)
 
     static func withoutHashVerification<R>(_ body: () throws -> R) rethrows -> R {
-        verification.withLock {
-            if unverifiedReaders == 0 { _ = cgit2_set_strict_hash_verification(0) }
-            unverifiedReaders += 1
+        unverifiedReaders.withLock { readers in
+            if readers == 0 { _ = cgit2_set_strict_hash_verification(0) }
+            readers += 1
         }
         defer {
-            verification.withLock {
-                unverifiedReaders -= 1
-                if unverifiedReaders == 0 { _ = cgit2_set_strict_hash_verification(1) }
+            unverifiedReaders.withLock { readers in
+                readers -= 1
+                if readers == 0 { _ = cgit2_set_strict_hash_verification(1) }
             }
         }
         return try body()

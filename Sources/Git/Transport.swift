@@ -1,8 +1,5 @@
 import CGit2
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// How to reach a remote over SSH: which host keys to trust and how to authenticate.
 public struct SSHTransport: Sendable {

@@ -1,8 +1,5 @@
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// An HTTP/1.1 answer: status, headers (names lowercased) and body.
 public struct HTTPResponse: Sendable {

@@ -1,8 +1,5 @@
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// A failed network operation: what was tried and why it failed.
 public struct NetError: Error, Sendable, CustomStringConvertible {

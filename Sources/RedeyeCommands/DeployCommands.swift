@@ -2,14 +2,11 @@ import ArgumentParser
 import Database
 import Deploy
 import Foundation
+import Glibc
 import Inventory
 import Plan
 import SSH
 import Schema
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 struct DeployCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

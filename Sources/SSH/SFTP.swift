@@ -1,10 +1,7 @@
 import CSSH2
 import Foundation
+import Glibc
 import Net
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// File transfer over an `SSHConnection` (SFTP version 3, as OpenSSH serves it).
 public struct SFTP {

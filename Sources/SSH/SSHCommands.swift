@@ -1,10 +1,7 @@
 import CSSH2
 import Foundation
+import Glibc
 import Net
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 extension SSHConnection {
     // MARK: commands

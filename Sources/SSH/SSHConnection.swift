@@ -1,10 +1,7 @@
 import CSSH2
 import Foundation
+import Glibc
 import Net
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// An authenticated SSH connection (one TCP connection, one libssh2 session) on which any number of commands
 /// and one SFTP session run, one after another. Not for use from two threads at once.

@@ -1,9 +1,7 @@
 import CSSH2
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
+import Synchronization
 
 /// A jump host (bastion) through which hosts are reached, as OpenSSH's `ProxyJump`: `[USER@]HOST[:PORT]`.
 public struct JumpHost: Sendable, Equatable, CustomStringConvertible {
@@ -61,6 +59,8 @@ public struct JumpHost: Sendable, Equatable, CustomStringConvertible {
 /// the jump host, handed to a second libssh2 session as an ordinary socket. The session gets one end of a
 /// socket pair; a thread of this tunnel copies bytes between the other end and the channel. From the moment
 /// the thread starts, only it touches the jump connection (libssh2 sessions are not thread-safe).
+// Unchecked: it owns a libssh2 channel and the jump connection (C handles, not Sendable), which only its pump
+// thread touches once started (see above); the rest is immutable or a Sendable flag.
 final class SSHTunnel: @unchecked Sendable {
     /// The end the tunneled session reads and writes; closed by that session's owner.
     let sessionFD: Int32
@@ -182,9 +182,8 @@ final class SSHTunnel: @unchecked Sendable {
 }
 
 /// A flag one thread sets and another reads.
-final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }

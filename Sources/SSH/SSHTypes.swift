@@ -1,10 +1,7 @@
 import CSSH2
 import Foundation
+import Glibc
 import Net
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// How a connection proves who it is: a private key file (its public key beside it as `PATH.pub`, or none), or
 /// the keys of an ssh-agent.

@@ -1,9 +1,6 @@
 import Foundation
+import Glibc
 import YAML
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Why a value does not fit its column.
 public struct ValueError: Error, Sendable, CustomStringConvertible {

@@ -1,10 +1,7 @@
 import Foundation
+import Glibc
 import InstallRoot
 import Spawn
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 public struct ServiceError: Error, CustomStringConvertible, Sendable {
     public var description: String

@@ -1,8 +1,5 @@
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// A client for ssh-agent (draft-miller-ssh-agent): lists keys and signs with one, so the private key
 /// never enters this process.

@@ -1,9 +1,6 @@
 import Foundation
+import Glibc
 import TestSupport
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// A network of blank hosts for boot tests, all inside network namespaces this lab creates and removes: a
 /// server namespace with a bridge (10.213.0.1/24), a real dnsmasq answering DHCP (option 224) and DNS, and a

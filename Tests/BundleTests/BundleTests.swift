@@ -1,12 +1,9 @@
 import Bundle
 import Foundation
 import Git
+import Glibc
 import TestSupport
 import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 let tagger = GitPerson(name: "Ops", email: "ops@example.org", time: Int64(Date().timeIntervalSince1970))
 

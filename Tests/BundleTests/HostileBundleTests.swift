@@ -4,13 +4,10 @@ import Digest
 import FileSystem
 import Foundation
 import Git
+import Glibc
 import Synchronization
 import TestSupport
 import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// A git tree made with plumbing, as a hostile bundle author would: entries are `(mode, name, content)` where
 /// content is the bytes of a blob or, for mode 040000, the entries of a subtree. Names may repeat (libgit2 reads

@@ -1,12 +1,9 @@
 import Bundle
 import Foundation
 import Git
+import Glibc
 import TestSupport
 import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// A temporary world with a bundle repository holding v1 and v2 (v2 changes etc/prod.conf).
 struct InstallWorld {

@@ -1,10 +1,7 @@
 import Foundation
+import Glibc
 import TestSupport
 import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 @Suite struct BundleCLITests {
     @Test func initVerifyCommitInstallAuditExitCodes() throws {

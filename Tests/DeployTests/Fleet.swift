@@ -1,9 +1,6 @@
 import Foundation
+import Glibc
 import TestSupport
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// A fleet of simulated hosts for deploy tests: one real sshd on loopback that every host is reached through
 /// (each host with its own install root and HTTP port), a bundle repository with versions v1 (healthy),

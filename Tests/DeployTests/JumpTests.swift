@@ -1,11 +1,8 @@
 import Foundation
+import Glibc
 import SSH
 import TestSupport
 import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Two network namespaces made for one test: a bastion reachable from here (10.214.1.2) and a host behind it
 /// (10.214.2.2) that only the bastion can reach, each with a real sshd on port 22. Removed in `shutdown()`.

@@ -1,11 +1,8 @@
 import Foundation
+import Glibc
 import SSH
 import TestSupport
 import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// The libssh2 connection wrapper against a real sshd on loopback.
 @Suite struct SSHConnectionTests {

@@ -1,14 +1,11 @@
 import Bundle
 import Foundation
+import Glibc
 import SSH
 import TestSupport
 import Testing
 
 @testable import Deploy
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 @Suite struct TransferPlanTests {
     @Test func journalTimestampsReadAsISO8601DateFormatterWritesThem() {

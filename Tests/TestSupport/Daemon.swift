@@ -1,8 +1,5 @@
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// A long-running helper process (sshd, ssh-agent) started with posix_spawn and reaped here.
 ///

@@ -1,8 +1,5 @@
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// Runs `ip` (iproute2) with `arguments`; its output, or an error carrying its stderr.
 @discardableResult

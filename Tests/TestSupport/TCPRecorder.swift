@@ -1,9 +1,6 @@
 import Foundation
+import Glibc
 import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// An HTTP server on a free loopback port that answers every request `200 OK` and keeps what it was sent; for
 /// checking what a client sends (headers, bodies). Serves until `stop()`; each connection is read for at most

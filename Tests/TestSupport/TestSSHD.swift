@@ -1,8 +1,5 @@
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Glibc
 
 /// A real OpenSSH server on 127.0.0.1 for one test: its own host key, config, authorized key and free port.
 /// `stop()` (or deinit) kills it.
