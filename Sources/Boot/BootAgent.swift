@@ -356,72 +356,70 @@ public struct BootAgent {
             let schema = try SchemaLoader().load(directory: options.schemaDirectory)
             let db = try openDatabase(DatabaseURL(url), create: false)
             let store = RecordStore(schema: schema, db: db)
-            let now = Self.timestamp(clock())
-            if let trusted, let host = report.host {
-                _ = try InventorySync(plans: trusted.plans, store: store).run(only: [host])
-                _ = try store.put(
-                    "host", [("name", host), ("status", report.succeeded ? "active" : "failed")])
-            }
-            // Only a pass that read trusted plans and found no host there enlists: a pass that failed before
-            // (plans unreachable, untrusted) knows nothing about the machine, and a rogue DHCP server must not be
-            // able to make a planned host appear as a new, unassigned one.
-            if report.host == nil, report.state == .enlisted {
-                let name = "discovered-" + mac.replacingOccurrences(of: ":", with: "")
-                if try store.get("host", key: [name]) == nil {
-                    let seen = report.interfaces.map { "\($0.name) \($0.mac)" }.joined(separator: ", ")
+            let now = iso8601UTC(clock())
+            // One boot is one record: the plans sync, the host's status, the MAC and the boot row are written in
+            // one transaction, or not at all.
+            try db.exclusiveTransaction {
+                if let trusted, let host = report.host {
+                    _ = try InventorySync(plans: trusted.plans, store: store).run(only: [host])
                     _ = try store.put(
-                        "host",
-                        [
-                            ("name", name), ("status", "discovered"),
-                            (
-                                "description",
-                                "enlisted by redeye boot at \(now): boot interface \(report.interface ?? "?") \(mac); interfaces \(seen)"
-                            ),
-                        ])
+                        "host", [("name", host), ("status", report.succeeded ? "active" : "failed")])
                 }
-            }
-            _ = try store.put("mac_address", [("mac", mac), ("last_seen", now)])
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            struct Facts: Encodable {
-                var interface: String?
-                var interfaceReason: String?
-                var interfaces: [NetworkInterface]
-                var rejectedHints: [String]
-                var warnings: [String]
-                var signer: String?
-                enum CodingKeys: String, CodingKey {
-                    case interface, interfaces, warnings, signer
-                    case interfaceReason = "interface_reason"
-                    case rejectedHints = "rejected_hints"
+                // Only a pass that read trusted plans and found no host there enlists: a pass that failed before
+                // (plans unreachable, untrusted) knows nothing about the machine, and a rogue DHCP server must not be
+                // able to make a planned host appear as a new, unassigned one.
+                if report.host == nil, report.state == .enlisted {
+                    let name = "discovered-" + mac.replacingOccurrences(of: ":", with: "")
+                    if try store.get("host", key: [name]) == nil {
+                        let seen = report.interfaces.map { "\($0.name) \($0.mac)" }.joined(separator: ", ")
+                        _ = try store.put(
+                            "host",
+                            [
+                                ("name", name), ("status", "discovered"),
+                                (
+                                    "description",
+                                    "enlisted by redeye boot at \(now): boot interface \(report.interface ?? "?") \(mac); interfaces \(seen)"
+                                ),
+                            ])
+                    }
                 }
+                _ = try store.put("mac_address", [("mac", mac), ("last_seen", now)])
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                struct Facts: Encodable {
+                    var interface: String?
+                    var interfaceReason: String?
+                    var interfaces: [NetworkInterface]
+                    var rejectedHints: [String]
+                    var warnings: [String]
+                    var signer: String?
+                    enum CodingKeys: String, CodingKey {
+                        case interface, interfaces, warnings, signer
+                        case interfaceReason = "interface_reason"
+                        case rejectedHints = "rejected_hints"
+                    }
+                }
+                let facts = Facts(
+                    interface: report.interface, interfaceReason: report.interfaceReason, interfaces: report.interfaces,
+                    rejectedHints: report.rejectedHints, warnings: report.warnings, signer: report.plans?.signer)
+                _ = try store.put(
+                    "boot",
+                    [
+                        ("mac", mac), ("host", report.host), ("state", report.state.rawValue),
+                        ("plans_url", report.plans?.url),
+                        ("plans_source", report.plans?.source), ("plans_commit", report.plans?.commit),
+                        ("role", report.role), ("ref", report.ref), ("release", report.release),
+                        ("step", report.step?.rawValue),
+                        ("error", report.error),
+                        ("steps", String(decoding: try encoder.encode(report.steps), as: UTF8.self)),
+                        ("facts", String(decoding: try encoder.encode(facts), as: UTF8.self)),
+                        ("started_at", iso8601UTC(report.startedAt)),
+                        ("finished_at", iso8601UTC(report.finishedAt ?? clock())),
+                    ])
             }
-            let facts = Facts(
-                interface: report.interface, interfaceReason: report.interfaceReason, interfaces: report.interfaces,
-                rejectedHints: report.rejectedHints, warnings: report.warnings, signer: report.plans?.signer)
-            _ = try store.put(
-                "boot",
-                [
-                    ("mac", mac), ("host", report.host), ("state", report.state.rawValue),
-                    ("plans_url", report.plans?.url),
-                    ("plans_source", report.plans?.source), ("plans_commit", report.plans?.commit),
-                    ("role", report.role), ("ref", report.ref), ("release", report.release),
-                    ("step", report.step?.rawValue),
-                    ("error", report.error),
-                    ("steps", String(decoding: try encoder.encode(report.steps), as: UTF8.self)),
-                    ("facts", String(decoding: try encoder.encode(facts), as: UTF8.self)),
-                    ("started_at", Self.timestamp(report.startedAt)),
-                    ("finished_at", Self.timestamp(report.finishedAt ?? clock())),
-                ])
             return nil
         } catch {
             return "cannot record the boot in the inventory \(url): \(error)"
         }
-    }
-
-    static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
     }
 }

@@ -87,6 +87,8 @@ public final class PostgresConnection: SQLConnection {
         return PostgresStatement(connection: self, name: name)
     }
 
+    public var inTransaction: Bool { PQtransactionStatus(conn) != PQTRANS_IDLE }
+
     public func beginExclusive() throws(DatabaseError) {
         try execute("BEGIN")
     }

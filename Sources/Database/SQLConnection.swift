@@ -17,6 +17,9 @@ public protocol SQLConnection: AnyObject {
     /// Starts a transaction that holds the database's write lock, so two writers are serialized.
     func beginExclusive() throws(DatabaseError)
 
+    /// Whether a transaction is open on this connection.
+    var inTransaction: Bool { get }
+
     func close()
 }
 
@@ -32,7 +35,21 @@ extension SQLConnection {
     }
 
     /// Runs `body` in one transaction that holds the write lock: committed if it returns, rolled back if it throws.
+    /// Inside a transaction already, `body` runs in a savepoint of it: one logical record written by several
+    /// writers (each with its own transaction) is still one transaction.
     public func exclusiveTransaction<T>(_ body: () throws -> T) throws -> T {
+        if inTransaction {
+            try execute("SAVEPOINT redeye_nested")
+            do {
+                let result = try body()
+                try execute("RELEASE SAVEPOINT redeye_nested")
+                return result
+            } catch {
+                try? execute("ROLLBACK TO SAVEPOINT redeye_nested")
+                try? execute("RELEASE SAVEPOINT redeye_nested")
+                throw error
+            }
+        }
         try beginExclusive()
         do {
             let result = try body()

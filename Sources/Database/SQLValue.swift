@@ -1,3 +1,5 @@
+import Foundation
+
 /// A value passed to or read from a database, the same for every engine.
 public enum SQLValue: Sendable, Hashable, CustomStringConvertible {
     case null
@@ -63,4 +65,15 @@ public func quoteIdentifier(_ name: String) -> String {
 /// `'text'`, with embedded quotes doubled: safe in both dialects (standard_conforming_strings is on).
 public func quoteLiteral(_ text: String) -> String {
     "'" + text.replacing("'", with: "''") + "'"
+}
+
+/// The one way a time is written into the inventory: ISO 8601 in UTC, to the second
+/// (`2026-12-01T21:03:00Z`), which both engines read as a timestamp. Without a formatter per call.
+public func iso8601UTC(_ date: Date) -> String {
+    var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):"
+        + "\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
 }

@@ -97,6 +97,8 @@ public final class SQLiteConnection: SQLConnection {
         try execute("BEGIN IMMEDIATE")
     }
 
+    public var inTransaction: Bool { sqlite3_get_autocommit(db) == 0 }
+
     /// Rows changed by the last statement.
     var changes: Int { Int(sqlite3_changes(db)) }
 

@@ -304,17 +304,6 @@ public struct DeploymentRecord: Sendable, Encodable {
     }
 }
 
-/// A time as ISO8601DateFormatter writes it by default (UTC, to the second: `2026-11-23T02:04:13Z`), without
-/// making a formatter: the journal stamps every step of every host.
-func iso8601UTC(_ date: Date) -> String {
-    var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):"
-        + "\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
-}
-
 /// A timestamp as either database returns it (ISO 8601 from SQLite, `2026-11-22 21:00:00+00` from PostgreSQL),
 /// through the inventory's own timestamp normalization (offsets applied, UTC).
 func parseTimestamp(_ text: String) -> Date? {

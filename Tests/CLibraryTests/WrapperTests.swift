@@ -6,6 +6,34 @@ import SSH
 import Testing
 
 @Suite struct WrapperTests {
+    /// A transaction inside a transaction is a savepoint of it: an inner failure undoes only the inner writes,
+    /// an outer failure undoes everything (one logical record, one transaction).
+    @Test func nestedTransactionsAreSavepoints() throws {
+        let db = try SQLiteConnection(path: ":memory:")
+        try db.execute("CREATE TABLE t (v INTEGER)")
+        struct Refused: Error {}
+        try db.exclusiveTransaction {
+            #expect(db.inTransaction)
+            try db.execute("INSERT INTO t VALUES (1)")
+            #expect(throws: Refused.self) {
+                try db.exclusiveTransaction {
+                    try db.execute("INSERT INTO t VALUES (2)")
+                    throw Refused()
+                }
+            }
+            try db.exclusiveTransaction { try db.execute("INSERT INTO t VALUES (3)") }
+        }
+        #expect(!db.inTransaction)
+        #expect(try db.query("SELECT v FROM t ORDER BY v").map { $0.int("v") } == [1, 3])
+        #expect(throws: Refused.self) {
+            try db.exclusiveTransaction {
+                try db.exclusiveTransaction { try db.execute("INSERT INTO t VALUES (4)") }
+                throw Refused()
+            }
+        }
+        #expect(try db.query("SELECT v FROM t ORDER BY v").map { $0.int("v") } == [1, 3])
+    }
+
     @Test func libgit2CreatesAndOpensRepositoriesOnMain() throws {
         let dir = NSTemporaryDirectory() + "redeye-git-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: dir) }

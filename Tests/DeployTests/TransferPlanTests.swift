@@ -1,4 +1,5 @@
 import Bundle
+import Database
 import Foundation
 import Glibc
 import SSH
