@@ -1,3 +1,4 @@
+import Bundle
 import FileSystem
 import Foundation
 import Git
@@ -91,27 +92,21 @@ public struct PlansFetcher: Sendable {
     func fetch(
         _ hint: PlansHint, into repository: PlanRepository, allowedSigners: AllowedSigners
     ) -> Result<TrustedPlans, Failure> {
-        let hostKeys = HostKeyPolicy(files: [layout.knownHosts])
         let key = FileManager.default.fileExists(atPath: layout.sshKey) ? layout.sshKey : nil
-        let transport = SSHTransport(
-            checkHostKey: { host, port, key in hostKeys.refusal(host: host, port: port, key: key) }, privateKey: key)
+        let transport = SSHTransport(policy: HostKeyPolicy(files: [layout.knownHosts]), privateKey: key)
         let url = hint.url.hasPrefix("/") ? "file://" + hint.url : hint.url
         do {
             try repository.repository.fetchAll(from: url, ssh: transport, limit: fetchLimit)
         } catch {
-            let message = error.message
-            let lost = ["not appear to be a git repository", "not found", "does not exist", "No such file"]
-            if lost.contains(where: { message.contains($0) }) {
+            switch error.cause {
+            case .notFound:
                 return .failure(
-                    .untrusted(BootError(step: .fetch, "\(hint.url): no plans repository there: \(message)")))
+                    .untrusted(BootError(step: .fetch, "\(hint.url): no plans repository there: \(error.message)")))
+            case .refused:
+                return .failure(.untrusted(BootError(step: .fetch, "\(hint.url): \(error.message)")))
+            case .other:
+                return .failure(.unreachable(BootError(step: .fetch, "cannot fetch \(hint.url): \(error.message)")))
             }
-            if error.refusal != nil {
-                return .failure(.untrusted(BootError(step: .fetch, "\(hint.url): \(message)")))
-            }
-            if message.contains("host key") || message.contains("known_hosts") {
-                return .failure(.untrusted(BootError(step: .fetch, "\(hint.url): \(message)")))
-            }
-            return .failure(.unreachable(BootError(step: .fetch, "cannot fetch \(hint.url): \(message)")))
         }
         // The branch, never a tag of the same name standing in for it; a tag only where there is no branch.
         let commit: ObjectID

@@ -73,10 +73,8 @@ public final class BundleVersion: @unchecked Sendable {
                 repository = try Repository.open(path)
             } else {
                 repository = try Repository.openOrCreate(cache)
-                let transport = SSHTransport(
-                    checkHostKey: { host, port, key in hostKeys.refusal(host: host, port: port, key: key) },
-                    privateKey: sshKey)
-                try repository.fetchAll(from: url, ssh: transport, limit: fetchLimit)
+                try repository.fetchAll(
+                    from: url, ssh: SSHTransport(policy: hostKeys, privateKey: sshKey), limit: fetchLimit)
             }
         } catch {
             if error.message.contains("safe.directory") || error.message.contains("not owned by current user") {
@@ -161,4 +159,14 @@ func localRepositoryPath(_ url: String) -> String? {
     // scp-like `host:path` is SSH to git, unless a slash comes before the colon (a local path holding one).
     if let colon = url.firstIndex(of: ":"), !url[..<colon].contains("/") { return nil }
     return url
+}
+
+extension SSHTransport {
+    /// The transport for a fetch whose server's key `policy` decides (the one way plans and bundles fetch over
+    /// SSH).
+    public init(policy: HostKeyPolicy, privateKey: String?) {
+        self.init(
+            checkHostKey: { host, port, key in policy.refusal(host: host, port: port, key: key) },
+            privateKey: privateKey)
+    }
 }

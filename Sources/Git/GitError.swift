@@ -17,6 +17,24 @@ public struct GitError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "\(operation): \(message) (libgit2 error \(code))" }
 
+    /// What kind of failure it is, for callers that decide by it (retry, refuse, report).
+    public enum Cause: Sendable, Equatable {
+        /// Redeye's own callback stopped it (a host key refused, a size bound passed, every key refused).
+        case refused(Refusal)
+        /// There is no repository (or no such object) where it was looked for.
+        case notFound
+        /// Anything else: the network, the server, the disk.
+        case other
+    }
+
+    public var cause: Cause {
+        if let refusal { return .refused(refusal) }
+        if code == GIT_ENOTFOUND.rawValue { return .notFound }
+        // Servers say so in words only (git-upload-pack's message, relayed by libgit2 with a generic code).
+        let missing = ["not appear to be a git repository", "not found", "does not exist", "No such file"]
+        return missing.contains(where: { message.contains($0) }) ? .notFound : .other
+    }
+
     /// Reads libgit2's thread-local last error; call right after the failing call, on the same thread.
     static func last(_ code: Int32, _ operation: String) -> GitError {
         let message: String
