@@ -1,0 +1,35 @@
+import ArgumentParser
+import Bundle
+import Foundation
+import Git
+import Net
+import Service
+
+extension BundleCommand {
+    struct Audit: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "audit",
+            abstract: "The least-bit audit of the installed release: exit 1 on any finding.",
+            discussion: """
+                The verify rules, plus owner and group as installed.
+
+                EXAMPLES:
+                  redeye bundle audit --root /opt/web
+                """)
+
+        @Option(help: "The install root.") var root: String
+        @Option(help: "Where the file system starts.") var prefix: String = "/"
+
+        func run() throws {
+            try reportingErrors {
+                let findings = try BundleInstaller(root: root, prefix: prefix).audit()
+                if findings.isEmpty {
+                    print("\(root): the current release matches its manifest exactly")
+                } else {
+                    findings.forEach { printError("\(root): \($0)") }
+                    throw ExitCode(ExitStatus.failure)
+                }
+            }
+        }
+    }
+}

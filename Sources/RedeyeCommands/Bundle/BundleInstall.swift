@@ -1,0 +1,68 @@
+import ArgumentParser
+import Bundle
+import Foundation
+import Git
+import Net
+import Service
+
+extension BundleCommand {
+    struct Install: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "install",
+            abstract: "Install a bundle version under an install root and switch to it atomically.",
+            discussion: """
+                Fetches through libgit2, writes ROOT/releases/<id> (unchanged files hard-linked from the current \
+                release), applies modes and owners, checks every hash against the manifest, runs the hooks and \
+                renames ROOT/current over to it. Installing the current release does nothing.
+
+                EXAMPLES:
+                  redeye bundle install --repo /srv/redeye/bundles/web.git --ref v1652 --root /opt/web
+                  redeye bundle install --repo file:///srv/bundles/web.git --ref v1652 --root /opt/web --keep 3 --json
+                  redeye bundle install --repo ssh://deploy@bundles.example:2222/srv/web.git --ref v1652 --root /opt/web --ssh-key /etc/redeye/id_ed25519
+                """)
+
+        @Option(help: "The bundle repository: a path, file:// or ssh://USER@HOST[:PORT]/PATH URL.") var repo: String
+        @Option(help: "The version: a tag, branch or commit.") var ref: String
+        @Option(help: "The install root.") var root: String
+        @Option(help: "Where the file system starts (for a root inside a test or image directory).") var prefix:
+            String = "/"
+        @Option(help: "Releases to keep.") var keep: Int = 5
+        @Option(help: "The role's install user: files may be owned only by it or root (with --group).")
+        var user: String?
+        @Option(help: "The role's install group.") var group: String?
+        @Option(
+            help: ArgumentHelp(
+                "known_hosts file trusted for ssh:// repositories (repeatable; default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).",
+                valueName: "file"))
+        var knownHosts: [String] = []
+        @Option(
+            help: ArgumentHelp(
+                "Private key for ssh:// repositories (ed25519 or ECDSA; default: ssh-agent).", valueName: "file"))
+        var sshKey: String?
+        @Flag(help: "Print the outcome as JSON.") var json = false
+
+        func validate() throws {
+            if (user == nil) != (group == nil) { throw ValidationError("--user and --group go together") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                var installer = BundleInstaller(
+                    root: root, prefix: prefix, keep: max(1, keep), progress: { if !json { printError($0) } })
+                if !knownHosts.isEmpty { installer.knownHosts = knownHosts }
+                installer.sshKey = sshKey
+                installer.accounts = accounts(user: user, group: group)
+                let outcome = try installer.install(repository: repo, ref: ref)
+                if json {
+                    try printJSON(outcome)
+                } else if outcome.alreadyCurrent {
+                    print("\(ref) (\(outcome.release)) is already current; nothing to do")
+                } else {
+                    print(
+                        "installed \(ref) as release \(outcome.release): \(outcome.filesWritten) files written (\(outcome.bytesWritten) bytes), \(outcome.filesLinked) unchanged files linked"
+                    )
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+import ArgumentParser
+import Database
+import Deploy
+import Foundation
+import Glibc
+import Inventory
+import Plan
+import SSH
+import Schema
+
+struct DeployCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deploy",
+        abstract: "Rolling deploys of a role's bundle over SSH: batches, health checks, rollback, a record of each.",
+        discussion: """
+            Per host, over one SSH connection (libssh2, strict host-key checking): take the host's lock, drain, \
+            send only the files the host does not have (SFTP), switch releases atomically with the host's redeye \
+            (`bundle apply`), restart the role's services, run its health checks, undrain. A failure after the \
+            switch puts that host back on its previous release. See docs/deploy.md.
+
+            EXAMPLES:
+              redeye deploy web --ref v1653 --plan
+              redeye deploy web --ref v1653 --batch 1,5,25% --max-fail 10% --yes
+              redeye deploy web --ref v1653 --window 10 --hosts 'web0*' --yes --json
+              redeye deploy resume web
+              redeye deploy rollback web --yes
+              redeye deploy history web
+              redeye deploy lock status
+
+            EXIT CODES:
+              0   every host runs the new release (or already did)
+              1   the deploy could not start: bad input, the bundle, the inventory
+              8   partial: some hosts failed, were rolled back or were not reached
+              9   no host succeeded
+              10  another deploy holds the role's lock
+              130 interrupted (Ctrl-C or SIGTERM): `redeye deploy resume` continues
+            """,
+        subcommands: [Run.self, Resume.self, Rollback.self, History.self, Lock.self],
+        defaultSubcommand: Run.self)
+
+    /// Where the plans and the inventory are, shared by every deploy command.
+    struct InventoryLocation: ParsableArguments {
+        @Option(help: ArgumentHelp("The plans directory.", valueName: "dir")) var plans: String = "Plans"
+        @Option(
+            help: ArgumentHelp(
+                "Inventory database (default: $REDEYE_DB, else the plans' site inventory, else sqlite:inventory.db).",
+                valueName: "url"))
+        var db: String?
+
+        func loadPlans() throws -> Plans { try PlanLoader().load(directory: plans) }
+
+        /// `--db`, else `$REDEYE_DB`, else the plans' site inventory, else the default.
+        func url(_ plans: Plans?) -> String {
+            db ?? ProcessInfo.processInfo.environment["REDEYE_DB"] ?? plans?.defaults.inventory
+                ?? DatabaseURL.defaultURL
+        }
+
+        /// The inventory for commands that only read or release locks.
+        func openExistingJournal() throws -> Journal {
+            Journal(db: try openDatabase(try DatabaseURL(url(try? loadPlans())), create: false))
+        }
+    }
+
+    /// How to reach the hosts and the inventory, shared by the commands that deploy.
+    struct Connection: ParsableArguments {
+        @OptionGroup var inventory: InventoryLocation
+        @OptionGroup var schemaOptions: SchemaOptions
+        @Option(help: "SSH user (a host's `ssh_user` variable overrides it).") var sshUser: String = "root"
+        @Option(help: "SSH port (a host's `ssh_port` variable overrides it).") var sshPort: Int = 22
+        @Option(
+            help: ArgumentHelp(
+                "Private key (ed25519 or ECDSA; default: ssh-agent through $SSH_AUTH_SOCK).", valueName: "file"))
+        var identity: String?
+        @Option(
+            help: ArgumentHelp(
+                "known_hosts file (repeatable; default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).",
+                valueName: "file"))
+        var knownHosts: [String] = []
+        @Option(
+            help: ArgumentHelp(
+                "Reach every host through this bastion, as ssh -J (its host key checked the same way; the same key or agent).",
+                valueName: "[user@]host[:port]"))
+        var jump: String?
+        @Option(help: "Seconds to wait for a host to answer.") var connectTimeout: Int = 10
+        @Option(help: "The redeye executable on the hosts.") var remoteRedeye: String = "redeye"
+        @Option(help: ArgumentHelp("Where bundle repositories are fetched to.", valueName: "dir"))
+        var cache: String = NSHomeDirectory() + "/.cache/redeye/bundles"
+
+        func validate() throws {
+            if let jump {
+                do {
+                    _ = try JumpHost(parsing: jump, defaultUser: sshUser)
+                } catch {
+                    throw ValidationError("--jump: \(error.message)")
+                }
+            }
+        }
+
+        var settings: SSHSettings {
+            SSHSettings(
+                user: sshUser, port: sshPort,
+                authentication: identity.map { .keyFile($0) } ?? .agent(socket: nil),
+                hostKeys: knownHosts.isEmpty ? HostKeyPolicy() : HostKeyPolicy(files: knownHosts),
+                connectTimeout: .seconds(max(1, connectTimeout)), remoteRedeye: remoteRedeye,
+                jump: jump.flatMap { try? JumpHost(parsing: $0, defaultUser: sshUser) })
+        }
+
+        func loadPlans() throws -> Plans { try inventory.loadPlans() }
+
+        /// The inventory, migrated (never destructively) and holding the plans' roles and hosts.
+        func openJournal(_ plans: Plans) throws -> Journal {
+            let connection = try openDatabase(try DatabaseURL(inventory.url(plans)), create: true)
+            let schema = try schemaOptions.load()
+            _ = try Migrator(schema: schema, actor: currentActor()).migrate(connection)
+            _ = try InventorySync(plans: plans, store: RecordStore(schema: schema, db: connection)).run(prune: false)
+            return Journal(db: connection)
+        }
+    }
+
+    static func report(_ summary: DeploySummary, json: Bool) throws -> Never {
+        if json {
+            try printJSON(summary)
+        } else {
+            print("")
+            print(summaryTable(summary))
+        }
+        switch summary.state {
+        case .succeeded: throw ExitCode.success
+        case .interrupted: throw ExitCode(ExitStatus.interrupted)
+        case .failed: throw ExitCode(ExitStatus.deployFailed)
+        case .partial, .running: throw ExitCode(ExitStatus.deployPartial)
+        }
+    }
+
+    static func summaryTable(_ summary: DeploySummary) -> String {
+        var rows = [["HOST", "BATCH", "STATE", "STEP", "RUNS", "SENT", "SECONDS", "ERROR"]]
+        for h in summary.hosts {
+            rows.append([
+                h.host, String(h.batch), h.state.rawValue, h.step?.rawValue ?? "", h.runs ?? "-",
+                h.bytesSent > 0 ? "\(h.filesSent) files, \(h.bytesSent) B" : "", String(format: "%.2f", h.seconds),
+                h.error.map { String($0.prefix(100)) } ?? "",
+            ])
+        }
+        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        var lines = rows.map { row in
+            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }
+        let counts = Dictionary(grouping: summary.hosts, by: \.state).map { "\($0.value.count) \($0.key.rawValue)" }
+            .sorted()
+        lines.append("")
+        lines.append(
+            "deployment \(summary.deployment.map(String.init) ?? "-"): \(summary.role) \(summary.ref) (\(summary.release)) \(summary.state)"
+                + " in \(String(format: "%.1f", summary.seconds)) s: \(counts.joined(separator: ", "))"
+                + (summary.stoppedBecause.map { "; stopped: \($0)" } ?? ""))
+        return lines.joined(separator: "\n")
+    }
+
+    static func confirm(_ question: String, yes: Bool) throws {
+        if yes { return }
+        guard isatty(0) == 1 else {
+            throw ValidationError("not a terminal: pass --yes to deploy without confirmation")
+        }
+        printError(question + " [y/N] ")
+        guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+            printError("nothing done")
+            throw ExitCode.failure
+        }
+    }
+
+    // MARK: run
+
+    static func preview(_ rollout: Rollout, json: Bool) throws {
+        let hosts = try rollout.preview()
+        if json {
+            try printJSON(hosts)
+            return
+        }
+        for batch in Dictionary(grouping: hosts, by: \.batch).sorted(by: { $0.key < $1.key }) {
+            print(batch.key == 0 ? "window:" : "batch \(batch.key):")
+            for h in batch.value {
+                if let error = h.error {
+                    print("  \(h.host): unreachable: \(error)")
+                } else if h.current == h.target {
+                    print("  \(h.host): already runs \(h.target)")
+                } else {
+                    print("  \(h.host): \(h.current ?? "nothing") → \(h.target), \(h.changes.count) paths change")
+                    for change in h.changes.prefix(20) { print("      \(change)") }
+                    if h.changes.count > 20 { print("      … and \(h.changes.count - 20) more") }
+                }
+            }
+        }
+    }
+
+    /// Runs the rollout with its record in the inventory; prints the summary and exits with its status.
+    static func execute(_ rollout: Rollout, journal: Journal, json: Bool, resume: DeploymentRecord?) throws {
+        let summary: DeploySummary
+        do {
+            summary = try rollout.run(actor: currentActor(), journal: journal, resume: resume)
+        } catch let locked as DeployLocked {
+            printError("redeye: \(locked)")
+            throw ExitCode(ExitStatus.locked)
+        }
+        try report(summary, json: json)
+    }
+
+    // MARK: resume, rollback
+
+    // MARK: history, lock
+
+}

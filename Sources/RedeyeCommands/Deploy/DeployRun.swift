@@ -1,0 +1,82 @@
+import ArgumentParser
+import Database
+import Deploy
+import Foundation
+import Glibc
+import Inventory
+import Plan
+import SSH
+import Schema
+
+extension DeployCommand {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run",
+            abstract: "Deploy a role (the default: `redeye deploy ROLE …`).",
+            discussion: """
+                Batches come from --batch, else the role's rollout in the plans: a count (5), a percentage (25%) \
+                or a ramp (1,5,25%: the last step repeats). --window N instead keeps N hosts in flight and starts \
+                the next as soon as one finishes. --max-fail counts failed and unreachable hosts over the whole \
+                run; once exceeded no new host starts and those in flight finish or roll back.
+
+                EXAMPLES:
+                  redeye deploy web --ref v1653 --plan
+                  redeye deploy web --ref v1653 --batch 1,5,25% --max-fail 10% --yes
+                  redeye deploy web --window 10 --identity ~/.ssh/id_ed25519 --yes --json
+                  redeye deploy web --ref v1653 --jump ops@bastion.example.org:2222 --yes
+                """)
+
+        @Argument(help: "The role to deploy.") var role: String
+        @Option(help: "The bundle version (default: the ref the role pins in the plans).") var ref: String?
+        @Option(help: "Only hosts whose name matches one of these comma-separated globs.") var hosts: String?
+        @Option(help: "Batch sizes: N, P%, or a ramp like 1,5,25%.") var batch: String?
+        @Option(help: "Hosts in flight at once, instead of batches.") var window: Int?
+        @Option(help: "Failures tolerated over the run: N or P%.") var maxFail: String?
+        @Option(name: [.customShort("m"), .long], help: "Why (recorded with the deployment and the lock).")
+        var message: String?
+        @Flag(help: "Show the batches and, per host, its release and the files that would change; change nothing.")
+        var plan = false
+        @Flag(help: "Do not ask for confirmation.") var yes = false
+        @Flag(help: "Print the summary (or the plan) as JSON.") var json = false
+        @OptionGroup var connection: Connection
+
+        func validate() throws {
+            if let window, window < 1 { throw ValidationError("--window must be at least 1") }
+            if window != nil && batch != nil { throw ValidationError("give --batch or --window, not both") }
+            if let batch { _ = try parse { try BatchPlan(parsing: batch) } }
+            if let maxFail { _ = try parse { try FailureBudget(parsing: maxFail) } }
+        }
+
+        func parse<T>(_ body: () throws -> T) throws -> T {
+            do { return try body() } catch { throw ValidationError("\(error)") }
+        }
+
+        func options() throws -> DeployOptions {
+            var options = DeployOptions(role: role, cacheDirectory: connection.cache)
+            options.ref = ref
+            options.hosts = hosts
+            options.batch = try batch.map { b in try parse { try BatchPlan(parsing: b) } }
+            options.window = window
+            options.maxFail = try maxFail.map { m in try parse { try FailureBudget(parsing: m) } }
+            options.message = message
+            return options
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let plans = try connection.loadPlans()
+                let rollout = Rollout(
+                    plans: plans, options: try options(), settings: connection.settings, output: printError)
+                if plan {
+                    try DeployCommand.preview(rollout, json: json)
+                    return
+                }
+                let targets = try rollout.targets()
+                try DeployCommand.confirm(
+                    "deploy \(role) \(try rollout.ref) to \(targets.count) hosts?", yes: yes)
+                try DeployCommand.execute(
+                    rollout, journal: try connection.openJournal(plans), json: json, resume: nil)
+            }
+        }
+    }
+}

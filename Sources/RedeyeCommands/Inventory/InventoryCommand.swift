@@ -1,0 +1,53 @@
+import ArgumentParser
+import Database
+import Foundation
+import Inventory
+import Plan
+import Schema
+import YAML
+
+struct InventoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inventory",
+        abstract: "Read and write inventory records by primary key, through the schema.",
+        discussion: """
+            Values are checked and normalized by column type before they reach the database: MAC addresses \
+            become lowercase with colons, IP addresses canonical, timestamps UTC ISO 8601, enums must be one \
+            of their values. An empty value (col=) means NULL.
+
+            EXAMPLES:
+              redeye inventory put site name=dc1
+              redeye inventory put host name=web01 site=dc1 kind=virtual
+              redeye inventory get host web01 --json
+              redeye inventory list host --where site=dc1
+              redeye inventory delete host web01
+              redeye inventory import fleet.yaml
+            """,
+        subcommands: [Get.self, Put.self, Delete.self, List.self, Import.self]
+    )
+
+    /// Opens the schema and the database for a record command.
+    struct Context {
+        let schema: Schema
+        let db: any SQLConnection
+        var store: RecordStore { RecordStore(schema: schema, db: db) }
+    }
+
+    struct Options: ParsableArguments {
+        @OptionGroup var schemaOptions: SchemaOptions
+        @OptionGroup var database: DatabaseOptions
+
+        func open() throws -> Context {
+            Context(schema: try schemaOptions.load(), db: try database.open(create: false))
+        }
+    }
+
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = Substring(self)
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

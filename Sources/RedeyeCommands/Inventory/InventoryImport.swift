@@ -1,0 +1,82 @@
+import ArgumentParser
+import Database
+import Foundation
+import Inventory
+import Plan
+import Schema
+import YAML
+
+extension InventoryCommand {
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import",
+            abstract: "Import records from YAML or CSV in one transaction: all of them or none.",
+            discussion: """
+                YAML maps table names to lists of records; CSV holds one table (named by --table, else by the \
+                file name) with a header row of column names. Existing records (same key) are updated.
+
+                EXAMPLES:
+                  redeye inventory import fleet.yaml
+                  redeye inventory import hosts.csv --table host --json
+                  redeye inventory import host.csv interface.csv   # one transaction
+                  redeye inventory import --plans Plans --prune
+                """)
+
+        @OptionGroup var options: Options
+        @Argument(help: "One or more .yaml/.yml or .csv files, imported together.") var files: [String] = []
+        @Option(help: "The table a CSV file fills (default: the file's base name; only with one file).")
+        var table: String?
+        @Option(
+            help: ArgumentHelp("Import a plans tree instead: sites, roles, hosts, MACs, monitors.", valueName: "dir"))
+        var plans: String?
+        @Flag(help: "With --plans: remove role assignments, monitors and hosts the plans no longer declare.")
+        var prune = false
+        @Flag(help: "Print the summary as JSON.") var json = false
+
+        func validate() throws {
+            if files.isEmpty && plans == nil {
+                throw ValidationError("give at least one file to import, or --plans DIR")
+            }
+            if !files.isEmpty && plans != nil { throw ValidationError("give files or --plans, not both") }
+            if table != nil && files.count > 1 { throw ValidationError("--table needs exactly one file") }
+            if prune && plans == nil { throw ValidationError("--prune works with --plans") }
+        }
+
+        func run() throws {
+            if let plans {
+                try reportingErrors {
+                    let loaded = try PlanLoader().load(directory: plans)
+                    let context = try options.open()
+                    defer { context.db.close() }
+                    let summary = try InventorySync(plans: loaded, store: context.store).run(prune: prune)
+                    if json {
+                        try printJSON(summary)
+                    } else {
+                        for t in summary.written.tables {
+                            print("\(t.table): \(t.inserted) inserted, \(t.updated) updated")
+                        }
+                        if prune { print("pruned \(summary.pruned) record\(summary.pruned == 1 ? "" : "s")") }
+                        print(
+                            "imported the plans in \(plans): \(loaded.hosts.count) hosts, \(loaded.roles.count) roles")
+                    }
+                }
+                return
+            }
+            try reportingErrors {
+                var batches: [ImportBatch] = []
+                for file in files { batches += try ImportReader.read(path: file, table: table) }
+                let context = try options.open()
+                defer { context.db.close() }
+                let summary = try context.store.importBatches(batches)
+                if json {
+                    try printJSON(summary)
+                } else {
+                    for t in summary.tables { print("\(t.table): \(t.inserted) inserted, \(t.updated) updated") }
+                    print(
+                        "imported \(summary.records) record\(summary.records == 1 ? "" : "s") from \(files.joined(separator: ", "))"
+                    )
+                }
+            }
+        }
+    }
+}

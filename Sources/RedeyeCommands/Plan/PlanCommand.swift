@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import Git
+import Plan
+import Signing
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Validate, show, sign, commit, verify and compare role plans.",
+        discussion: """
+            A plans tree holds site.yaml, roles/NAME.yaml and hosts.yaml (or hosts/*.yaml); see docs/plans.md.
+
+            EXAMPLES:
+              redeye plan validate --plans Plans
+              redeye plan show web01
+              redeye plan commit --plans Plans --repo /srv/redeye/plans.git -m "web to v1653" --sign-key ~/.ssh/id_ed25519
+              redeye plan verify --repo /srv/redeye/plans.git --ref main --allowed-signers /etc/redeye/allowed_signers
+              redeye plan diff HEAD~1 HEAD --repo /srv/redeye/plans.git
+            """,
+        subcommands: [Validate.self, Show.self, Commit.self, Verify.self, Diff.self]
+    )
+
+    struct PlansOption: ParsableArguments {
+        @Option(help: ArgumentHelp("The plans directory.", valueName: "dir")) var plans: String = "Plans"
+
+        func load() throws -> Plans { try PlanLoader().load(directory: plans) }
+    }
+
+}
+
+func jsonString(_ s: String) -> String {
+    String(decoding: (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8), as: UTF8.self)
+}

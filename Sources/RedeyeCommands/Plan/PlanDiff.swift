@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import Git
+import Plan
+import Signing
+
+extension PlanCommand {
+    struct Diff: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "diff",
+            abstract: "Show what changed between two plans commits, per host and per role.",
+            discussion: """
+                EXAMPLES:
+                  redeye plan diff HEAD~1 HEAD --repo plans.git
+                  redeye plan diff v11 v12 --repo plans.git --json
+                """)
+
+        @Argument(help: "The older commit.") var from: String
+        @Argument(help: "The newer commit.") var to: String
+        @Option(help: "The plans repository (path).") var repo: String
+        @Flag(help: "Print the differences as JSON.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let repository = try PlanRepository(path: repo, create: false)
+                let (_, old) = try repository.plans(at: from)
+                let (_, new) = try repository.plans(at: to)
+                let diff = PlanDiff(from: old, to: new)
+                if json { try printJSON(diff) } else { print(diff.text) }
+            }
+        }
+    }
+}

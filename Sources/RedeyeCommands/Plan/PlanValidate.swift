@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Git
+import Plan
+import Signing
+
+extension PlanCommand {
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "validate",
+            abstract: "Check a plans tree: every reference, MAC, address and template; all errors at once.",
+            discussion: """
+                EXAMPLES:
+                  redeye plan validate
+                  redeye plan validate --plans ./plans --json
+                """)
+
+        @OptionGroup var options: PlansOption
+        @Flag(help: "Print a JSON summary or the errors.") var json = false
+
+        func run() throws {
+            do {
+                let plans = try options.load()
+                if json {
+                    struct Summary: Encodable { var valid = true; var roles: Int; var hosts: Int; var sites: Int }
+                    try printJSON(Summary(roles: plans.roles.count, hosts: plans.hosts.count, sites: plans.sites.count))
+                } else {
+                    print(
+                        "\(options.plans): valid (\(plans.roles.count) roles, \(plans.hosts.count) hosts, \(plans.sites.count) sites)"
+                    )
+                }
+            } catch let error as PlanError {
+                try failValidation(
+                    error.issues.map { ($0.location, $0.path, $0.message) }, text: error.description, noun: "plans",
+                    json: json)
+            }
+        }
+    }
+}

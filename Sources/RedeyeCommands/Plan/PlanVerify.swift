@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import Git
+import Plan
+import Signing
+
+extension PlanCommand {
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify",
+            abstract: "Verify that a plans commit is SSH-signed by a trusted key (exit 6 when it is not).",
+            discussion: """
+                The allowed-signers file is git's format: `principals [namespaces="git"] [valid-after=…] [valid-before=…] KEYTYPE KEY`. \
+                Refused: an unsigned commit, a malformed or truncated signature, another namespace, a key not in the \
+                file or outside its validity at the commit's time or now, a signature that does not match the \
+                content, and a branch's commit whose signed message names another branch (or none).
+
+                EXAMPLES:
+                  redeye plan verify --repo plans.git --ref main --allowed-signers /etc/redeye/allowed_signers
+                  redeye plan verify --repo plans.git --ref v12 --allowed-signers allowed_signers --json
+                """)
+
+        @Option(help: "The plans repository (path).") var repo: String
+        @Option(help: "The commit, tag or branch to verify.") var ref: String = "main"
+        @Option(help: "The allowed-signers file.") var allowedSigners: String
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let signers = try AllowedSigners.load(path: allowedSigners)
+                let repository = try PlanRepository(path: repo, create: false)
+                do {
+                    // A branch's commit must also name that branch in its signed message.
+                    let isBranch = (try? repository.repository.resolveCommit("refs/heads/\(ref)")) != nil
+                    let result = try repository.verify(ref, allowedSigners: signers, branch: isBranch ? ref : nil)
+                    if json {
+                        print(
+                            "{\"verified\": true, \"commit\": \"\(result.commit.hex)\", \"principals\": [\(result.principals.map { "\"\($0)\"" }.joined(separator: ", "))], \"key\": \"\(result.key.fingerprint)\"}"
+                        )
+                    } else {
+                        print(
+                            "good signature on \(result.commit.short) by \(result.principals.joined(separator: ", ")) (\(result.key))"
+                        )
+                    }
+                } catch let error as SigningError {
+                    if json { print("{\"verified\": false, \"reason\": \(jsonString(error.message))}") }
+                    printError("redeye: not trusted: \(error.message)")
+                    throw ExitCode(ExitStatus.untrusted)
+                }
+            }
+        }
+    }
+}

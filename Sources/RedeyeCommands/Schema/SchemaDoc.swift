@@ -1,0 +1,25 @@
+import ArgumentParser
+import Database
+import Foundation
+import Schema
+
+extension SchemaCommand {
+    struct Doc: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "doc",
+            abstract: "Print a Markdown reference of the schema's tables and columns.",
+            discussion: """
+                EXAMPLES:
+                  redeye schema doc > docs/inventory.md
+                  redeye schema doc --schema ./site-schema
+                """)
+
+        @OptionGroup var schemaOptions: SchemaOptions
+
+        func run() throws {
+            try reportingErrors {
+                print(SchemaDocumentation(schema: try schemaOptions.load()).markdown, terminator: "")
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Database
+import Foundation
+import Schema
+
+extension SchemaCommand {
+    struct Migrate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "migrate",
+            abstract: "Create or migrate the database to match the schema, in one transaction.",
+            discussion: """
+                Additive changes apply directly. Dropping a table or column or narrowing a type needs \
+                --allow-destructive; a change that existing rows contradict (NULLs, duplicates, orphans, \
+                failing checks) is refused until the data is fixed. Either way, nothing changes unless \
+                everything applies. Each migration is recorded in schema_history.
+
+                EXAMPLES:
+                  redeye schema migrate
+                  redeye schema migrate --db postgres://redeye@db.example/inventory
+                  redeye schema migrate --allow-destructive
+                  redeye schema migrate --check   # change nothing; exit 3 if the database has drifted
+                """)
+
+        @OptionGroup var schemaOptions: SchemaOptions
+        @OptionGroup var database: DatabaseOptions
+        @Flag(help: "Apply changes that drop tables or columns or narrow types.") var allowDestructive = false
+        @Flag(help: "Change nothing; exit with status 3 when the database differs from the schema.") var check = false
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let schema = try schemaOptions.load()
+                let db = try check ? database.openForReading() : database.open()
+                defer { db.close() }
+                let migrator = Migrator(schema: schema, actor: currentActor())
+                if check {
+                    let plan = try migrator.plan(db)
+                    if json {
+                        try printJSON(plan)
+                    } else {
+                        print(plan.isUpToDate ? "up to date" : plan.text, terminator: plan.isUpToDate ? "\n" : "")
+                    }
+                    if !plan.isUpToDate { throw ExitCode(ExitStatus.drift) }
+                    return
+                }
+                let outcome = try migrator.migrate(db, allowDestructive: allowDestructive)
+                switch outcome {
+                case .upToDate(let plan):
+                    if json { try printJSON(plan) } else { print("up to date (schema \(plan.schemaHash.prefix(12)))") }
+                case .applied(let plan):
+                    if json {
+                        try printJSON(plan)
+                    } else {
+                        print(
+                            "applied \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s") to \(database.url):"
+                        )
+                        for change in plan.changes { print("  \(change.summary)") }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+import ArgumentParser
+import Database
+import Foundation
+import Schema
+
+extension SchemaCommand {
+    struct SQL: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sql",
+            abstract: "Print the DDL that creates the schema in an empty database.",
+            discussion: """
+                EXAMPLES:
+                  redeye schema sql
+                  redeye schema sql --dialect postgres | psql inventory
+                """)
+
+        @OptionGroup var schemaOptions: SchemaOptions
+        @Option(help: "sqlite or postgres.") var dialect: String = "sqlite"
+
+        func run() throws {
+            guard let d = SQLDialect(rawValue: dialect) else {
+                throw ValidationError("unknown dialect '\(dialect)' (expected sqlite or postgres)")
+            }
+            try reportingErrors {
+                print(DDLGenerator(dialect: d).script(for: try schemaOptions.load()), terminator: "")
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Database
+import Foundation
+import Schema
+
+extension SchemaCommand {
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "validate",
+            abstract: "Check the schema files: syntax, types, references, keys and names.",
+            discussion: """
+                Every problem is reported at once as FILE:LINE:COLUMN: KEY.PATH: MESSAGE.
+
+                EXAMPLES:
+                  redeye schema validate
+                  redeye schema validate --schema ./my-schema --json
+                """)
+
+        @OptionGroup var schemaOptions: SchemaOptions
+        @Flag(help: "Print a JSON summary (tables and column counts, or the errors).") var json = false
+
+        func run() throws {
+            do {
+                let schema = try schemaOptions.load()
+                if json {
+                    struct Summary: Encodable {
+                        var valid = true
+                        var tables: [String: Int]
+                    }
+                    try printJSON(
+                        Summary(
+                            tables: Dictionary(uniqueKeysWithValues: schema.tables.map { ($0.name, $0.columns.count) }))
+                    )
+                } else {
+                    let columns = schema.tables.reduce(0) { $0 + $1.columns.count }
+                    print("\(schemaOptions.schema): valid (\(schema.tables.count) tables, \(columns) columns)")
+                }
+            } catch let error as SchemaError {
+                try failValidation(
+                    error.issues.map { ($0.location, $0.path, $0.message) }, text: error.description, noun: "schema",
+                    json: json)
+            }
+        }
+    }
+}
