@@ -1,5 +1,6 @@
 import Database
 import Foundation
+import Plan
 import Schema
 
 /// The deploy's record in the inventory: the `deployment` and `deployment_host` rows, written as the deploy goes
@@ -311,4 +312,17 @@ func parseTimestamp(_ text: String) -> Date? {
     let formatter = ISO8601DateFormatter()
     if utc.contains(".") { formatter.formatOptions.insert(.withFractionalSeconds) }
     return formatter.date(from: utc)
+}
+
+extension DeployOptions {
+    /// The options a recorded deployment ran with, to resume it exactly.
+    public init(resuming record: DeploymentRecord, role: String, cacheDirectory: String) throws {
+        self.init(role: role, cacheDirectory: cacheDirectory)
+        ref = record.ref
+        hosts = record.options?.hosts
+        batch = try record.options?.batch.map { try BatchPlan(parsing: $0.joined(separator: ",")) }
+        window = record.options?.window
+        maxFail = try record.options?.maxFail.map { try FailureBudget(parsing: $0) }
+        kind = record.kind
+    }
 }

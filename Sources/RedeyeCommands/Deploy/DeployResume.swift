@@ -34,19 +34,13 @@ extension DeployCommand {
                     printError("redeye: no unfinished deployment of \(role) to resume")
                     throw ExitCode(ExitStatus.notFound)
                 }
-                var options = DeployOptions(role: role, cacheDirectory: connection.cache)
-                options.ref = record.ref
-                options.hosts = record.options?.hosts
-                options.batch = try record.options?.batch.map { try BatchPlan(parsing: $0.joined(separator: ",")) }
-                options.window = record.options?.window
-                options.maxFail = try record.options?.maxFail.map { try FailureBudget(parsing: $0) }
-                options.kind = record.kind
+                let options = try DeployOptions(resuming: record, role: role, cacheDirectory: connection.cache)
                 try DeployCommand.confirm(
                     "resume deployment \(record.id) (\(role) \(record.ref), started \(record.startedAt ?? "?") by \(record.requestedBy))?",
                     yes: yes)
-                let rollout = Rollout(
-                    plans: plans, options: options, settings: connection.settings, output: printError)
-                try DeployCommand.execute(rollout, journal: journal, json: json, resume: record)
+                try DeployCommand.execute(
+                    Rollout(plans: plans, options: options, settings: connection.settings, output: printError),
+                    journal: journal, json: json, resume: record)
             }
         }
     }

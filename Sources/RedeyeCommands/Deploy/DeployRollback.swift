@@ -43,9 +43,9 @@ extension DeployCommand {
                 options.kind = "rollback"
                 options.message = "rollback from \(refs.current)"
                 try DeployCommand.confirm("roll \(role) back from \(refs.current) to \(refs.previous)?", yes: yes)
-                let rollout = Rollout(
-                    plans: plans, options: options, settings: connection.settings, output: printError)
-                try DeployCommand.execute(rollout, journal: journal, json: json, resume: nil)
+                try DeployCommand.execute(
+                    Rollout(plans: plans, options: options, settings: connection.settings, output: printError),
+                    journal: journal, json: json, resume: nil)
             }
         }
     }
