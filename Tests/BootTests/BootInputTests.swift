@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Plan
 import TestSupport
 import Testing
@@ -577,6 +578,25 @@ struct BootInputTests {
         #expect(!local.problems.contains { $0.contains("not sending the Consul token") })
         #expect(local.definition.contains("\"args\""))
         #expect(recorder.received().contains("X-Consul-Token: s3cret-token"))
+    }
+
+    @Test("whoever owns the file_sd or Consul directory cannot make the agent's write clobber another file")
+    func monitorFilesAreNotWrittenThroughPlantedSymlinks() throws {
+        let world = try World()
+        let victim = world.root + "/etc/shadow"
+        try world.write("/etc/shadow", "root:secret\n")
+        chmod(victim, 0o600)
+        let directory = world.root + "/etc/prometheus/file_sd"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // The names the old writer used (`.NAME.<pid>.tmp`, opened O_CREAT|O_TRUNC and fchmod 0644), for this
+        // process, planted as symlinks to a root-only file.
+        #expect(symlink(victim, directory + "/.redeye.json.\(getpid()).tmp") == 0)
+        #expect(symlink(victim, directory + "/redeye.json") == 0)
+        try writeAtomically(Data("[]\n".utf8), to: directory + "/redeye.json")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "root:secret\n")
+        var st = stat()
+        #expect(stat(victim, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        #expect(try String(contentsOfFile: directory + "/redeye.json", encoding: .utf8) == "[]\n")
     }
 
     @Test("plans URLs: length, bytes, schemes")
