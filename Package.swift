@@ -79,7 +79,8 @@ let package = Package(
                 "RedeyeCommands", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "TestSupport"]),
-        .testTarget(name: "BundleTests", dependencies: ["Bundle", "Git", "FileSystem", "CLinux", "TestSupport"]),
+        .testTarget(
+            name: "BundleTests", dependencies: ["Bundle", "Git", "FileSystem", "Spawn", "CLinux", "TestSupport"]),
         .testTarget(name: "DeployTests", dependencies: ["Deploy", "Bundle", "SSH", "TestSupport"]),
         .testTarget(name: "BootTests", dependencies: ["Boot", "Plan", "TestSupport"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "Git", "Signing", "Inventory", "Schema", "TestSupport"]),

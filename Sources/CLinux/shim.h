@@ -10,6 +10,10 @@
 #include <unistd.h>
 
 int syncfs(int fd);
+int pipe2(int pipefd[2], int flags);
+
+/* A pipe whose ends are close-on-exec from the start (no other thread's spawn can inherit them). */
+static inline int clinux_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 /* Flushes the file system holding fd to disk (syncfs(2)); 0 on success, -1 with errno set. */
 static inline int clinux_syncfs(int fd) { return syncfs(fd); }

@@ -67,9 +67,9 @@ public struct ServiceManager: Sendable {
     /// Runs systemctl once per argument list, stopping at the first failure.
     func systemctl(_ argumentLists: [[String]]) throws {
         for arguments in argumentLists {
-            let (status, output) = try spawnAndWait("/usr/bin/systemctl", arguments)
-            guard status == 0 else {
-                throw ServiceError("systemctl \(arguments.joined(separator: " ")) failed (exit \(status)): \(output)")
+            let (termination, output) = try spawnAndWait("/usr/bin/systemctl", arguments)
+            guard termination.succeeded else {
+                throw ServiceError("systemctl \(arguments.joined(separator: " ")) failed (\(termination)): \(output)")
             }
         }
     }
@@ -137,17 +137,14 @@ public struct ServiceManager: Sendable {
         return pid
     }
 
-    func spawnAndWait(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = childEnvironment()
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// Runs a helper (systemctl) with the minimal environment, bounded in time and output.
+    func spawnAndWait(_ executable: String, _ arguments: [String]) throws -> (Termination, String) {
+        do {
+            let (termination, output) = try runCollecting(
+                ProcessSpec(executable, [executable] + arguments), timeout: .seconds(300))
+            return (termination, String(decoding: output, as: UTF8.self))
+        } catch {
+            throw ServiceError("cannot run \(executable): \(error)")
+        }
     }
 }

@@ -30,6 +30,8 @@ public struct ProcessSpec: Sendable {
     public var environment: [String: String]
     /// Standard output and error go to this file (created 0600 if missing), or to /dev/null.
     public var output: String?
+    /// Standard output and error go to this descriptor instead (a pipe the caller reads); wins over `output`.
+    var outputDescriptor: Int32?
     /// Append to `output` instead of truncating it.
     public var append: Bool
     public var grouping: Grouping
@@ -52,7 +54,9 @@ public struct ProcessSpec: Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        if let output {
+        if let outputDescriptor {
+            posix_spawn_file_actions_adddup2(&actions, outputDescriptor, 1)
+        } else if let output {
             let flags = O_WRONLY | O_CREAT | O_NOFOLLOW | (append ? O_APPEND : O_TRUNC)
             posix_spawn_file_actions_addopen(&actions, 1, output, flags, 0o600)
         } else {
@@ -150,4 +154,54 @@ func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
         let flags = fcntl(fd, F_GETFD)
         if flags >= 0 && flags & FD_CLOEXEC == 0 { posix_spawn_file_actions_addclose(&actions, fd) }
     }
+}
+
+/// Runs `spec` to its end (or `timeout`, when it and its group are killed) and returns how it ended with what it
+/// printed on standard output and error together, at most `limit` bytes (the rest is read and dropped, so the
+/// program is never blocked on a full pipe).
+public func runCollecting(
+    _ spec: ProcessSpec, timeout: Duration, limit: Int = 1 << 20
+) throws(SystemError) -> (Termination, [UInt8]) {
+    var fds: [Int32] = [-1, -1]
+    guard clinux_pipe_cloexec(&fds) == 0 else { throw SystemError("make a pipe for \(spec.executable)") }
+    var spec = spec
+    spec.grouping = .processGroup
+    spec.outputDescriptor = fds[1]
+    let pid: pid_t
+    do {
+        pid = try spec.start()
+    } catch {
+        close(fds[0])
+        close(fds[1])
+        throw error
+    }
+    close(fds[1])
+    defer { close(fds[0]) }
+    let deadline = ContinuousClock.now + timeout
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 16384)
+    var timedOut = false
+    while true {
+        let left = deadline - ContinuousClock.now
+        guard left > .zero else {
+            timedOut = true
+            break
+        }
+        var pfd = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+        let ms = Int32(
+            clamping: max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+        guard retryingInterrupts({ poll(&pfd, 1, ms) }) >= 0 else { break }
+        if pfd.revents == 0 { continue }
+        let n = buffer.withUnsafeMutableBytes { raw in retryingInterrupts { read(fds[0], raw.baseAddress, raw.count) } }
+        if n <= 0 { break }  // end of file: every writer closed it
+        output += buffer[0..<min(n, max(0, limit - output.count))]
+    }
+    var status: Int32 = 0
+    if timedOut {
+        kill(-pid, SIGKILL)
+        kill(pid, SIGKILL)
+    }
+    _ = retryingInterrupts { waitpid(pid, &status, 0) }
+    if timedOut { return (.timedOut, output) }
+    return (status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f), output)
 }

@@ -180,17 +180,14 @@ func paths(named name: String, under dir: String) -> [String] {
               before_switch: {run: "env > \(envFile); setsid sh -c 'exec sleep 297.13' & sleep 0.5; touch \(pidFile)", timeout: 10s}
 
             """
-        setenv("PGPASSWORD", "hunter2", 1)
-        setenv("SSH_AUTH_SOCK", "/tmp/agent.sock", 1)
-        defer {
-            unsetenv("PGPASSWORD")
-            unsetenv("SSH_AUTH_SOCK")
-        }
+        // Secrets in this process's environment, as PGPASSWORD and SSH_AUTH_SOCK are in a deploy's (those two are
+        // left alone here: the PostgreSQL and agent tests beside need them).
+        setenv("REDEYE_TEST_PARENT_SECRET", "hunter2", 1)
         let world = try InstallWorld(hooks: hooks)
         defer { world.remove() }
         _ = try world.installer.install(repository: world.repo, ref: "v1")
         let env = try String(contentsOfFile: envFile, encoding: .utf8)
-        #expect(!env.contains("hunter2") && !env.contains("SSH_AUTH_SOCK"), "\(env)")
+        #expect(!env.contains("hunter2") && !env.contains("PGPASSWORD") && !env.contains("SSH_AUTH_SOCK"), "\(env)")
         #expect(env.contains("REDEYE_RELEASE=") && env.contains("PATH=/usr/local/sbin:"))
         #expect(FileManager.default.fileExists(atPath: pidFile))
         let left = try runTool("pgrep", ["-f", "sleep 297.13"])
