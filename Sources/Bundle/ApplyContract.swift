@@ -64,6 +64,25 @@ public struct RestartRequest: Sendable, Equatable {
     }
 }
 
+/// The host's other commands a deploy runs: back to a release, and the role's services.
+public enum HostCommand: Sendable, Equatable {
+    /// `bundle rollback --root ROOT --to ID`.
+    case rollback(root: String, to: String)
+    /// `service restart --root ROOT --unit U… [--run CMD]`.
+    case restartServices(root: String, RestartRequest)
+    /// `service stop --root ROOT`.
+    case stopServices(root: String)
+
+    /// The command line after the `redeye` program.
+    public var arguments: [String] {
+        switch self {
+        case .rollback(let root, let id): ["bundle", "rollback", "--root", root, "--to", id]
+        case .restartServices(let root, let restart): ["service", "restart", "--root", root] + restart.arguments
+        case .stopServices(let root): ["service", "stop", "--root", root]
+        }
+    }
+}
+
 /// How `redeye bundle apply` exits.
 public enum ApplyExit: Int32, Sendable {
     /// Installed and switched (and restarted, when asked); the report says how.

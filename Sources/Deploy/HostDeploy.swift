@@ -235,7 +235,7 @@ struct HostDeploy {
     func recover(_ ssh: SSHConnection, previous: String?, outcome: inout HostOutcome) -> HostOutcome.State {
         guard let previous else {
             log(target.name, "no previous release to return to; stopping its services")
-            _ = try? ssh.run("\(shellQuote(redeye)) service stop --root \(shellQuote(root))", timeout: .seconds(60))
+            _ = try? ssh.run(remote(.stopServices(root: root)), timeout: .seconds(60))
             outcome.releaseAfter = release
             outcome.error =
                 (outcome.error ?? "")
@@ -243,9 +243,7 @@ struct HostDeploy {
             return .failed
         }
         do {
-            let result = try ssh.run(
-                "\(shellQuote(redeye)) bundle rollback --root \(shellQuote(root)) --to \(shellQuote(previous))",
-                timeout: .seconds(120))
+            let result = try ssh.run(remote(.rollback(root: root, to: previous)), timeout: .seconds(120))
             guard result.status == 0 else {
                 throw StepFailure(
                     step: .rollback, message: result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -413,12 +411,15 @@ struct HostDeploy {
         throw StepFailure(step: .switch, message: "the host still lacked content after it was sent again")
     }
 
+    /// A command of the host's redeye, quoted for its shell.
+    func remote(_ command: HostCommand) -> String {
+        ([redeye] + command.arguments).map(shellQuote).joined(separator: " ")
+    }
+
     /// Restarts the role's services (systemd units, or its run command where systemd is not running).
     func restart(_ ssh: SSHConnection) throws {
-        var words = [redeye, "service", "restart", "--root", root]
-        for unit in target.plan.services { words += ["--unit", unit] }
-        if let run = target.plan.run { words += ["--run", run] }
-        let result = try ssh.run(words.map(shellQuote).joined(separator: " "), timeout: .seconds(300))
+        let services = RestartRequest(units: target.plan.services, run: target.plan.run)
+        let result = try ssh.run(remote(.restartServices(root: root, services)), timeout: .seconds(300))
         guard result.status == 0 else {
             throw StepFailure(
                 step: .restart, message: result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))
