@@ -10,7 +10,7 @@ import PackageDescription
 ///   wrappers     YAML  Git   SSH   Database  Digest owning Swift types, typed errors
 ///   network      Net                                TCP connect with a deadline, a small HTTP/1.1 client
 ///   capability   Schema, Inventory                  schemagen and primary-key record access
-///   capability   Plan, Bundle, Service              role plans in git, least-bit installs, starting services
+///   capability   Plan, Bundles, Service              role plans in git, least-bit installs, starting services
 ///   capability   Deploy, Boot                       rolling deploys over SSH; the boot agent
 ///   command line RedeyeCommands (library), redeye (thin executable)
 let package = Package(
@@ -44,24 +44,24 @@ let package = Package(
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
         .target(name: "Plan", dependencies: ["YAML", "Database", "Schema", "Inventory", "Git", "Signing"]),
         .target(
-            name: "Bundle",
+            name: "Bundles",
             dependencies: ["YAML", "Git", "SSH", "Digest", "FileSystem", "InstallRoot", "Spawn", "Service"]),
         .target(name: "Service", dependencies: ["InstallRoot", "Spawn"]),
         .target(
             name: "Deploy",
             dependencies: [
-                "SSH", "Net", "Git", "Bundle", "InstallRoot", "Plan", "Inventory", "Schema", "Database", "Digest",
+                "SSH", "Net", "Git", "Bundles", "InstallRoot", "Plan", "Inventory", "Schema", "Database", "Digest",
             ]),
         .target(
             name: "Boot",
             dependencies: [
-                "Net", "Git", "SSH", "Signing", "Plan", "Bundle", "Service", "Inventory", "Schema", "Database", "YAML",
+                "Net", "Git", "SSH", "Signing", "Plan", "Bundles", "Service", "Inventory", "Schema", "Database", "YAML",
                 "FileSystem", "InstallRoot",
             ]),
         .target(
             name: "RedeyeCommands",
             dependencies: [
-                "YAML", "Git", "Net", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundle", "Service",
+                "YAML", "Git", "Net", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundles", "Service",
                 "Deploy", "Boot", "InstallRoot",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -80,8 +80,8 @@ let package = Package(
             ]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "TestSupport"]),
         .testTarget(
-            name: "BundleTests", dependencies: ["Bundle", "Git", "FileSystem", "Spawn", "CLinux", "TestSupport"]),
-        .testTarget(name: "DeployTests", dependencies: ["Deploy", "Bundle", "SSH", "TestSupport"]),
+            name: "BundleTests", dependencies: ["Bundles", "Git", "FileSystem", "Spawn", "CLinux", "TestSupport"]),
+        .testTarget(name: "DeployTests", dependencies: ["Deploy", "Bundles", "SSH", "TestSupport"]),
         .testTarget(name: "BootTests", dependencies: ["Boot", "Plan", "TestSupport"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "Git", "Signing", "Inventory", "Schema", "TestSupport"]),
     ],

@@ -141,13 +141,13 @@ public struct MonitorRegistration: Sendable {
         "\(context.plan.role)-\(context.mac.replacingOccurrences(of: ":", with: "-"))"
     }
 
-    static func seconds(_ d: Plan.Duration) -> String {
+    static func seconds(_ d: PlanDuration) -> String {
         d.milliseconds % 1000 == 0 ? "\(d.milliseconds / 1000)s" : "\(d.milliseconds)ms"
     }
 
     /// A check interval as Consul runs it: never more often than once a second (it would clamp a shorter one
     /// without a word; here it is written as it will run, and reported).
-    static func consulInterval(_ d: Plan.Duration) -> String {
+    static func consulInterval(_ d: PlanDuration) -> String {
         d.milliseconds < 1000 ? "1s" : seconds(d)
     }
 

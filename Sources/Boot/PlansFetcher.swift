@@ -1,4 +1,4 @@
-import Bundle
+import Bundles
 import FileSystem
 import Foundation
 import Git

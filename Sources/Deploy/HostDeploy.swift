@@ -1,4 +1,4 @@
-import Bundle
+import Bundles
 import Foundation
 import InstallRoot
 import Net

@@ -1,4 +1,4 @@
-import Bundle
+import Bundles
 import Dispatch
 import Foundation
 import Glibc

@@ -3,7 +3,7 @@ import Schema
 
 /// Turns a database's constraint failure into a sentence naming the record and the rule it broke.
 struct ConstraintMessages {
-    let schema: Schema
+    let schema: DatabaseSchema
 
     func explain(_ error: DatabaseError, table: Table, subject: String) -> Error {
         guard case .constraint(let kind) = error.kind else { return error }

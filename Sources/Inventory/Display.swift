@@ -52,13 +52,13 @@ public enum DisplayValue: Sendable, Equatable {
 
 extension Record {
     /// The record's values for display, by column, in schema order.
-    public func display(in schema: Schema) -> [(column: String, value: DisplayValue)] {
+    public func display(in schema: DatabaseSchema) -> [(column: String, value: DisplayValue)] {
         let table = schema.table(self.table)
         return values.map { ($0.column, DisplayValue($0.value, column: table?.column($0.column))) }
     }
 
     /// The record as a JSON object.
-    public func json(in schema: Schema, indent: String = "") -> String {
+    public func json(in schema: DatabaseSchema, indent: String = "") -> String {
         let fields = display(in: schema).map { "\(indent)  \(jsonQuote($0.column)): \($0.value.json)" }
         return "{\n" + fields.joined(separator: ",\n") + "\n\(indent)}"
     }

@@ -28,11 +28,11 @@ public struct Record: Sendable {
 /// Reads and writes inventory records by primary key, through the schema: values are checked and
 /// normalized by column type before they reach the database, and constraint failures come back as sentences.
 public struct RecordStore {
-    public let schema: Schema
+    public let schema: DatabaseSchema
     public let db: any SQLConnection
     let ddl: DDLGenerator
 
-    public init(schema: Schema, db: any SQLConnection) {
+    public init(schema: DatabaseSchema, db: any SQLConnection) {
         self.schema = schema
         self.db = db
         self.ddl = DDLGenerator(dialect: db.dialect)

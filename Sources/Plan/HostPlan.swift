@@ -21,10 +21,10 @@ public struct HostPlan: Sendable, Encodable, Equatable {
         public var target: String
         public var expect: Int?
         public var body: String?
-        public var interval: Duration
-        public var timeout: Duration
+        public var interval: PlanDuration
+        public var timeout: PlanDuration
         public var retries: Int
-        public var stableFor: Duration
+        public var stableFor: PlanDuration
 
         enum CodingKeys: String, CodingKey {
             case name, kind, target, expect, body, interval, timeout, retries
@@ -35,7 +35,7 @@ public struct HostPlan: Sendable, Encodable, Equatable {
     public struct Hooks: Sendable, Encodable, Equatable {
         public var drain: String?
         public var undrain: String?
-        public var timeout: Duration
+        public var timeout: PlanDuration
     }
 
     public struct Rollout: Sendable, Encodable, Equatable {

@@ -1,7 +1,7 @@
 import YAML
 
 /// A length of time written as `10s`, `500ms`, `2m`, `1h30m`, or a number of seconds.
-public struct Duration: Decodable, Sendable, Hashable, Encodable, CustomStringConvertible {
+public struct PlanDuration: Decodable, Sendable, Hashable, Encodable, CustomStringConvertible {
     public var milliseconds: Int64
 
     public init(milliseconds: Int64) {
@@ -10,7 +10,7 @@ public struct Duration: Decodable, Sendable, Hashable, Encodable, CustomStringCo
 
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
-        guard let ms = Duration.parse(text) else {
+        guard let ms = PlanDuration.parse(text) else {
             throw DecodingError.dataCorrupted(
                 .init(
                     codingPath: decoder.codingPath,
@@ -249,7 +249,7 @@ struct RoleFile: Decodable {
     struct HooksSpec: Decodable {
         var drain: Located<String>?
         var undrain: Located<String>?
-        var timeout: Duration?
+        var timeout: PlanDuration?
     }
 
     struct MonitorSpec: Decodable, Sendable {
@@ -259,10 +259,10 @@ struct RoleFile: Decodable {
         var command: Located<String>?
         var expect: Int?
         var body: String?
-        var interval: Duration?
-        var timeout: Duration?
+        var interval: PlanDuration?
+        var timeout: PlanDuration?
         var retries: Int?
-        var stableFor: Duration?
+        var stableFor: PlanDuration?
 
         enum CodingKeys: String, CodingKey {
             case name, http, tcp, command, expect, body, interval, timeout, retries
@@ -323,7 +323,7 @@ extension FailureBudget {
     }
 }
 
-extension Duration {
+extension PlanDuration {
     /// The same length as the standard library's duration (for clocks, sleeps and timeouts).
     public var standard: Swift.Duration { .milliseconds(milliseconds) }
 }

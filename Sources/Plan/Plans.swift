@@ -27,10 +27,10 @@ public struct Plans: Sendable {
         public var target: Template
         public var expect: Int?
         public var body: String?
-        public var interval: Duration
-        public var timeout: Duration
+        public var interval: PlanDuration
+        public var timeout: PlanDuration
         public var retries: Int
-        public var stableFor: Duration
+        public var stableFor: PlanDuration
     }
 
     public struct Role: Sendable {
@@ -48,7 +48,7 @@ public struct Plans: Sendable {
         public var vars: [String: String]
         public var drain: Template?
         public var undrain: Template?
-        public var hookTimeout: Duration
+        public var hookTimeout: PlanDuration
         public var monitors: [Monitor]
         public var batch: BatchPlan
         public var maxFail: FailureBudget
@@ -396,8 +396,8 @@ struct PlanBuilder {
             if let retries = spec.retries, retries < 0 {
                 issue(located.location, "retries cannot be negative", path: "\(monitorPath).retries")
             }
-            let interval = spec.interval ?? Duration(milliseconds: 10_000)
-            let timeout = spec.timeout ?? Duration(milliseconds: 2_000)
+            let interval = spec.interval ?? PlanDuration(milliseconds: 10_000)
+            let timeout = spec.timeout ?? PlanDuration(milliseconds: 2_000)
             if interval.milliseconds == 0 || timeout.milliseconds == 0 {
                 issue(located.location, "interval and timeout must be longer than 0", path: monitorPath)
             }
@@ -416,7 +416,7 @@ struct PlanBuilder {
                     name: spec.name, kind: kind, target: template, expect: kind == .http ? (spec.expect ?? 200) : nil,
                     body: spec.body,
                     interval: interval, timeout: timeout, retries: spec.retries ?? 3,
-                    stableFor: spec.stableFor ?? Duration(milliseconds: 0)))
+                    stableFor: spec.stableFor ?? PlanDuration(milliseconds: 0)))
         }
         let run = file.run.flatMap { parseTemplate($0.value, $0.location, path: "run") }
         let drain = file.hooks?.drain.flatMap { parseTemplate($0.value, $0.location, path: "hooks.drain") }
@@ -428,7 +428,7 @@ struct PlanBuilder {
             installRoot: rootTemplate, user: file.install.user ?? "root", group: file.install.group ?? "root",
             keep: keep,
             services: file.services ?? [], run: run, vars: vars, drain: drain, undrain: undrain,
-            hookTimeout: file.hooks?.timeout ?? Duration(milliseconds: 60_000), monitors: monitors,
+            hookTimeout: file.hooks?.timeout ?? PlanDuration(milliseconds: 60_000), monitors: monitors,
             batch: file.rollout?.batch ?? defaults.batch, maxFail: file.rollout?.maxFail ?? defaults.maxFail,
             file: fileName,
             fingerprint: fingerprint)

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Bundle
+import Bundles
 import Database
 import Foundation
 import Schema
@@ -10,7 +10,7 @@ struct SchemaOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Directory of schema files (*.yaml), merged.", valueName: "dir"))
     var schema: String = "Schemas"
 
-    func load() throws -> Schema {
+    func load() throws -> DatabaseSchema {
         try SchemaLoader().load(directory: schema)
     }
 }

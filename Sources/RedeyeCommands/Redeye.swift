@@ -1,5 +1,5 @@
 import ArgumentParser
-import Bundle
+import Bundles
 
 /// The `redeye` command line: a thin layer over the library targets, one file per command group.
 public struct Redeye: ParsableCommand {

@@ -10,7 +10,7 @@ public struct DDLGenerator: Sendable {
     }
 
     /// Every statement that creates the schema in an empty database, in an order that works.
-    public func statements(for schema: Schema) -> [String] {
+    public func statements(for schema: DatabaseSchema) -> [String] {
         var out: [String] = []
         for table in schema.tables {
             out.append(createTable(table, foreignKeys: dialect == .sqlite) + ";")
@@ -32,7 +32,7 @@ public struct DDLGenerator: Sendable {
         return out
     }
 
-    public func script(for schema: Schema) -> String {
+    public func script(for schema: DatabaseSchema) -> String {
         statements(for: schema).joined(separator: "\n\n") + "\n"
     }
 
@@ -171,7 +171,7 @@ public struct DDLGenerator: Sendable {
         }
     }
 
-    func comments(_ schema: Schema) -> [String] {
+    func comments(_ schema: DatabaseSchema) -> [String] {
         var out: [String] = []
         for table in schema.tables {
             if let comment = table.comment {

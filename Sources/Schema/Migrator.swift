@@ -8,7 +8,7 @@ import Foundation
 /// a PostgreSQL advisory lock), so two migrations at once run one after the other and the second finds
 /// the database up to date.
 public struct Migrator: Sendable {
-    public var schema: Schema
+    public var schema: DatabaseSchema
     /// Recorded in `schema_history.applied_by`.
     public var actor: String
     public var clock: @Sendable () -> Date
@@ -16,7 +16,7 @@ public struct Migrator: Sendable {
     /// The advisory lock key PostgreSQL migrations hold ("redeye" in ASCII).
     static let lockKey: Int64 = 0x7265_6465_7965
 
-    public init(schema: Schema, actor: String, clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(schema: DatabaseSchema, actor: String, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.schema = schema
         self.actor = actor
         self.clock = clock

@@ -91,7 +91,7 @@ public struct Table: Sendable {
 }
 
 /// A whole inventory schema, merged from every file of a schema directory.
-public struct Schema: Sendable {
+public struct DatabaseSchema: Sendable {
     public var tables: [Table]
 
     public init(tables: [Table]) {

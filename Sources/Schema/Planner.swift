@@ -6,14 +6,14 @@ import Database
 /// Comparing two introspections of the *same* engine makes defaults, types and check expressions
 /// compare exactly as the engine prints them, so a second run over an unchanged schema is a no-op.
 struct Planner {
-    let schema: Schema
+    let schema: DatabaseSchema
     let db: any SQLConnection
     let ddl: DDLGenerator
     var changes: [SchemaChange] = []
     /// SQL in phases so that every statement finds what it needs (see `phaseNames`).
     var phases: [[String]] = Array(repeating: [], count: 10)
 
-    init(schema: Schema, db: any SQLConnection) {
+    init(schema: DatabaseSchema, db: any SQLConnection) {
         self.schema = schema
         self.db = db
         self.ddl = DDLGenerator(dialect: db.dialect)
@@ -76,7 +76,7 @@ struct Planner {
                 }
             }
             phases[8] += ddl.createIndexes(table)
-            if !sqlite { phases[9] += ddl.comments(Schema(tables: [table])) }
+            if !sqlite { phases[9] += ddl.comments(DatabaseSchema(tables: [table])) }
         }
         for pair in pairs {
             diff(pair, tableRenames: tableRenames, pairs: pairs)

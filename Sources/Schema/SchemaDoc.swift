@@ -1,8 +1,8 @@
 /// Renders a schema as a Markdown reference: one section per table, one row per column.
 public struct SchemaDocumentation: Sendable {
-    public let schema: Schema
+    public let schema: DatabaseSchema
 
-    public init(schema: Schema) {
+    public init(schema: DatabaseSchema) {
         self.schema = schema
     }
 

@@ -8,7 +8,7 @@ public struct SchemaLoader: Sendable {
     public init() {}
 
     /// Loads and validates every schema file of `directory`, reporting all problems at once.
-    public func load(directory: String) throws(SchemaError) -> Schema {
+    public func load(directory: String) throws(SchemaError) -> DatabaseSchema {
         let files: [String]
         do {
             files = try FileManager.default.contentsOfDirectory(atPath: directory)
@@ -42,7 +42,7 @@ public struct SchemaLoader: Sendable {
     }
 
     /// Loads schema files given as (name, contents) pairs.
-    public func load(sources: [(name: String, bytes: [UInt8])]) throws(SchemaError) -> Schema {
+    public func load(sources: [(name: String, bytes: [UInt8])]) throws(SchemaError) -> DatabaseSchema {
         var issues: [YAMLError] = []
         var files: [(String, SchemaFile)] = []
         for (name, bytes) in sources {
@@ -71,7 +71,7 @@ struct SchemaBuilder {
             ))
     }
 
-    mutating func build(_ files: [(String, SchemaFile)]) -> Schema {
+    mutating func build(_ files: [(String, SchemaFile)]) -> DatabaseSchema {
         var specs: [(name: String, value: TableSpec, location: SourceLocation?)] = []
         var seen: [String: SourceLocation?] = [:]
         var common: [(name: String, value: ColumnSpec, location: SourceLocation?)] = []
@@ -100,7 +100,7 @@ struct SchemaBuilder {
         for entry in specs {
             tables.append(buildTable(entry.name, entry.value, entry.location, common: common))
         }
-        var schema = Schema(tables: tables)
+        var schema = DatabaseSchema(tables: tables)
         resolveReferences(&schema)
         if schema.table("schema_history") == nil {
             schema.tables.append(SchemaHistory.table)
@@ -252,7 +252,7 @@ struct SchemaBuilder {
     }
 
     /// Gives each reference its target column and each referencing column the target's type.
-    mutating func resolveReferences(_ schema: inout Schema) {
+    mutating func resolveReferences(_ schema: inout DatabaseSchema) {
         let byName = Dictionary(schema.tables.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for t in schema.tables.indices {
             for c in schema.tables[t].columns.indices {
@@ -300,7 +300,7 @@ struct SchemaBuilder {
     }
 
     /// Names must work unquoted in both SQLite and PostgreSQL, and renames must not collide.
-    mutating func checkNames(_ schema: Schema) {
+    mutating func checkNames(_ schema: DatabaseSchema) {
         let tableNames = Set(schema.tables.map(\.name))
         for table in schema.tables {
             let path = "tables.\(table.name)"

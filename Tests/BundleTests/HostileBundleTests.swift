@@ -1,4 +1,4 @@
-import Bundle
+import Bundles
 import CLinux
 import Digest
 import FileSystem

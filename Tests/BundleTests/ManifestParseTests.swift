@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import YAML
 
-@testable import Bundle
+@testable import Bundles
 
 /// A manifest is read from libyaml's events when it has the plain shape `bundle init` writes, and through the
 /// node tree otherwise. These tests hold the two readers to the same result, and every bad manifest to one

@@ -1,4 +1,4 @@
-import Bundle
+import Bundles
 import Database
 import Foundation
 import Glibc

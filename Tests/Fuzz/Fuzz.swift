@@ -5,7 +5,7 @@
 import Foundation
 
 @testable import Boot
-@testable import Bundle
+@testable import Bundles
 @testable import Inventory
 @testable import Net
 @testable import Signing

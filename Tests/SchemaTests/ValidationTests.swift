@@ -5,7 +5,7 @@ import Testing
 import YAML
 
 /// Loads schema text as one file named `s.yaml` (more files: pass a dictionary).
-func loadSchema(_ files: [String: String]) throws(SchemaError) -> Schema {
+func loadSchema(_ files: [String: String]) throws(SchemaError) -> DatabaseSchema {
     try SchemaLoader().load(sources: files.sorted { $0.key < $1.key }.map { ($0.key, Array($0.value.utf8)) })
 }
 

@@ -46,7 +46,7 @@ extension BootCommand {
             guard (224...254).contains(optionCode) else {
                 throw ValidationError("--option-code must be a private-use DHCP option, 224 to 254")
             }
-            guard Plan.Duration.parse(retryFor) != nil else {
+            guard PlanDuration.parse(retryFor) != nil else {
                 throw ValidationError("--retry-for '\(retryFor)' is not a duration (e.g. 30s, 5m)")
             }
         }
@@ -58,7 +58,7 @@ extension BootCommand {
             options.plansURL = plansURL
             options.plansRef = plansRef
             options.inventory = inventory
-            options.retryFor = .milliseconds(Plan.Duration.parse(retryFor) ?? 300_000)
+            options.retryFor = .milliseconds(PlanDuration.parse(retryFor) ?? 300_000)
             options.useDNS = !noDNS
             options.environment = ProcessInfo.processInfo.environment
             let agent = BootAgent(options: options) { printError("redeye boot: \($0)") }

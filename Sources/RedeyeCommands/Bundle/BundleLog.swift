@@ -1,5 +1,5 @@
 import ArgumentParser
-import Bundle
+import Bundles
 import Foundation
 import Git
 import Net

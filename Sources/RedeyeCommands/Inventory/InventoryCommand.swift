@@ -28,7 +28,7 @@ struct InventoryCommand: ParsableCommand {
 
     /// Opens the schema and the database for a record command.
     struct Context {
-        let schema: Schema
+        let schema: DatabaseSchema
         let db: any SQLConnection
         var store: RecordStore { RecordStore(schema: schema, db: db) }
     }
