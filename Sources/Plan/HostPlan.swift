@@ -15,22 +15,8 @@ public struct HostPlan: Sendable, Encodable, Equatable {
         public var keep: Int
     }
 
-    public struct Monitor: Sendable, Encodable, Equatable {
-        public var name: String
-        public var kind: Plans.Monitor.Kind
-        public var target: String
-        public var expect: Int?
-        public var body: String?
-        public var interval: PlanDuration
-        public var timeout: PlanDuration
-        public var retries: Int
-        public var stableFor: PlanDuration
-
-        enum CodingKeys: String, CodingKey {
-            case name, kind, target, expect, body, interval, timeout, retries
-            case stableFor = "stable_for"
-        }
-    }
+    /// A monitor with its target filled in for this host.
+    public typealias Monitor = Plan.Monitor<String>
 
     public struct Hooks: Sendable, Encodable, Equatable {
         public var drain: String?
@@ -88,12 +74,7 @@ extension Plans {
             run: command(role.run),
             hooks: .init(drain: command(role.drain), undrain: command(role.undrain), timeout: role.hookTimeout),
             monitors: role.monitors.map {
-                .init(
-                    name: $0.name, kind: $0.kind,
-                    target: ($0.kind == .command ? command($0.target) : fill($0.target)) ?? "", expect: $0.expect,
-                    body: $0.body,
-                    interval: $0.interval,
-                    timeout: $0.timeout, retries: $0.retries, stableFor: $0.stableFor)
+                $0.with(target: ($0.kind == .command ? command($0.target) : fill($0.target)) ?? "")
             },
             rollout: .init(batch: role.batch, maxFail: role.maxFail))
     }

@@ -20,18 +20,8 @@ public struct Plans: Sendable {
         public var maxFail: FailureBudget
     }
 
-    public struct Monitor: Sendable, Hashable {
-        public enum Kind: String, Sendable, Hashable, Encodable { case http, tcp, command }
-        public var name: String
-        public var kind: Kind
-        public var target: Template
-        public var expect: Int?
-        public var body: String?
-        public var interval: PlanDuration
-        public var timeout: PlanDuration
-        public var retries: Int
-        public var stableFor: PlanDuration
-    }
+    /// A monitor as the role declares it, its target a template.
+    public typealias Monitor = Plan.Monitor<Template>
 
     public struct Role: Sendable {
         public var name: String
@@ -374,8 +364,8 @@ struct PlanBuilder {
             if !monitorNames.insert(spec.name).inserted {
                 issue(located.location, "monitor '\(spec.name)' is declared twice in this role", path: monitorPath)
             }
-            let targets = [(Plans.Monitor.Kind.http, spec.http), (.tcp, spec.tcp), (.command, spec.command)].compactMap
-            { kind, value in
+            let targets = [(MonitorKind.http, spec.http), (.tcp, spec.tcp), (.command, spec.command)].compactMap {
+                kind, value in
                 value.map { (kind, $0) }
             }
             guard targets.count == 1, let (kind, target) = targets.first else {
@@ -538,5 +528,37 @@ extension String {
         var s = self
         while s.hasSuffix(suffix) { s.removeLast(suffix.count) }
         return s
+    }
+}
+
+/// What a monitor checks.
+public enum MonitorKind: String, Sendable, Hashable, Encodable { case http, tcp, command }
+
+/// One monitor: how a host is checked (by a deploy, and by the monitoring systems it is registered with). The
+/// role declares it with a template target (`Plans.Monitor`); a host's plan has it filled in (`HostPlan.Monitor`).
+public struct Monitor<Target: Sendable & Hashable>: Sendable, Hashable {
+    public typealias Kind = MonitorKind
+    public var name: String
+    public var kind: MonitorKind
+    public var target: Target
+    public var expect: Int?
+    public var body: String?
+    public var interval: PlanDuration
+    public var timeout: PlanDuration
+    public var retries: Int
+    public var stableFor: PlanDuration
+
+    /// The same monitor with another target (a role's template filled in for a host).
+    public func with<Other>(target: Other) -> Monitor<Other> {
+        Monitor<Other>(
+            name: name, kind: kind, target: target, expect: expect, body: body, interval: interval, timeout: timeout,
+            retries: retries, stableFor: stableFor)
+    }
+}
+
+extension Monitor: Encodable where Target: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case name, kind, target, expect, body, interval, timeout, retries
+        case stableFor = "stable_for"
     }
 }
