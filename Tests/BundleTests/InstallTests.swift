@@ -92,6 +92,31 @@ func failure(_ body: () throws -> Void) -> String? {
             ])
     }
 
+    /// Its owner rewrites a file in place, same size, and sets its mtime back: the change time still moved, so
+    /// the next install writes the file again instead of linking the rewritten one.
+    @Test func aRewriteWithItsMtimeResetIsStillCaught() throws {
+        let world = try InstallWorld()
+        defer { world.remove() }
+        _ = try world.installer.install(repository: world.repo, ref: "v1")
+        let path = world.base + "/current/bin/web"
+        var before = stat()
+        #expect(stat(path, &before) == 0)
+        let fd = open(path, O_WRONLY)
+        let forged = Array("#!/bin/sh\necho pwn\n".utf8)
+        #expect(forged.count == Int(before.st_size))
+        #expect(write(fd, forged, forged.count) == forged.count)
+        close(fd)
+        var times = [before.st_atim, before.st_mtim]
+        #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
+        var after = stat()
+        #expect(
+            stat(path, &after) == 0 && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec && after.st_ino == before.st_ino)
+        let v2 = try world.installer.install(repository: world.repo, ref: "v2")
+        #expect(v2.filesLinked == 0, "the rewritten file was reused")
+        #expect(try String(contentsOfFile: world.base + "/current/bin/web", encoding: .utf8) == "#!/bin/sh\necho web\n")
+        #expect(try world.installer.audit().isEmpty)
+    }
+
     @Test func aDriftedFileIsRewrittenNotLinked() throws {
         let world = try InstallWorld()
         defer { world.remove() }
