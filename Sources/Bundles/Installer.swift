@@ -172,7 +172,8 @@ public struct BundleInstaller {
             do {
                 try write(
                     source, manifest: manifest, manifestBytes: manifestBytes, release: id, owners: owners,
-                    into: temporary, previous: previous, previousIndex: previousIndex ?? loadIndex, outcome: &outcome)
+                    into: temporary, of: releases, previous: previous, previousIndex: previousIndex ?? loadIndex,
+                    outcome: &outcome)
                 try releases.rename(temporary, to: id)
             } catch {
                 try? releases.removeTree(temporary)
@@ -202,7 +203,7 @@ public struct BundleInstaller {
         return outcome
     }
 
-    /// Writes a release into the directory `name` of the releases directory: every file's bytes checked against
+    /// Writes a release into the directory `name` of `releases` (the releases directory): every file's bytes checked against
     /// the manifest before they are written, unchanged files hard-linked from the previous release, then owners
     /// and modes applied. Every entry is made relative to a descriptor of its own directory, opened without
     /// following symlinks (the manifest puts every entry in a listed directory, never beneath a symlink), so
@@ -210,11 +211,10 @@ public struct BundleInstaller {
     /// write out of the release.
     func write(
         _ content: some ReleaseContent, manifest: Manifest, manifestBytes: [UInt8], release: String,
-        owners: [String: (UInt32, UInt32)], into name: String, previous: String?,
+        owners: [String: (UInt32, UInt32)], into name: String, of releases: Directory, previous: String?,
         previousIndex: (String) -> [String: StatRecord], outcome: inout Outcome
     ) throws {
         try content.check(against: manifest)
-        let releases = try Directory.open(releasesDirectory)
         try releases.makeDirectory(name, mode: 0o700)
         let root = try releases.directory(name)
         // Descriptors of the new release's directories, by path ("" is the release itself).

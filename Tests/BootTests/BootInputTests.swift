@@ -61,6 +61,19 @@ struct BootInputTests {
                 ] + extra)
         }
 
+        /// A plans directory whose only host is another machine (this one finds no role in it).
+        func plansForAnotherHost() throws -> String {
+            let plans = dir + "/plans"
+            try writeFiles(
+                [
+                    "site.yaml": "bundles: file://\(dir)/bundles\n",
+                    "roles/app.yaml":
+                        "bundle: {repo: app.git, ref: v1}\ninstall: {root: /srv/app, user: root, group: root}\n",
+                    "hosts.yaml": "hosts:\n  - {name: other, mac: \"52:54:00:00:00:99\", role: app}\n",
+                ], under: plans)
+            return plans
+        }
+
         /// Nothing was installed anywhere under the root.
         var installedNothing: Bool {
             !FileManager.default.fileExists(atPath: root + "/srv")
@@ -307,14 +320,7 @@ struct BootInputTests {
     @Test("an older signed commit than the one trusted before is refused as a replay")
     func replay() throws {
         let world = try World()
-        let plans = world.dir + "/plans"
-        try writeFiles(
-            [
-                "site.yaml": "bundles: file://\(world.dir)/bundles\n",
-                "roles/app.yaml":
-                    "bundle: {repo: app.git, ref: v1}\ninstall: {root: /srv/app, user: root, group: root}\n",
-                "hosts.yaml": "hosts:\n  - {name: other, mac: \"52:54:00:00:00:99\", role: app}\n",
-            ], under: plans)
+        let plans = try world.plansForAnotherHost()
         let repo = world.dir + "/plans.git"
         let r = try runRedeye([
             "plan", "commit", "--plans", plans, "--repo", repo, "-m", "x", "--author", "Ops <ops@example.org>",
@@ -334,14 +340,7 @@ struct BootInputTests {
     )
     func branchBinding() throws {
         let world = try World()
-        let plans = world.dir + "/plans"
-        try writeFiles(
-            [
-                "site.yaml": "bundles: file://\(world.dir)/bundles\n",
-                "roles/app.yaml":
-                    "bundle: {repo: app.git, ref: v1}\ninstall: {root: /srv/app, user: root, group: root}\n",
-                "hosts.yaml": "hosts:\n  - {name: other, mac: \"52:54:00:00:00:99\", role: app}\n",
-            ], under: plans)
+        let plans = try world.plansForAnotherHost()
         let repo = world.dir + "/plans.git"
         func commit(_ branch: String) throws -> String {
             let r = try runRedeye([
