@@ -23,6 +23,8 @@ public struct BootOptions: Sendable {
     public var schemaDirectory: String
     /// How long to keep retrying while the plans server or the network is down.
     public var retryFor: Swift.Duration = .seconds(300)
+    /// How long to keep retrying while the inventory is unreachable or busy before keeping the record on the host.
+    public var recordRetryFor: Swift.Duration = .seconds(60)
     /// Whether to ask DNS when no lease holds the option.
     public var useDNS = true
     public var environment: [String: String] = [:]
@@ -52,7 +54,11 @@ public struct BootReport: Sendable, Codable {
         public var signer: String
     }
 
+    /// This pass's id: a record delivered twice (a commit whose answer was lost) is written once.
+    public var id = UUID().uuidString.lowercased()
     public var state = BootState.running
+    /// Whether the inventory has this pass's record (nil until the report step).
+    public var recording: BootRecording?
     public var host: String?
     public var role: String?
     public var mac: String?
@@ -73,7 +79,8 @@ public struct BootReport: Sendable, Codable {
     public var finishedAt: Date?
 
     enum CodingKeys: String, CodingKey {
-        case state, host, role, mac, interface, plans, ref, release, step, error, warnings, steps, interfaces
+        case id, state, recording, host, role, mac, interface, plans, ref, release, step, error, warnings, steps
+        case interfaces
         case interfaceReason = "interface_reason"
         case previousRelease = "previous_release"
         case rejectedHints = "rejected_hints"
@@ -128,7 +135,9 @@ public struct BootAgent {
         report.finishedAt = clock()
         timed(steps, .report) {
             var notes: [String] = []
-            if let warning = recordInInventory(report, trusted) {
+            let (recording, warning) = recordInInventory(report, trusted)
+            report.recording = recording
+            if let warning {
                 report.warnings.append(warning)
                 log("warning: \(warning)")
                 notes.append(warning)
@@ -343,83 +352,22 @@ public struct BootAgent {
 
     // MARK: inventory
 
-    /// Records the boot (and, for an unknown machine, enlists it). Returns a warning when it could not.
-    func recordInInventory(_ report: BootReport, _ trusted: TrustedPlans?) -> String? {
+    /// Records the pass (and, for an unknown machine, enlists it), with the records of earlier passes that
+    /// could not be written then. Returns where the record went, and a warning when it is not in the inventory.
+    func recordInInventory(_ report: BootReport, _ trusted: TrustedPlans?) -> (BootRecording, String?) {
         let fromImage = (try? String(contentsOfFile: layout.path("/etc/redeye/inventory.url"), encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
         guard let url = options.inventory ?? trusted?.plans.defaults.inventory ?? fromImage, !url.isEmpty else {
-            return
+            return (
+                .unconfigured,
                 "no inventory configured (plans `inventory:`, --inventory or /etc/redeye/inventory.url): boot not recorded"
+            )
         }
-        guard let mac = report.mac else { return "no MAC address learned: boot not recorded" }
-        do {
-            let schema = try SchemaLoader().load(directory: options.schemaDirectory)
-            let db = try openDatabase(DatabaseURL(url), create: false)
-            let store = RecordStore(schema: schema, db: db)
-            let now = iso8601UTC(clock())
-            // One boot is one record: the plans sync, the host's status, the MAC and the boot row are written in
-            // one transaction, or not at all.
-            try db.exclusiveTransaction {
-                if let trusted, let host = report.host {
-                    _ = try InventorySync(plans: trusted.plans, store: store).run(only: [host])
-                    _ = try store.put(
-                        "host", [("name", host), ("status", report.succeeded ? "active" : "failed")])
-                }
-                // Only a pass that read trusted plans and found no host there enlists: a pass that failed before
-                // (plans unreachable, untrusted) knows nothing about the machine, and a rogue DHCP server must not be
-                // able to make a planned host appear as a new, unassigned one.
-                if report.host == nil, report.state == .enlisted {
-                    let name = "discovered-" + mac.replacingOccurrences(of: ":", with: "")
-                    if try store.get("host", key: [name]) == nil {
-                        let seen = report.interfaces.map { "\($0.name) \($0.mac)" }.joined(separator: ", ")
-                        _ = try store.put(
-                            "host",
-                            [
-                                ("name", name), ("status", "discovered"),
-                                (
-                                    "description",
-                                    "enlisted by redeye boot at \(now): boot interface \(report.interface ?? "?") \(mac); interfaces \(seen)"
-                                ),
-                            ])
-                    }
-                }
-                _ = try store.put("mac_address", [("mac", mac), ("last_seen", now)])
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                struct Facts: Encodable {
-                    var interface: String?
-                    var interfaceReason: String?
-                    var interfaces: [NetworkInterface]
-                    var rejectedHints: [String]
-                    var warnings: [String]
-                    var signer: String?
-                    enum CodingKeys: String, CodingKey {
-                        case interface, interfaces, warnings, signer
-                        case interfaceReason = "interface_reason"
-                        case rejectedHints = "rejected_hints"
-                    }
-                }
-                let facts = Facts(
-                    interface: report.interface, interfaceReason: report.interfaceReason, interfaces: report.interfaces,
-                    rejectedHints: report.rejectedHints, warnings: report.warnings, signer: report.plans?.signer)
-                _ = try store.put(
-                    "boot",
-                    [
-                        ("mac", mac), ("host", report.host), ("state", report.state.rawValue),
-                        ("plans_url", report.plans?.url),
-                        ("plans_source", report.plans?.source), ("plans_commit", report.plans?.commit),
-                        ("role", report.role), ("ref", report.ref), ("release", report.release),
-                        ("step", report.step?.rawValue),
-                        ("error", report.error),
-                        ("steps", String(decoding: try encoder.encode(report.steps), as: UTF8.self)),
-                        ("facts", String(decoding: try encoder.encode(facts), as: UTF8.self)),
-                        ("started_at", iso8601UTC(report.startedAt)),
-                        ("finished_at", iso8601UTC(report.finishedAt ?? clock())),
-                    ])
-            }
-            return nil
-        } catch {
-            return "cannot record the boot in the inventory \(url): \(error)"
-        }
+        guard report.mac != nil else { return (.unconfigured, "no MAC address learned: boot not recorded") }
+        let recorder = BootRecorder(
+            layout: layout, url: url, schemaDirectory: options.schemaDirectory, retryFor: options.recordRetryFor,
+            clock: clock, sleep: sleep, log: log)
+        guard let problem = recorder.record(report, trusted) else { return (.recorded, nil) }
+        return (.queued, problem)
     }
 }

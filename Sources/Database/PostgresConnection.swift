@@ -51,9 +51,10 @@ public final class PostgresConnection: SQLConnection {
         case "23503": kind = .constraint(.foreignKey)
         case "23502": kind = .constraint(.notNull)
         case "23514": kind = .constraint(.check)
-        case "55P03", "40P01": kind = .busy
+        case "55P03", "40P01", "40001": kind = .busy
         case "53100": kind = .full
-        case let s? where s.hasPrefix("08"): kind = .connection
+        // Connection exceptions, too many connections, and a server shutting down or starting up.
+        case let s? where s.hasPrefix("08") || s == "53300" || s.hasPrefix("57P"): kind = .connection
         default: break
         }
         let column = field(CLIBPQ_DIAG_COLUMN_NAME)

@@ -33,7 +33,11 @@ extension RecordStore {
         if problems.isEmpty {
             for batch in prepared { checkDuplicates(batch, problems: &problems) }
         }
-        if problems.isEmpty { try checkReferences(prepared, problems: &problems) }
+        // A few records (a booting host's own, a put through the sync) go row by row: no temporary tables, no
+        // whole-table reads, and records that are already as given are not written (nor locked) at all, so a
+        // storm of hosts recording the same site and role does not queue on those rows.
+        let small = prepared.reduce(0) { $0 + $1.rows.count } <= Self.smallImport
+        if problems.isEmpty { try checkReferences(prepared, small: small, problems: &problems) }
         if !problems.isEmpty {
             let shown = problems.prefix(20).map(\.description)
             let more = problems.count > 20 ? ["… and \(problems.count - 20) more"] : []
@@ -43,6 +47,10 @@ extension RecordStore {
         return try db.exclusiveTransaction {
             var counts: [ImportSummary.TableCount] = []
             for batch in ordered {
+                if small {
+                    counts.append(try writeRowByRow(batch))
+                    continue
+                }
                 let before = try countRows(batch.table)
                 try write(batch)
                 let inserted = try countRows(batch.table) - before
@@ -173,18 +181,37 @@ extension RecordStore {
         }
     }
 
-    /// Every non-null reference must name a record that exists or is imported in the same run.
-    func checkReferences(_ batches: [PreparedBatch], problems: inout [InventoryError]) throws {
+    /// Every non-null reference must name a record that exists or is imported in the same run. A small import
+    /// asks for each referenced value; a large one reads each referenced column once.
+    func checkReferences(_ batches: [PreparedBatch], small: Bool, problems: inout [InventoryError]) throws {
         var known: [String: Set<SQLValue>] = [:]
-        func keys(_ table: String, _ column: String) throws -> Set<SQLValue> {
-            let id = table + "." + column
-            if let cached = known[id] { return cached }
-            var set = Set(try db.query("SELECT \(q(column)) AS k FROM \(q(table))").map { normalized($0["k"]) })
+        var found: [String: Bool] = [:]
+        func imported(_ table: String, _ column: String) -> Set<SQLValue> {
+            var set = Set<SQLValue>()
             for batch in batches where batch.table.name == table {
                 if let i = batch.columns.firstIndex(of: column) { set.formUnion(batch.rows.map { normalized($0[i]) }) }
             }
+            return set
+        }
+        func keys(_ table: String, _ column: String) throws -> Set<SQLValue> {
+            let id = table + "." + column
+            if let cached = known[id] { return cached }
+            var set = imported(table, column)
+            if !small {
+                set.formUnion(try db.query("SELECT \(q(column)) AS k FROM \(q(table))").map { normalized($0["k"]) })
+            }
             known[id] = set
             return set
+        }
+        func exists(_ table: String, _ column: String, _ value: SQLValue) throws -> Bool {
+            if try keys(table, column).contains(normalized(value)) { return true }
+            guard small else { return false }
+            let id = "\(table).\(column)=\(value)"
+            if let cached = found[id] { return cached }
+            let answer = !(try db.query("SELECT 1 AS one FROM \(q(table)) WHERE \(q(column)) = $1 LIMIT 1", [value]))
+                .isEmpty
+            found[id] = answer
+            return answer
         }
         for batch in batches {
             for (i, name) in batch.columns.enumerated() {
@@ -196,8 +223,8 @@ extension RecordStore {
                         && !other.columns.contains(target)
                 }
                 if generatedHere { continue }
-                let existing = try keys(ref.table, target)
-                for (r, row) in batch.rows.enumerated() where !row[i].isNull && !existing.contains(normalized(row[i])) {
+                for (r, row) in batch.rows.enumerated() where !row[i].isNull {
+                    if try exists(ref.table, target, row[i]) { continue }
                     problems.append(
                         InventoryError(
                             "\(batch.table.name).\(name): \(ref.table) '\(row[i])' does not exist (neither in the database nor in this import)",
@@ -230,6 +257,59 @@ extension RecordStore {
         return ordered
     }
 
+    /// At most this many rows in all go row by row (`writeRowByRow`); more take the bulk path (`write`).
+    static var smallImport: Int { 256 }
+
+    /// Writes a few rows one at a time: each row's existing record is read by the key or unique columns the
+    /// upsert recognizes it by, and only a missing or different record is written.
+    func writeRowByRow(_ batch: PreparedBatch) throws -> ImportSummary.TableCount {
+        let table = batch.table
+        let target = conflictTarget(batch)
+        let columnList = batch.columns.map(q).joined(separator: ", ")
+        let insert =
+            "INSERT INTO \(q(table.name)) (\(columnList)) VALUES (\(batch.columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")))\(conflictClause(batch))"
+        let lookup = target.map { target in
+            "SELECT \(columnList) FROM \(q(table.name)) WHERE "
+                + target.enumerated().map { "\(q($0.element)) = $\($0.offset + 1)" }.joined(separator: " AND ")
+        }
+        let positions = (target ?? []).map { batch.columns.firstIndex(of: $0)! }
+        var count = ImportSummary.TableCount(table: table.name, inserted: 0, updated: 0)
+        for (i, row) in batch.rows.enumerated() {
+            var existed = false
+            if let lookup {
+                if let current = try db.query(lookup, positions.map { row[$0] }).first {
+                    existed = true
+                    // Counted as updated, as the bulk path counts every existing record it was given.
+                    if current.values.map(normalized) == row.map(normalized) {
+                        count.updated += 1
+                        continue
+                    }
+                }
+            }
+            do {
+                _ = try db.query(insert, row)
+            } catch {
+                let explained = ConstraintMessages(schema: schema).explain(
+                    error, table: table, subject: "\(table.name) record")
+                throw InventoryError("\(explained)", location: batch.locations[i])
+            }
+            if existed { count.updated += 1 } else { count.inserted += 1 }
+        }
+        try advanceIdentities(batch)
+        return count
+    }
+
+    /// Explicit values in an identity column do not advance its sequence (PostgreSQL): move it past them, so
+    /// the next record the database numbers does not collide.
+    func advanceIdentities(_ batch: PreparedBatch) throws(DatabaseError) {
+        guard db.dialect == .postgres else { return }
+        for name in batch.columns where batch.table.column(name)?.generated == true {
+            try db.execute(
+                "SELECT setval(pg_get_serial_sequence(\(quoteLiteral(q(batch.table.name))), \(quoteLiteral(name))), "
+                    + "(SELECT coalesce(max(\(q(name))), 0) + 1 FROM \(q(batch.table.name))), false)")
+        }
+    }
+
     func countRows(_ table: Table) throws -> Int {
         Int(try db.query("SELECT count(*) AS n FROM \(q(table.name))").first?.int("n") ?? 0)
     }
@@ -241,18 +321,18 @@ extension RecordStore {
         return uniques.first { $0.allSatisfy(batch.columns.contains) }
     }
 
+    /// The upsert's `ON CONFLICT` clause: update the given columns of the record recognized by the conflict target.
+    func conflictClause(_ batch: PreparedBatch) -> String {
+        guard let target = conflictTarget(batch) else { return "" }
+        let updates = batch.columns.filter { !target.contains($0) }
+        return " ON CONFLICT (\(target.map(q).joined(separator: ", "))) DO "
+            + (updates.isEmpty
+                ? "NOTHING" : "UPDATE SET " + updates.map { "\(q($0)) = excluded.\(q($0))" }.joined(separator: ", "))
+    }
+
     func write(_ batch: PreparedBatch) throws {
         let table = batch.table
-        let target = conflictTarget(batch)
-        let updates = batch.columns.filter { !(target ?? []).contains($0) }
-        var conflict = ""
-        if let target {
-            conflict =
-                " ON CONFLICT (\(target.map(q).joined(separator: ", "))) DO "
-                + (updates.isEmpty
-                    ? "NOTHING"
-                    : "UPDATE SET " + updates.map { "\(q($0)) = excluded.\(q($0))" }.joined(separator: ", "))
-        }
+        let conflict = conflictClause(batch)
         let columnList = batch.columns.map(q).joined(separator: ", ")
         if let pg = db as? PostgresConnection {
             // COPY into a temporary table, then one upsert: PostgreSQL's fast bulk path.
@@ -271,13 +351,7 @@ extension RecordStore {
                 try pg.execute(
                     "INSERT INTO \(q(table.name)) (\(columnList)) SELECT \(columnList) FROM _redeye_import\(conflict)")
                 try pg.execute("DROP TABLE pg_temp._redeye_import")
-                // Explicit values in an identity column do not advance its sequence: move it past them, so
-                // the next record the database numbers does not collide.
-                for name in batch.columns where table.column(name)?.generated == true {
-                    try pg.execute(
-                        "SELECT setval(pg_get_serial_sequence(\(quoteLiteral(q(table.name))), \(quoteLiteral(name))), "
-                            + "(SELECT coalesce(max(\(q(name))), 0) + 1 FROM \(q(table.name))), false)")
-                }
+                try advanceIdentities(batch)
             } catch {
                 throw ConstraintMessages(schema: schema).explain(
                     error, table: table, subject: "importing \(table.name)")

@@ -85,12 +85,17 @@ public struct InventorySync {
         var written = try store.importBatches(first.filter { !$0.rows.isEmpty })
 
         // MAC addresses and monitors refer to generated ids: look them up now that interfaces exist.
+        // A booting host reads its own records only, not every host's.
+        func records(_ table: String) throws -> [Record] {
+            guard only != nil else { return try store.list(table) }
+            return try hosts.flatMap { try store.list(table, where: [("host", $0.name)]) }
+        }
         var interfaceIDs: [String: String] = [:]
-        for record in try store.list("interface") {
+        for record in try records("interface") {
             interfaceIDs["\(record["host"])/\(record["name"])"] = record["id"].description
         }
         var existingMonitors: [String: String] = [:]
-        for record in try store.list("monitor") where !record["host"].isNull {
+        for record in try records("monitor") where !record["host"].isNull {
             existingMonitors["\(record["host"])/\(record["name"])"] = record["id"].description
         }
         var macRows: [ImportRow] = []

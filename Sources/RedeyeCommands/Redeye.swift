@@ -57,6 +57,8 @@ enum ExitStatus {
     static let locked: Int32 = 10
     static let enlisted: Int32 = 11
     static let restartFailed = ApplyExit.restartFailed.rawValue
+    /// A boot that did its work but could not record it in the inventory (the record is queued on the host).
+    static let notRecorded: Int32 = 13
     /// Stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
     static let interrupted: Int32 = 130
 }

@@ -8,6 +8,10 @@ extension BootCommand {
         static let configuration = CommandConfiguration(
             commandName: "run", abstract: "Boot this host (the default subcommand).",
             discussion: """
+                Exit status: 0 installed or unchanged and recorded, 13 installed or unchanged but not recorded in
+                the inventory (the record is kept on the host and delivered by the next pass), 11 enlisted (no role
+                yet), 6 the plans are not trusted, 1 any other failure.
+
                 EXAMPLES:
                   redeye boot run --once
                   redeye boot run --once --plans ssh://git@plans.example/fleet.git --json
@@ -36,6 +40,12 @@ extension BootCommand {
             help: ArgumentHelp(
                 "Keep retrying an unreachable plans server this long (e.g. 5m, 30s).", valueName: "duration"))
         var retryFor = "5m"
+        @Option(
+            name: .customLong("record-retry-for"),
+            help: ArgumentHelp(
+                "Keep retrying an unreachable or busy inventory this long before keeping the record on the host for the next pass.",
+                valueName: "duration"))
+        var recordRetryFor = "1m"
         @Flag(name: .customLong("no-dns"), help: "Do not ask DNS for the plans URL.") var noDNS = false
         @Option(
             help: ArgumentHelp("Stop after this many passes without --once (0: until one succeeds).", valueName: "n"))
@@ -49,6 +59,9 @@ extension BootCommand {
             guard PlanDuration.parse(retryFor) != nil else {
                 throw ValidationError("--retry-for '\(retryFor)' is not a duration (e.g. 30s, 5m)")
             }
+            guard PlanDuration.parse(recordRetryFor) != nil else {
+                throw ValidationError("--record-retry-for '\(recordRetryFor)' is not a duration (e.g. 30s, 5m)")
+            }
         }
 
         func run() throws {
@@ -59,6 +72,7 @@ extension BootCommand {
             options.plansRef = plansRef
             options.inventory = inventory
             options.retryFor = .milliseconds(PlanDuration.parse(retryFor) ?? 300_000)
+            options.recordRetryFor = .milliseconds(PlanDuration.parse(recordRetryFor) ?? 60_000)
             options.useDNS = !noDNS
             options.environment = ProcessInfo.processInfo.environment
             let agent = BootAgent(options: options) { printError("redeye boot: \($0)") }
@@ -67,11 +81,15 @@ extension BootCommand {
             while true {
                 pass += 1
                 let report = agent.run()
-                if once || report.succeeded || (passes > 0 && pass >= passes) {
+                // A pass that did its work but is not in the inventory is not done: the next one delivers it.
+                let done = report.succeeded && report.recording != .queued
+                if once || done || (passes > 0 && pass >= passes) {
                     if json { try printJSON(report) }
                     printError("redeye boot: \(Self.summary(report))")
                     switch report.state {
-                    case .installed, .unchanged: return
+                    case .installed, .unchanged:
+                        if report.recording == .queued { throw ExitCode(ExitStatus.notRecorded) }
+                        return
                     case .enlisted: throw ExitCode(ExitStatus.enlisted)
                     case .failed, .running:
                         throw ExitCode(report.step == .verify ? ExitStatus.untrusted : ExitStatus.failure)
@@ -84,6 +102,12 @@ extension BootCommand {
         }
 
         static func summary(_ report: BootReport) -> String {
+            let outcome = stateSummary(report)
+            guard report.recording == .queued else { return outcome }
+            return outcome + "; NOT recorded in the inventory (kept on this host for the next pass)"
+        }
+
+        static func stateSummary(_ report: BootReport) -> String {
             switch report.state {
             case .installed:
                 return

@@ -42,6 +42,12 @@ extension BootCommand {
                 }
                 if let release = status.release { print("release   \(release) (\(status.ref ?? "?"))") }
                 print("booted    \(ISO8601DateFormatter().string(from: status.startedAt))")
+                switch status.recording {
+                case .recorded?: print("recorded  in the inventory")
+                case .queued?: print("recorded  NO: kept on this host, to be delivered by the next pass")
+                case .unconfigured?: print("recorded  no: no inventory configured")
+                case nil: break
+                }
                 if let error = status.error { print("error     \(error)") }
                 for warning in status.warnings { print("warning   \(warning)") }
                 for step in status.steps {
