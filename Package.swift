@@ -35,10 +35,10 @@ let package = Package(
         .target(name: "FileSystem", dependencies: ["CLinux"]),
         .target(name: "InstallRoot"),
         .target(name: "Spawn", dependencies: ["CLinux", "FileSystem"]),
-        .target(name: "Net"),
-        .target(name: "SSH", dependencies: ["CSSH2", "Net"]),
+        .target(name: "Net", dependencies: ["FileSystem"]),
+        .target(name: "SSH", dependencies: ["CSSH2", "Net", "FileSystem"]),
         .target(name: "Digest", dependencies: ["CCrypto"]),
-        .target(name: "Signing", dependencies: ["CCrypto", "Digest"]),
+        .target(name: "Signing", dependencies: ["CCrypto", "Digest", "FileSystem"]),
         .target(name: "Database", dependencies: ["CSQLite", "CLibPQ"]),
         .target(name: "Schema", dependencies: ["YAML", "Database", "Digest"]),
         .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "Bundles",
             dependencies: ["YAML", "Git", "SSH", "Digest", "FileSystem", "InstallRoot", "Spawn", "Service"]),
-        .target(name: "Service", dependencies: ["InstallRoot", "Spawn"]),
+        .target(name: "Service", dependencies: ["InstallRoot", "Spawn", "FileSystem"]),
         .target(
             name: "Deploy",
             dependencies: [

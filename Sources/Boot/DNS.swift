@@ -1,3 +1,4 @@
+import FileSystem
 import Foundation
 import Glibc
 import Net
@@ -84,11 +85,11 @@ public struct DNSDiscovery: Sendable {
             }
         }
         guard connected == 0 else {
-            throw BootError(step: .learn, "DNS: cannot ask \(server): \(String(cString: strerror(errno)))")
+            throw BootError(step: .learn, "DNS: cannot ask \(server): \(SystemError.describe(errno))")
         }
         let sent = send(fd, packet, packet.count, 0)
         guard sent == packet.count else {
-            throw BootError(step: .learn, "DNS: cannot ask \(server): \(String(cString: strerror(errno)))")
+            throw BootError(step: .learn, "DNS: cannot ask \(server): \(SystemError.describe(errno))")
         }
         var buffer = [UInt8](repeating: 0, count: 4096)
         let deadline = ContinuousClock.now.advanced(by: timeout)

@@ -40,7 +40,7 @@ public enum TreeScanner {
         do {
             directory = try Directory.open(root)
         } catch {
-            throw BundleError("\(root): cannot read the directory: \(String(cString: strerror(error.code)))")
+            throw BundleError("\(root): cannot read the directory: \(SystemError.describe(error.code))")
         }
         try walk(directory, relative: "", into: &out, hashing: hashing)
         return out
@@ -54,14 +54,14 @@ public enum TreeScanner {
             names = try directory.names()
         } catch {
             throw BundleError(
-                "\(relative.isEmpty ? directory.path : relative): cannot read the directory: \(String(cString: strerror(error.code)))"
+                "\(relative.isEmpty ? directory.path : relative): cannot read the directory: \(SystemError.describe(error.code))"
             )
         }
         for name in names.sorted() {
             if relative.isEmpty && (name == ".git" || name == Manifest.fileName) { continue }
             let path = relative.isEmpty ? name : relative + "/" + name
             guard var found = entry(name, in: directory, path: path) else {
-                throw BundleError("\(path): \(String(cString: strerror(errno)))")
+                throw BundleError("\(path): \(SystemError.describe(errno))")
             }
             if found.kind == .symlink && found.target == nil { throw BundleError("\(path): cannot read the link") }
             if found.kind == .dir {
@@ -70,7 +70,7 @@ public enum TreeScanner {
                 do {
                     sub = try directory.directory(name)
                 } catch {
-                    throw BundleError("\(path): cannot read the directory: \(String(cString: strerror(error.code)))")
+                    throw BundleError("\(path): cannot read the directory: \(SystemError.describe(error.code))")
                 }
                 try walk(sub, relative: path, into: &out, hashing: hashing)
                 continue
@@ -108,7 +108,7 @@ public enum TreeScanner {
     /// SHA-256 of the regular file `name` in `directory` (never through a symlink), read in 1 MiB chunks.
     static func hashFile(_ name: String, in directory: Directory, display: String) throws(BundleError) -> String {
         let fd = retryingInterrupts { openat(directory.descriptor, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
-        guard fd >= 0 else { throw BundleError("\(display): cannot open: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw BundleError("\(display): cannot open: \(SystemError.describe(errno))") }
         defer { close(fd) }
         return try hash(fd, display: display)
     }
@@ -116,7 +116,7 @@ public enum TreeScanner {
     /// SHA-256 of a file, read in 1 MiB chunks.
     public static func hashFile(_ path: String, display: String? = nil) throws(BundleError) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BundleError("\(display ?? path): cannot open: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw BundleError("\(display ?? path): cannot open: \(SystemError.describe(errno))") }
         defer { close(fd) }
         return try hash(fd, display: display ?? path)
     }
@@ -129,7 +129,7 @@ public enum TreeScanner {
             let n = read(fd, buffer.baseAddress, buffer.count)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw BundleError("\(display): read failed: \(String(cString: strerror(errno)))")
+                throw BundleError("\(display): read failed: \(SystemError.describe(errno))")
             }
             if n == 0 { break }
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))

@@ -144,6 +144,9 @@ public final class Rollout: Sendable {
         let role = try role
         let ref = try ref
         var targets = try targets()
+        let inFlight = options.window ?? Dictionary(grouping: targets, by: \.batch).values.map(\.count).max() ?? 1
+        try ResourceLimits.ensure(
+            hostsInFlight: min(inFlight, targets.count), option: options.window == nil ? "the batch size" : "--window")
         let version = try fetchVersion()
         output("deploying \(role.name) \(ref) (\(version.commit.short)) to \(targets.count) hosts")
 

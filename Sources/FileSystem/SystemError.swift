@@ -12,9 +12,16 @@ public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
         self.code = code
     }
 
-    public var description: String {
-        if code == ENOSPC { return "\(operation): the disk is full (no space left on device)" }
-        return "\(operation): \(String(cString: strerror(code)))"
+    public var description: String { "\(operation): \(Self.describe(code))" }
+
+    /// The words for an errno, saying what to do where the cause is a limit the operator sets.
+    public static func describe(_ code: Int32) -> String {
+        switch code {
+        case ENOSPC: return "the disk is full (no space left on device)"
+        case EMFILE: return "too many open files (this process's descriptor limit: raise `ulimit -n`)"
+        case ENFILE: return "too many open files in the system (raise fs.file-max)"
+        default: return String(cString: strerror(code))
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import FileSystem
 import Foundation
 import Glibc
 
@@ -74,7 +75,7 @@ public struct HTTPClient: Sendable {
             }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
-                throw NetError("\(method) \(url)", "cannot send the request: \(String(cString: strerror(errno)))")
+                throw NetError("\(method) \(url)", "cannot send the request: \(SystemError.describe(errno))")
             }
             sent += n
         }
@@ -93,7 +94,7 @@ public struct HTTPClient: Sendable {
             } else {
                 if response.isEmpty {
                     throw NetError(
-                        "\(method) \(url)", "no answer within \(timeout): \(String(cString: strerror(errno)))")
+                        "\(method) \(url)", "no answer within \(timeout): \(SystemError.describe(errno))")
                 }
                 break
             }

@@ -1,3 +1,4 @@
+import FileSystem
 import Foundation
 import Glibc
 
@@ -32,7 +33,10 @@ public enum TCP {
         while let current = entry {
             entry = current.pointee.ai_next
             let fd = socket(current.pointee.ai_family, current.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { continue }
+            guard fd >= 0 else {
+                lastError = "cannot create a socket: " + SystemError.describe(errno)
+                continue
+            }
             let flags = fcntl(fd, F_GETFL)
             _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
             var result = Glibc.connect(fd, current.pointee.ai_addr, current.pointee.ai_addrlen)
@@ -53,7 +57,7 @@ public enum TCP {
                 setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
                 return fd
             }
-            lastError = String(cString: strerror(errno))
+            lastError = SystemError.describe(errno)
             close(fd)
         }
         throw NetError("connect to \(host):\(port)", lastError)

@@ -1,4 +1,5 @@
 import CSSH2
+import FileSystem
 import Foundation
 import Glibc
 import Synchronization
@@ -82,7 +83,7 @@ final class SSHTunnel: @unchecked Sendable {
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
             libssh2_channel_free(channel)
             throw SSHError(
-                code: -1, message: String(cString: strerror(errno)), operation: "create a socket pair for the tunnel")
+                code: -1, message: SystemError.describe(errno), operation: "create a socket pair for the tunnel")
         }
         sessionFD = fds[0]
         pumpFD = fds[1]

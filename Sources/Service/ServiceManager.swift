@@ -1,3 +1,4 @@
+import FileSystem
 import Foundation
 import Glibc
 import InstallRoot
@@ -125,7 +126,7 @@ public struct ServiceManager: Sendable {
         do {
             pid = try spec.start()
         } catch {
-            throw ServiceError("cannot start `\(command)`: \(String(cString: strerror(error.code)))")
+            throw ServiceError("cannot start `\(command)`: \(SystemError.describe(error.code))")
         }
         try "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
         // Reap it if it exits while this process still runs (a short-lived supervisor, e.g. over SSH).

@@ -1,3 +1,4 @@
+import FileSystem
 import Foundation
 import Glibc
 
@@ -30,7 +31,7 @@ public final class SSHAgent {
         }
         guard connected == 0 else {
             close(s)
-            throw SigningError("cannot connect to ssh-agent at \(path): \(String(cString: strerror(errno)))")
+            throw SigningError("cannot connect to ssh-agent at \(path): \(SystemError.describe(errno))")
         }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

@@ -445,4 +445,30 @@ struct Summary: Decodable {
         #expect(resumed.status == 0, "\(resumed.stderr)")
         for name in fleet.names { #expect(fleet.current(name) == v1) }
     }
+
+    @Test(
+        "a window the descriptor limit cannot hold is refused before any host is touched, naming the limit; a soft limit below the hard one is raised"
+    )
+    func theDescriptorLimitIsCheckedAgainstTheWindow() throws {
+        let fleet = try Fleet(hosts: 4)
+        defer { fleet.remove() }
+        let refused = try runTool(
+            "prlimit",
+            ["--nofile=40:40", redeyeBinary, "deploy", "web", "--ref", "v1", "--window", "4", "--yes"]
+                + fleet.sshArguments())
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("4 hosts in flight need about 88 open files")
+                && refused.stderr.contains("raise `ulimit -n` or lower --window"), "\(refused.stderr)")
+        for name in fleet.names { #expect(fleet.current(name) == nil) }
+        #expect(!FileManager.default.fileExists(atPath: fleet.dir + "/cache"), "the bundle was fetched")
+
+        // The soft limit is the deployer's to raise up to the hard one.
+        let raised = try runTool(
+            "prlimit",
+            ["--nofile=40:4096", redeyeBinary, "deploy", "web", "--ref", "v1", "--window", "4", "--yes"]
+                + fleet.sshArguments())
+        #expect(raised.status == 0, "\(raised.stderr)")
+        for name in fleet.names { #expect(fleet.current(name) == (try fleet.release("v1"))) }
+    }
 }
