@@ -17,6 +17,17 @@ public struct InventoryError: Error, Sendable, CustomStringConvertible {
     public var description: String { location.map { "\($0): \(message)" } ?? message }
 }
 
+/// A delete that would reach other records (or that they forbid), refused: nothing was changed.
+public struct DeletionRefused: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var impact: DeletionImpact
+    public init(_ message: String, impact: DeletionImpact) {
+        self.message = message
+        self.impact = impact
+    }
+    public var description: String { message }
+}
+
 /// One record, its values by column name as they are stored.
 public struct Record: Sendable {
     public var table: String
@@ -143,35 +154,34 @@ public struct RecordStore {
         return try db.query(sql, parameters).map { record(table, $0) }
     }
 
-    /// Deletes one record. Returns false when there was none.
-    public func delete(_ tableName: String, key: [String]) throws -> Bool {
+    /// Deletes one record; returns what it reached, nil when there was no such record. Refused, naming what it would reach, when other
+    /// records refer to it: with `cascade`, a delete that deletes or clears them goes ahead (a `restrict`
+    /// reference still refuses).
+    @discardableResult
+    public func delete(_ tableName: String, key: [String], cascade: Bool = false) throws -> DeletionImpact? {
         let table = try table(tableName)
         let keyValues = try keyValues(table, key)
         return try db.exclusiveTransaction {
-            // Say which records still refer to this one, rather than "FOREIGN KEY constraint failed".
-            if table.primaryKey.count == 1 {
-                for other in schema.tables {
-                    for column in other.columns {
-                        guard let ref = column.reference, ref.table == table.name, ref.column == table.primaryKey[0],
-                            ref.onDelete == .restrict || ref.onDelete == .noAction
-                        else { continue }
-                        let n =
-                            try db.query(
-                                "SELECT count(*) AS n FROM \(q(other.name)) WHERE \(q(column.name)) = $1",
-                                [keyValues[0]]
-                            ).first?.int("n") ?? 0
-                        if n > 0 {
-                            throw InventoryError(
-                                "cannot delete \(keyDescription(table, key)): \(n) \(other.name) record\(n == 1 ? "" : "s") refer to it (\(other.name).\(column.name))"
-                            )
+            guard let impact = try deletionImpact(tableName, key: key) else { return nil }
+            let subject = keyDescription(table, key)
+            if !impact.refusals.isEmpty {
+                throw DeletionRefused(
+                    "cannot delete \(subject): "
+                        + impact.refusals.map {
+                            "\($0.count) \($0.table) record\($0.count == 1 ? "" : "s") refer to it (\($0.column))"
                         }
-                    }
-                }
+                        .joined(separator: "; "), impact: impact)
+            }
+            if impact.reachesOthers && !cascade {
+                throw DeletionRefused(
+                    "deleting \(subject) also "
+                        + impact.lines.joined(separator: ", ")
+                        + ": give --cascade to delete it with them, or --dry-run to see only",
+                    impact: impact)
             }
             let changed = try run(
-                "DELETE FROM \(q(table.name)) WHERE \(whereKey(table))", keyValues, table: table,
-                subject: keyDescription(table, key))
-            return changed > 0
+                "DELETE FROM \(q(table.name)) WHERE \(whereKey(table))", keyValues, table: table, subject: subject)
+            return changed > 0 ? impact : nil
         }
     }
 

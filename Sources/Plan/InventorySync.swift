@@ -132,7 +132,8 @@ public struct InventorySync {
     }
 
     /// Removes what the plans no longer declare: monitors and role assignments of planned hosts, and hosts
-    /// that had a role but are gone from the plans. Hosts never planned are left alone.
+    /// that had a role but are gone from the plans, with their interfaces and MAC addresses (pruning is asked
+    /// for; history tables keep their rows). Hosts never planned are left alone.
     func prune() throws -> Int {
         let planned = Dictionary(plans.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var removed = 0
@@ -140,8 +141,10 @@ public struct InventorySync {
             let host = record["host"].description
             let role = record["role"].description
             if let h = planned[host] {
-                if h.role != role, try store.delete("host_role", key: [host, role]) { removed += 1 }
-            } else if try store.delete("host", key: [host]) {
+                if h.role != role, try store.delete("host_role", key: [host, role], cascade: true) != nil {
+                    removed += 1
+                }
+            } else if try store.delete("host", key: [host], cascade: true) != nil {
                 removed += 1
             }
         }
@@ -149,7 +152,8 @@ public struct InventorySync {
             let host = record["host"].description
             guard let h = planned[host] else { continue }
             let names = Set(plans.roles[h.role]?.monitors.map(\.name) ?? [])
-            if !names.contains(record["name"].description), try store.delete("monitor", key: [record["id"].description])
+            if !names.contains(record["name"].description),
+                try store.delete("monitor", key: [record["id"].description], cascade: true) != nil
             {
                 removed += 1
             }

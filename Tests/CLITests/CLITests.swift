@@ -144,8 +144,24 @@ import Testing
             bad.stderr
                 == "redeye: error: host.kind: 'virtul' is not one of: physical, virtual, container (did you mean 'virtual'?)\n"
         )
+        // A delete that reaches other records: shown, refused (exit 4) unless --cascade.
+        let dry = try runRedeye(["inventory", "delete", "site", "dc1", "--dry-run"] + common, in: dir)
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(
+            dry.stdout
+                == "would delete site dc1\n  and clears host.site on 1 host record (on_delete: set_null)\nneeds --cascade\n"
+        )
+        let dryJSON = try runRedeye(["inventory", "delete", "site", "dc1", "--dry-run", "--json"] + common, in: dir)
+        let outcome = try JSONSerialization.jsonObject(with: Data(dryJSON.stdout.utf8)) as? [String: Any]
+        #expect(outcome?["dry_run"] as? Bool == true && outcome?["deleted"] as? Bool == false)
+        let refused = try runRedeye(["inventory", "delete", "site", "dc1"] + common, in: dir)
+        #expect(refused.status == 4)
+        #expect(refused.stderr.contains("deleting site 'dc1' also clears host.site on 1 host record"))
+        let cascaded = try runRedeye(["inventory", "delete", "site", "dc1", "--cascade"] + common, in: dir)
+        #expect(cascaded.stdout == "deleted site dc1\n  and cleared host.site on 1 host record (on_delete: set_null)\n")
         #expect(try runRedeye(["inventory", "delete", "host", "web01"] + common, in: dir).status == 0)
         #expect(try runRedeye(["inventory", "delete", "host", "web01"] + common, in: dir).status == 5)
+        #expect(try runRedeye(["inventory", "delete", "host", "web01", "--dry-run"] + common, in: dir).status == 5)
     }
 
     @Test func brokenSchemaLeavesTheDatabaseByteForByteUnchanged() throws {

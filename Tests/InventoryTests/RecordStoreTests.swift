@@ -43,9 +43,9 @@ func message(_ body: () throws -> Void) -> String? {
             #expect(display["status"] == .text("planned"), "the default applies")
             #expect(try store.list("host", where: [("site", "dc1")]).count == 1)
             #expect(try store.list("host", where: [("site", "")]).isEmpty)
-            #expect(try store.delete("host", key: ["web01"]))
+            #expect(try store.delete("host", key: ["web01"]) != nil)
             #expect(try store.get("host", key: ["web01"]) == nil)
-            #expect(try store.delete("host", key: ["web01"]) == false)
+            #expect(try store.delete("host", key: ["web01"]) == nil)
         }
     }
 
@@ -108,21 +108,54 @@ func message(_ body: () throws -> Void) -> String? {
         }
     }
 
-    @Test(arguments: Engine.allCases)
-    func deleteNamesTheRecordsThatStillReferToIt(_ engine: Engine) throws {
+    @Test(
+        "a delete that reaches other records is refused with what it would do, changing nothing; with cascade it does that and history keeps its rows",
+        arguments: Engine.allCases)
+    func deletesSayWhatTheyDo(_ engine: Engine) throws {
         try withInventory(engine) { database, store in
-            _ = try store.put("bundle", [("name", "web"), ("repository", "bundles/web.git")])
-            _ = try store.put("release", [("bundle", "web"), ("ref", "v1")])
+            _ = try store.put("site", [("name", "fra1")])
+            _ = try store.put("rack", [("site", "fra1"), ("name", "r01")])
+            _ = try store.put("rack", [("site", "fra1"), ("name", "r02")])
+            let racks = try store.list("rack").map { $0["id"].description }
             _ = try store.put("os_platform", [("name", "debian12")])
-            _ = try store.put("host", [("name", "web01"), ("os_platform", "debian12")])
-            _ = try store.put("role", [("name", "web")])
-            _ = try store.put("deployment", [("role", "web"), ("ref", "v1"), ("requested_by", "me")])
-            _ = try store.put("deployment_host", [("deployment", "1"), ("host", "web01")])
+            for (i, name) in ["api01", "api02", "api03"].enumerated() {
+                _ = try store.put(
+                    "host",
+                    [("name", name), ("site", "fra1"), ("rack", racks[i % 2]), ("os_platform", "debian12")])
+            }
+            _ = try store.put("interface", [("host", "api03"), ("name", "eth0")])
+            _ = try store.put("role", [("name", "api")])
+            _ = try store.put("host_role", [("host", "api03"), ("role", "api")])
+            _ = try store.put("deployment", [("role", "api"), ("ref", "v1"), ("requested_by", "me")])
+            _ = try store.put("deployment_host", [("deployment", "1"), ("host", "api03"), ("state", "succeeded")])
             let before = try database.snapshot()
-            // deployment_host.host has on_delete cascade; host_role too. monitor.service set_null. None restrict host.
-            #expect(try store.delete("os_platform", key: ["debian12"]), "set_null references do not block")
-            #expect(try store.get("host", key: ["web01"])?["os_platform"] == .null)
-            _ = before
+
+            let impact = try #require(try store.deletionImpact("site", key: ["fra1"]))
+            #expect(
+                impact.lines.sorted() == [
+                    "clears host.rack on 3 host records (on_delete: set_null)",
+                    "clears host.site on 3 host records (on_delete: set_null)",
+                    "deletes 2 rack records (rack.site, on_delete: cascade)",
+                ])
+            let refused = message { try store.delete("site", key: ["fra1"]) }
+            #expect(
+                refused?.contains("deleting site 'fra1' also") == true && refused?.contains("--cascade") == true,
+                "\(refused ?? "not refused")")
+            #expect(try database.snapshot() == before, "a refused delete changed the database")
+
+            let host = try #require(try store.deletionImpact("host", key: ["api03"]))
+            #expect(host.effects.map(\.table).sorted() == ["host_role", "interface"], "\(host.lines)")
+            #expect(try store.delete("host", key: ["api03"], cascade: true) != nil)
+            // The record of what ran where outlives the host, and the deployment outlives its role.
+            #expect(try store.list("deployment_host", where: [("host", "api03")]).count == 1)
+            #expect(try store.delete("role", key: ["api"], cascade: true) != nil)
+            #expect(try store.get("deployment", key: ["1"])?["role"] == .text("api"))
+
+            #expect(try store.delete("site", key: ["fra1"], cascade: true)?.effects.count == 3)
+            #expect(try store.list("rack").isEmpty)
+            #expect(try store.list("host").allSatisfy { $0["site"].isNull && $0["rack"].isNull })
+            // Nothing refers to it any more: a plain delete.
+            #expect(try store.deletionImpact("os_platform", key: ["debian12"])?.reachesOthers == true)
             _ = try store.put("account", [("login", "deploy"), ("uid", "1000")])
             #expect(
                 message { _ = try store.put("account", [("login", "other"), ("uid", "1000")]) }?.contains("uid") == true

@@ -27,11 +27,18 @@ public final class TestAgent: @unchecked Sendable {
     public init(directory: String) throws {
         socket = directory + "/agent.sock"
         daemon = try Daemon("/usr/bin/ssh-agent", ["-D", "-a", socket])
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(20_000) }
-        guard FileManager.default.fileExists(atPath: socket) else {
-            daemon.stop()
-            throw TestSetupError(description: "ssh-agent did not start")
+        // The socket exists once bound, a moment before the agent listens: wait until `ssh-add -l` reaches it
+        // (exit 2 is "cannot connect").
+        for _ in 0..<250 {
+            if FileManager.default.fileExists(atPath: socket),
+                try runTool("ssh-add", ["-l"], environment: ["SSH_AUTH_SOCK": socket]).status != 2
+            {
+                return
+            }
+            usleep(20_000)
         }
+        daemon.stop()
+        throw TestSetupError(description: "ssh-agent did not start")
     }
 
     public func add(_ keyPath: String) throws {
