@@ -51,9 +51,11 @@ struct BootRecorder {
         while true {
             attempt += 1
             do {
-                let schema = try SchemaLoader().load(directory: schemaDirectory)
-                let db = try openDatabase(DatabaseURL(url), create: false)
-                let store = RecordStore(schema: schema, db: db)
+                let inventory = try InventoryConnection.open(
+                    url, schema: try SchemaLoader().load(directory: schemaDirectory),
+                    actor: "redeye boot (\(report.mac ?? "no MAC"))", .existing, clock: clock)
+                defer { inventory.close() }
+                let store = inventory.store
                 try deliverQueue(store)
                 try write(report, trusted, store, syncPlans: true)
                 return nil

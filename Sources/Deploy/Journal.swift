@@ -1,5 +1,6 @@
 import Database
 import Foundation
+import Inventory
 import Plan
 import Schema
 
@@ -9,13 +10,53 @@ import Schema
 // Unchecked: `db` is a database connection (a C handle, not Sendable) used only inside `locked`, one thread at a
 // time; the compiler cannot see that rule.
 public final class Journal: @unchecked Sendable {
-    let db: any SQLConnection
+    let inventory: InventoryConnection
+    var db: any SQLConnection { inventory.db }
+    var store: RecordStore { inventory.store }
     private let mutex = NSLock()
     let clock: @Sendable () -> Date
 
-    public init(db: any SQLConnection, clock: @escaping @Sendable () -> Date = { Date() }) {
-        self.db = db
+    public init(inventory: InventoryConnection, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.inventory = inventory
         self.clock = clock
+    }
+
+    /// The deploy's record for a deploy that writes: the inventory created or migrated to the schema (safe
+    /// changes only), holding the plans' sites, roles and hosts (written in one transaction).
+    public static func open(
+        _ url: String, schema: DatabaseSchema, actor: String, plans: Plans,
+        clock: @escaping @Sendable () -> Date = { Date() }
+    ) throws -> Journal {
+        let inventory = try InventoryConnection.open(url, schema: schema, actor: actor, .migrating, clock: clock)
+        do {
+            try inventory.db.exclusiveTransaction {
+                _ = try InventorySync(plans: plans, store: inventory.store).run(prune: false)
+            }
+        } catch {
+            inventory.close()
+            throw error
+        }
+        return Journal(inventory: inventory, clock: clock)
+    }
+
+    /// The deploy's record as it is, for commands that read it or release a lock.
+    public static func openExisting(
+        _ url: String, schema: DatabaseSchema, actor: String, clock: @escaping @Sendable () -> Date = { Date() }
+    ) throws -> Journal {
+        Journal(
+            inventory: try InventoryConnection.open(url, schema: schema, actor: actor, .existing, clock: clock),
+            clock: clock)
+    }
+
+    public func close() { inventory.close() }
+
+    /// A deployment row's change, for the change log (before: the row as it was).
+    func logDeployment(_ id: Int64, _ action: ChangeAction, before: Record?) throws {
+        try store.recordChange("deployment", key: [String(id)], action: action, before: before)
+    }
+
+    func logHost(_ deployment: Int64, _ host: String, _ action: ChangeAction, before: Record?) throws {
+        try store.recordChange("deployment_host", key: [String(deployment), host], action: action, before: before)
     }
 
     func now() -> SQLValue { .text(iso8601UTC(clock())) }
@@ -51,6 +92,8 @@ public final class Journal: @unchecked Sendable {
                 let insert = try db.prepare(
                     "INSERT INTO deployment_host (deployment, host, batch, state) VALUES ($1, $2, $3, 'pending')")
                 for host in hosts { try insert.run([.integer(id), .text(host.name), .integer(Int64(host.batch))]) }
+                try logDeployment(id, .insert, before: nil)
+                for host in hosts { try logHost(id, host.name, .insert, before: nil) }
                 return id
             }
         }
@@ -81,8 +124,19 @@ public final class Journal: @unchecked Sendable {
         }
     }
 
+    /// A host's outcome, one change log entry (its progress through the steps is not logged).
     func hostFinished(_ deployment: Int64, _ outcome: HostOutcome) throws {
         try locked {
+            try db.exclusiveTransaction {
+                let before = try store.get("deployment_host", key: [String(deployment), outcome.host])
+                try writeHostOutcome(deployment, outcome)
+                try logHost(deployment, outcome.host, .update, before: before)
+            }
+        }
+    }
+
+    func writeHostOutcome(_ deployment: Int64, _ outcome: HostOutcome) throws {
+        do {
             _ = try db.query(
                 """
                 UPDATE deployment_host SET state = $3, step = $4, error = $5, release_before = $6, release_after = $7,
@@ -99,9 +153,13 @@ public final class Journal: @unchecked Sendable {
 
     func finish(_ deployment: Int64, state: DeployState) throws {
         try locked {
-            _ = try db.query(
-                "UPDATE deployment SET state = $2, finished_at = $3 WHERE id = $1",
-                [.integer(deployment), .text(state.rawValue), now()])
+            try db.exclusiveTransaction {
+                let before = try store.get("deployment", key: [String(deployment)])
+                _ = try db.query(
+                    "UPDATE deployment SET state = $2, finished_at = $3 WHERE id = $1",
+                    [.integer(deployment), .text(state.rawValue), now()])
+                try logDeployment(deployment, .update, before: before)
+            }
         }
     }
 

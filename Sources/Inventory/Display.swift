@@ -1,4 +1,5 @@
 import Database
+import Foundation
 import Schema
 import YAML
 
@@ -17,16 +18,35 @@ public enum DisplayValue: Sendable, Equatable {
             return
         }
         switch column?.type {
-        case .integer?, .real?: self = .number(value.description)
+        case .integer?, .real?:
+            // What the column holds, which after a type change SQLite may keep as text: a number only if it is one.
+            switch value {
+            case .integer, .real: self = .number(value.description)
+            default:
+                self =
+                    DisplayValue.isJSONNumber(value.description) ? .number(value.description) : .text(value.description)
+            }
         case .boolean?:
             switch value {
             case .integer(let i): self = .boolean(i != 0)
             default: self = .boolean(["t", "true", "1"].contains(value.description))
             }
-        case .json?: self = .json(value.description)
+        case .json?:
+            self = DisplayValue.isJSON(value.description) ? .json(value.description) : .text(value.description)
         case .timestamp?: self = .text((try? ValueNormalizer.timestamp(value.description)) ?? value.description)
         default: self = .text(value.description)
         }
+    }
+
+    /// Whether `text` is a JSON number as written (so it can be embedded as one).
+    static func isJSONNumber(_ text: String) -> Bool {
+        text.wholeMatch(of: /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/) != nil
+    }
+
+    /// Whether `text` is one JSON value (so it can be embedded as-is).
+    static func isJSON(_ text: String) -> Bool {
+        guard let data = text.data(using: .utf8) else { return false }
+        return (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil
     }
 
     /// As text for a terminal.
@@ -55,6 +75,11 @@ extension Record {
     public func display(in schema: DatabaseSchema) -> [(column: String, value: DisplayValue)] {
         let table = schema.table(self.table)
         return values.map { ($0.column, DisplayValue($0.value, column: table?.column($0.column))) }
+    }
+
+    /// The record as a JSON object on one line (the change log's before and after).
+    public func compactJSON(in schema: DatabaseSchema) -> String {
+        "{" + display(in: schema).map { "\(jsonQuote($0.column)): \($0.value.json)" }.joined(separator: ", ") + "}"
     }
 
     /// The record as a JSON object.

@@ -51,9 +51,13 @@ extension RecordStore {
                     counts.append(try writeRowByRow(batch))
                     continue
                 }
+                let logged = changeLog.enabled && batch.table.name != "change_log"
+                let earlier =
+                    logged ? try recordsBy(conflictTarget(batch) ?? batch.table.primaryKey, of: batch.table) : [:]
                 let before = try countRows(batch.table)
                 try write(batch)
                 let inserted = try countRows(batch.table) - before
+                if logged { try changeLog.record(try bulkChanges(batch, before: earlier)) }
                 counts.append(.init(table: batch.table.name, inserted: inserted, updated: batch.rows.count - inserted))
             }
             return ImportSummary(tables: counts)
@@ -266,37 +270,84 @@ extension RecordStore {
         let table = batch.table
         let target = conflictTarget(batch)
         let columnList = batch.columns.map(q).joined(separator: ", ")
+        let returning = " RETURNING " + table.primaryKey.map(q).joined(separator: ", ")
         let insert =
             "INSERT INTO \(q(table.name)) (\(columnList)) VALUES (\(batch.columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")))\(conflictClause(batch))"
+            + returning
         let lookup = target.map { target in
-            "SELECT \(columnList) FROM \(q(table.name)) WHERE "
+            "SELECT \(selectList(table)) FROM \(q(table.name)) WHERE "
                 + target.enumerated().map { "\(q($0.element)) = $\($0.offset + 1)" }.joined(separator: " AND ")
         }
         let positions = (target ?? []).map { batch.columns.firstIndex(of: $0)! }
+        let columns = batch.columns.map { table.column($0) }
         var count = ImportSummary.TableCount(table: table.name, inserted: 0, updated: 0)
         for (i, row) in batch.rows.enumerated() {
-            var existed = false
-            if let lookup {
-                if let current = try db.query(lookup, positions.map { row[$0] }).first {
-                    existed = true
-                    // Counted as updated, as the bulk path counts every existing record it was given.
-                    if current.values.map(normalized) == row.map(normalized) {
-                        count.updated += 1
-                        continue
-                    }
+            var current: Record?
+            if let lookup, let found = try db.query(lookup, positions.map { row[$0] }).first {
+                current = record(table, found)
+                // Counted as updated, as the bulk path counts every existing record it was given.
+                if batch.columns.indices.allSatisfy({ same(found[batch.columns[$0]], row[$0], columns[$0]) }) {
+                    count.updated += 1
+                    continue
                 }
             }
+            let written: [SQLRow]
             do {
-                _ = try db.query(insert, row)
+                written = try db.query(insert, row)
             } catch {
                 let explained = ConstraintMessages(schema: schema).explain(
                     error, table: table, subject: "\(table.name) record")
                 throw InventoryError("\(explained)", location: batch.locations[i])
             }
-            if existed { count.updated += 1 } else { count.inserted += 1 }
+            if current != nil { count.updated += 1 } else { count.inserted += 1 }
+            if let key = written.first.map({ row in table.primaryKey.map { row[$0].description } }) {
+                try logChange(table, key: key, action: current == nil ? .insert : .update, before: current)
+            }
         }
         try advanceIdentities(batch)
         return count
+    }
+
+    /// The records of `table` by the values of `columns` (as they read), for the bulk path's change log.
+    func recordsBy(_ columns: [String], of table: Table) throws -> [String: Record] {
+        var out: [String: Record] = [:]
+        for row in try db.query("SELECT \(selectList(table)) FROM \(q(table.name))") {
+            let record = record(table, row)
+            out[lookupKey(columns.map { DisplayValue(record[$0], column: table.column($0)).text })] = record
+        }
+        return out
+    }
+
+    func lookupKey(_ parts: [String]) -> String { parts.joined(separator: "\u{1f}") }
+
+    /// What a bulk write changed, from the table's records before and after it, limited to the batch's rows.
+    func bulkChanges(_ batch: PreparedBatch, before: [String: Record]) throws -> [Change] {
+        let table = batch.table
+        let by = conflictTarget(batch) ?? table.primaryKey
+        let after = try recordsBy(by, of: table)
+        var keys: [String] = []
+        if let target = conflictTarget(batch) {
+            let positions = target.map { batch.columns.firstIndex(of: $0)! }
+            keys = batch.rows.map { row in
+                lookupKey(positions.map { DisplayValue(row[$0], column: table.column(batch.columns[$0])).text })
+            }
+        } else {
+            keys = after.keys.filter { before[$0] == nil }.sorted()
+        }
+        var changes: [Change] = []
+        var seen = Set<String>()
+        for key in keys where seen.insert(key).inserted {
+            guard let now = after[key] else { continue }
+            let was = before[key]
+            let beforeJSON = was?.compactJSON(in: schema)
+            let afterJSON = now.compactJSON(in: schema)
+            if beforeJSON == afterJSON { continue }
+            changes.append(
+                Change(
+                    table: table.name, key: keyText(table, now), action: was == nil ? .insert : .update,
+                    before: beforeJSON, after: afterJSON))
+        }
+        return changes
     }
 
     /// Explicit values in an identity column do not advance its sequence (PostgreSQL): move it past them, so

@@ -41,12 +41,30 @@ public struct Record: Sendable {
 public struct RecordStore {
     public let schema: DatabaseSchema
     public let db: any SQLConnection
+    /// Who the writes are for, as the change log records them.
+    public let actor: String
+    public let changeLog: ChangeLogWriter
     let ddl: DDLGenerator
 
-    public init(schema: DatabaseSchema, db: any SQLConnection) {
+    public init(
+        schema: DatabaseSchema, db: any SQLConnection, actor: String,
+        clock: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.schema = schema
         self.db = db
+        self.actor = actor
+        self.changeLog = ChangeLogWriter(db: db, schema: schema, actor: actor, clock: clock)
         self.ddl = DDLGenerator(dialect: db.dialect)
+    }
+
+    /// Whether two stored or given values of `column` read the same (a timestamp or a MAC however written).
+    func same(_ a: SQLValue, _ b: SQLValue, _ column: Column?) -> Bool {
+        a == b || DisplayValue(a, column: column) == DisplayValue(b, column: column)
+    }
+
+    /// The key of a record as the change log and `inventory get` spell it.
+    func keyText(_ table: Table, _ record: Record) -> String {
+        table.primaryKey.map { record[$0].description }.joined(separator: "/")
     }
 
     // MARK: lookups
@@ -179,9 +197,16 @@ public struct RecordStore {
                         + ": give --cascade to delete it with them, or --dry-run to see only",
                     impact: impact)
             }
+            let before = try get(tableName, key: key)
             let changed = try run(
                 "DELETE FROM \(q(table.name)) WHERE \(whereKey(table))", keyValues, table: table, subject: subject)
-            return changed > 0 ? impact : nil
+            guard changed > 0 else { return nil }
+            // What the database's own cascade did is said in the entry (the records it reached are not listed one
+            // by one).
+            try logChange(
+                table, key: keyValues.map(\.description), action: .delete, before: before,
+                message: impact.reachesOthers ? "with it: " + impact.pastLines.joined(separator: "; ") : nil)
+            return impact
         }
     }
 
@@ -216,7 +241,9 @@ public struct RecordStore {
             }
             try checkReferences(table, values)
             if let existing {
-                let updates = order.filter { !table.primaryKey.contains($0) }
+                let updates = order.filter {
+                    !table.primaryKey.contains($0) && !same(existing[$0], values[$0]!, table.column($0))
+                }
                 let key = table.primaryKey.map { existing[$0].description }
                 if updates.isEmpty { return .unchanged(key: key) }
                 let sets = updates.enumerated().map { "\(q($0.element)) = $\($0.offset + 1)" }.joined(separator: ", ")
@@ -224,6 +251,7 @@ public struct RecordStore {
                     "UPDATE \(q(table.name)) SET \(sets) WHERE \(whereKey(table, from: updates.count + 1))",
                     updates.map { values[$0]! } + table.primaryKey.map { values[$0]! }, table: table,
                     subject: keyDescription(table, key))
+                try logChange(table, key: key, action: .update, before: existing)
                 return .updated(key: key)
             }
             for column in table.columns
@@ -236,8 +264,30 @@ public struct RecordStore {
             let rows = try query(
                 "INSERT INTO \(q(table.name)) (\(order.map(q).joined(separator: ", "))) VALUES (\(order.indices.map { "$\($0 + 1)" }.joined(separator: ", "))) RETURNING \(table.primaryKey.map(q).joined(separator: ", "))",
                 order.map { values[$0]! }, table: table, subject: subject)
-            return .inserted(key: table.primaryKey.map { rows.first?[$0].description ?? "" })
+            let key = table.primaryKey.map { rows.first?[$0].description ?? "" }
+            try logChange(table, key: key, action: .insert, before: nil)
+            return .inserted(key: key)
         }
+    }
+
+    /// Records a change of the record `key` (read again for its values after), in the current transaction: for
+    /// writers that change records by their own statements (the deploy journal).
+    public func recordChange(
+        _ tableName: String, key: [String], action: ChangeAction, before: Record?, message: String? = nil
+    ) throws {
+        try logChange(try table(tableName), key: key, action: action, before: before, message: message)
+    }
+
+    /// Records a change of the record `key` (read again for its values after), in the current transaction.
+    func logChange(
+        _ table: Table, key: [String], action: ChangeAction, before: Record?, message: String? = nil
+    ) throws {
+        guard changeLog.enabled, table.name != "change_log" else { return }
+        let after = action == .delete ? nil : try get(table.name, key: key)
+        try changeLog.record(
+            Change(
+                table: table.name, key: key.joined(separator: "/"), action: action,
+                before: before?.compactJSON(in: schema), after: after?.compactJSON(in: schema), message: message))
     }
 
     /// Checks that every referenced record exists, naming the first that does not.

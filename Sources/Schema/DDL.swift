@@ -132,7 +132,8 @@ public struct DDLGenerator: Sendable {
         case .boolean where dialect == .sqlite:
             checks.append(("bool", "\(name) IN (0, 1)"))
         case .json where dialect == .sqlite:
-            checks.append(("json", "json_valid(\(name))"))
+            // SQLite before 3.45 answers json_valid(NULL) with 0, which would refuse NULL in a nullable column.
+            checks.append(("json", column.nullable ? "\(name) IS NULL OR json_valid(\(name))" : "json_valid(\(name))"))
         case .macaddr where dialect == .sqlite:
             let octet = "[0-9a-f][0-9a-f]"
             checks.append(("mac", "\(name) GLOB '\(Array(repeating: octet, count: 6).joined(separator: ":"))'"))

@@ -131,6 +131,9 @@ struct BootRecordTests {
         rows = try boots(inventory)
         #expect(rows.count == 4, "\(rows)")
         #expect(Set(rows.map { $0["boot_id"].description }).count == 4)
+        // Written in the host's name, as the change log shows.
+        let history = try runRedeye(["inventory", "history", "host", "host0", "--db", inventory])
+        #expect(history.stdout.contains("insert  by redeye boot (\(fleet.mac(0)))"), "\(history.stdout)")
     }
 
     @Test(

@@ -75,6 +75,20 @@ struct Summary: Decodable {
         #expect(history.stdout.contains("rollback  succeeded"))
         #expect(history.stdout.contains("web v2  rolling  succeeded"))
         #expect(history.stdout.contains("web04: succeeded"))
+
+        // The journal's records are in the change log: the deployment started and finished, each host's outcome.
+        let logged = try runRedeye([
+            "inventory", "history", "deployment", "1", "--json", "--db", "sqlite:\(fleet.dir)/inventory.db",
+            "--schema", repositoryRoot + "/Schemas",
+        ])
+        let entries = try JSONSerialization.jsonObject(with: Data(logged.stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(entries.map { $0["action"] as? String } == ["insert", "update"], "\(logged.stdout)")
+        #expect((entries.last?["after"] as? [String: Any])?["state"] as? String == "succeeded")
+        let host = try runRedeye([
+            "inventory", "history", "deployment_host", "1", "web04", "--db", "sqlite:\(fleet.dir)/inventory.db",
+            "--schema", repositoryRoot + "/Schemas",
+        ])
+        #expect(host.stdout.contains("state: \"running\" → \"succeeded\""), "\(host.stdout)")
     }
 
     @Test func aFailingHealthCheckRollsThatHostBackAndTheBudgetDecides() throws {

@@ -4,6 +4,7 @@ import Inventory
 import Schema
 import TestSupport
 import Testing
+import YAML
 
 /// A fresh database of `engine` holding the Mother Brain schema.
 func withInventory(_ engine: Engine, _ body: (TestDatabase, RecordStore) throws -> Void) throws {
@@ -13,7 +14,7 @@ func withInventory(_ engine: Engine, _ body: (TestDatabase, RecordStore) throws 
     defer { db.close() }
     let schema = try SchemaLoader().load(directory: repositoryRoot + "/Schemas")
     _ = try Migrator(schema: schema, actor: "test").migrate(db)
-    try body(database, RecordStore(schema: schema, db: db))
+    try body(database, RecordStore(schema: schema, db: db, actor: "test"))
 }
 
 func message(_ body: () throws -> Void) -> String? {
@@ -160,6 +161,84 @@ func message(_ body: () throws -> Void) -> String? {
             #expect(
                 message { _ = try store.put("account", [("login", "other"), ("uid", "1000")]) }?.contains("uid") == true
             )
+        }
+    }
+}
+
+@Suite("the change log")
+struct ChangeLogTests {
+    @Test(
+        "every write is logged with who, when, and the values before and after, in its own transaction; a refused write logs nothing",
+        arguments: Engine.allCases)
+    func writesAreLogged(_ engine: Engine) throws {
+        try withInventory(engine) { database, store in
+            _ = try store.put("site", [("name", "fra1")])
+            _ = try store.put("host", [("name", "api01"), ("site", "fra1")])
+            _ = try store.put("host", [("name", "api01"), ("vcpus", "4")])
+            #expect(try store.put("host", [("name", "api01"), ("vcpus", "4")]) == .unchanged(key: ["api01"]))
+            var history = try store.history("host", key: ["api01"])
+            #expect(history.map(\.action) == ["insert", "update"], "an unchanged put is not a change")
+            #expect(history.allSatisfy { $0.actor == "test" && $0.at.hasSuffix("Z") })
+            #expect(history[0].before == .null)
+            guard case .json(let before) = history[1].before, case .json(let after) = history[1].after else {
+                Issue.record("no before and after: \(history)")
+                return
+            }
+            #expect(before.contains("\"vcpus\": null") && after.contains("\"vcpus\": 4"), "\(before) \(after)")
+
+            // Refused writes change nothing, the log included.
+            let snapshot = try database.snapshot()
+            #expect(throws: (any Error).self) { _ = try store.put("host", [("name", "api02"), ("site", "nowhere")]) }
+            #expect(throws: (any Error).self) { try store.delete("site", key: ["fra1"]) }
+            #expect(try database.snapshot() == snapshot)
+
+            try store.delete("site", key: ["fra1"], cascade: true)
+            let site = try store.history("site", key: ["fra1"])
+            #expect(site.map(\.action) == ["insert", "delete"])
+            #expect(site.last?.message == "with it: cleared host.site on 1 host record (on_delete: set_null)")
+            // The history of a deleted record stays.
+            try store.delete("host", key: ["api01"])
+            history = try store.history("host", key: ["api01"])
+            #expect(history.map(\.action) == ["insert", "update", "delete"])
+        }
+    }
+
+    @Test("imports are logged per record, a few rows and the bulk path alike", arguments: Engine.allCases)
+    func importsAreLogged(_ engine: Engine) throws {
+        try withInventory(engine) { _, store in
+            func hosts(_ range: Range<Int>, vcpus: Int) -> ImportBatch {
+                let at = SourceLocation(file: "hosts.csv", line: 1, column: 1)
+                return ImportBatch(
+                    table: "host",
+                    rows: range.map { i in
+                        ImportRow(
+                            values: [
+                                ImportValue(column: "name", text: "h\(i)", structured: false, location: at),
+                                ImportValue(column: "vcpus", text: String(vcpus), structured: false, location: at),
+                            ], location: at)
+                    }, location: at)
+            }
+            _ = try store.importBatches([hosts(0..<3, vcpus: 1)])  // row by row
+            _ = try store.importBatches([hosts(0..<400, vcpus: 1)])  // bulk: 397 new, 3 unchanged
+            _ = try store.importBatches([hosts(0..<400, vcpus: 2)])  // bulk: 400 updated
+            #expect(try store.history("host", key: ["h1"]).map(\.action) == ["insert", "update"])
+            #expect(try store.history("host", key: ["h399"]).map(\.action) == ["insert", "update"])
+            let interface = ImportBatch(
+                table: "interface",
+                rows: [
+                    ImportRow(
+                        values: [
+                            ImportValue(
+                                column: "host", text: "h1", structured: false,
+                                location: SourceLocation(file: "i.csv", line: 2, column: 1)),
+                            ImportValue(
+                                column: "name", text: "eth0", structured: false,
+                                location: SourceLocation(file: "i.csv", line: 2, column: 4)),
+                        ], location: SourceLocation(file: "i.csv", line: 2, column: 1))
+                ], location: SourceLocation(file: "i.csv", line: 1, column: 1))
+            _ = try store.importBatches([interface])
+            let id = try #require(try store.list("interface").first)["id"].description
+            #expect(try store.history("interface", key: [id]).map(\.action) == ["insert"])
         }
     }
 }

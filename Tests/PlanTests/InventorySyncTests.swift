@@ -15,7 +15,7 @@ import Testing
         defer { db.close() }
         let schema = try SchemaLoader().load(directory: repositoryRoot + "/Schemas")
         _ = try Migrator(schema: schema, actor: "test").migrate(db)
-        let store = RecordStore(schema: schema, db: db)
+        let store = RecordStore(schema: schema, db: db, actor: "test")
         let plans = try PlanLoader().load(directory: repositoryRoot + "/Plans")
 
         _ = try InventorySync(plans: plans, store: store).run()

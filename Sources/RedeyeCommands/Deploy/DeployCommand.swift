@@ -55,16 +55,17 @@ struct DeployCommand: ParsableCommand {
                 ?? DatabaseURL.defaultURL
         }
 
+        @OptionGroup var schemaOptions: SchemaOptions
+
         /// The inventory for commands that only read or release locks.
         func openExistingJournal() throws -> Journal {
-            Journal(db: try openDatabase(try DatabaseURL(url(try? loadPlans())), create: false))
+            try Journal.openExisting(url(try? loadPlans()), schema: try schemaOptions.load(), actor: currentActor())
         }
     }
 
     /// How to reach the hosts and the inventory, shared by the commands that deploy.
     struct Connection: ParsableArguments {
         @OptionGroup var inventory: InventoryLocation
-        @OptionGroup var schemaOptions: SchemaOptions
         @Option(help: "SSH user (a host's `ssh_user` variable overrides it).") var sshUser: String = "root"
         @Option(help: "SSH port (a host's `ssh_port` variable overrides it).") var sshPort: Int = 22
         @Option(
@@ -109,11 +110,8 @@ struct DeployCommand: ParsableCommand {
 
         /// The inventory, migrated (never destructively) and holding the plans' roles and hosts.
         func openJournal(_ plans: Plans) throws -> Journal {
-            let connection = try openDatabase(try DatabaseURL(inventory.url(plans)), create: true)
-            let schema = try schemaOptions.load()
-            _ = try Migrator(schema: schema, actor: currentActor()).migrate(connection)
-            _ = try InventorySync(plans: plans, store: RecordStore(schema: schema, db: connection)).run(prune: false)
-            return Journal(db: connection)
+            try Journal.open(
+                inventory.url(plans), schema: try inventory.schemaOptions.load(), actor: currentActor(), plans: plans)
         }
     }
 

@@ -23,22 +23,17 @@ struct InventoryCommand: ParsableCommand {
               redeye inventory delete host web01
               redeye inventory import fleet.yaml
             """,
-        subcommands: [Get.self, Put.self, Delete.self, List.self, Import.self]
+        subcommands: [Get.self, Put.self, Delete.self, List.self, Import.self, History.self]
     )
-
-    /// Opens the schema and the database for a record command.
-    struct Context {
-        let schema: DatabaseSchema
-        let db: any SQLConnection
-        var store: RecordStore { RecordStore(schema: schema, db: db) }
-    }
 
     struct Options: ParsableArguments {
         @OptionGroup var schemaOptions: SchemaOptions
         @OptionGroup var database: DatabaseOptions
 
-        func open() throws -> Context {
-            Context(schema: try schemaOptions.load(), db: try database.open(create: false))
+        /// The inventory as it is (a record command neither creates nor migrates it).
+        func open() throws -> InventoryConnection {
+            try InventoryConnection.open(
+                database.url, schema: try schemaOptions.load(), actor: currentActor(), .existing)
         }
     }
 

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import Inventory
+
+extension InventoryCommand {
+    struct History: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "history",
+            abstract: "Show the change log of one record: who changed it, when, and its values before and after.",
+            discussion: """
+                Every write through redeye (inventory put, delete and import, plans synced by a deploy or a boot, \
+                boot records, the deploy journal) is logged in the same transaction as the write. A deleted \
+                record keeps its history. Exit 5 when the record has no history.
+
+                EXAMPLES:
+                  redeye inventory history host web01
+                  redeye inventory history deployment 12 --json
+                """)
+
+        @OptionGroup var options: Options
+        @Argument(help: "The table.") var table: String
+        @Argument(help: "The key value(s).") var key: [String] = []
+        @Flag(help: "Print the entries as a JSON array.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let context = try options.open()
+                defer { context.close() }
+                let entries = try context.store.history(table, key: key)
+                if json {
+                    print(
+                        "[" + entries.map { "\n  " + $0.json }.joined(separator: ",") + (entries.isEmpty ? "]" : "\n]"))
+                    if entries.isEmpty { throw ExitCode(ExitStatus.notFound) }
+                    return
+                }
+                guard !entries.isEmpty else {
+                    printError("redeye: no history for \(table) \(key.joined(separator: "/"))")
+                    throw ExitCode(ExitStatus.notFound)
+                }
+                for entry in entries {
+                    print("\(entry.at)  \(entry.action)  by \(entry.actor)\(entry.message.map { "  (\($0))" } ?? "")")
+                    for line in Self.differences(entry) { print("  " + line) }
+                }
+            }
+        }
+
+        /// The columns an entry changed, `column: before → after`.
+        static func differences(_ entry: ChangeEntry) -> [String] {
+            func fields(_ value: DisplayValue) -> [String: Any] {
+                guard case .json(let text) = value,
+                    let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+                else { return [:] }
+                return object
+            }
+            func shown(_ value: Any?) -> String {
+                guard let value, !(value is NSNull) else { return "null" }
+                if let data = try? JSONSerialization.data(
+                    withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys])
+                {
+                    return String(decoding: data, as: UTF8.self)
+                }
+                return "\(value)"
+            }
+            let before = fields(entry.before)
+            let after = fields(entry.after)
+            // A new or a deleted record: its values, not a list of "null →".
+            if before.isEmpty || after.isEmpty {
+                let values = before.isEmpty ? after : before
+                return values.keys.sorted().compactMap { column in
+                    values[column] is NSNull ? nil : "\(column) = \(shown(values[column]))"
+                }
+            }
+            return Set(before.keys).union(after.keys).sorted().compactMap { column in
+                let was = shown(before[column])
+                let now = shown(after[column])
+                return was == now ? nil : "\(column): \(was) → \(now)"
+            }
+        }
+    }
+}
