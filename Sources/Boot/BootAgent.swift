@@ -249,7 +249,16 @@ public struct BootAgent {
         report.host = plan.name
         report.role = plan.role
         report.ref = plan.bundle.ref
-        timed(steps, .identify) { "this is \(plan.name), role \(plan.role) (\(plan.bundle.ref))" }
+        timed(steps, .identify) {
+            "this is \(plan.name), role \(plan.role) (\(plan.bundle.ref)"
+                + (plan.bundle.pin.map { ", pinned to \($0.commit.prefix(12)))" } ?? ")")
+        }
+        if plan.bundle.pin == nil {
+            let warning =
+                "role \(plan.role)'s bundle is not pinned by the signed plans: \(plan.bundle.ref) is taken as the bundle server has it (commit the plans with `redeye plan commit` to pin it)"
+            report.warnings.append(warning)
+            log("warning: \(warning)")
+        }
 
         // 4. Install.
         let installer = try timed(steps, .install) { () throws -> (BundleInstaller, String) in
@@ -265,7 +274,8 @@ public struct BootAgent {
             installer.sshKey = FileManager.default.fileExists(atPath: layout.sshKey) ? layout.sshKey : nil
             let outcome: BundleInstaller.Outcome
             do {
-                outcome = try installer.install(repository: plan.bundle.repository, ref: plan.bundle.ref)
+                outcome = try installer.install(
+                    repository: plan.bundle.repository, ref: plan.bundle.ref, pin: plan.bundle.pin)
             } catch {
                 throw BootError(step: .install, "\(plan.bundle.repository) @ \(plan.bundle.ref): \(error)")
             }

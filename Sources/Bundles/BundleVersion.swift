@@ -54,9 +54,11 @@ public final class BundleVersion: @unchecked Sendable {
     /// https:// is refused: this platform's libgit2 does not check server certificates.
     /// With `verifyContent`, every file of the commit is checked against the manifest here (kinds, link targets,
     /// nothing extra, every sha256), for callers that send content elsewhere instead of installing it.
+    /// With `pin`, the ref must resolve to the pinned commit, whose manifest has the pinned digest; anything else
+    /// is refused before a file of it is read.
     public static func fetch(
         _ url: String, ref: String, cache: String, hostKeys: HostKeyPolicy, sshKey: String?,
-        verifyContent: Bool = false, fetchLimit: Int = defaultFetchLimit
+        verifyContent: Bool = false, fetchLimit: Int = defaultFetchLimit, pin: BundlePin? = nil
     ) throws -> BundleVersion {
         if url.hasPrefix("https://") || url.hasPrefix("http://") {
             throw BundleError(
@@ -90,8 +92,22 @@ public final class BundleVersion: @unchecked Sendable {
         } catch {
             throw BundleError("\(url) has no ref '\(ref)'")
         }
+        if let pin, commit.hex != pin.commit {
+            throw BundleError(
+                "refused: \(url) has \(ref) at commit \(commit.short), but the signed plans pin it to \(pin.commit.prefix(12)) (a moved tag, a force-pushed branch or another mirror); nothing of it was read"
+            )
+        }
         guard let manifestBytes = try repository.file(Manifest.fileName, at: commit) else {
             throw BundleError("\(ref) (\(commit.short)) has no \(Manifest.fileName): it is not a bundle version")
+        }
+        if let pin {
+            let hasher = SHA256Hasher()
+            hasher.update(manifestBytes)
+            guard hexString(hasher.finalize()) == pin.manifestSHA256 else {
+                throw BundleError(
+                    "refused: \(ref) (\(commit.short))'s manifest does not have the SHA-256 the signed plans pin; nothing of it was installed"
+                )
+            }
         }
         let manifest = try Manifest.parse(manifestBytes, file: "\(ref):\(Manifest.fileName)")
         if let finding = LeastBit.checkManifest(manifest).first { throw BundleError("\(ref): \(finding)") }
@@ -117,6 +133,13 @@ public final class BundleVersion: @unchecked Sendable {
         return BundleVersion(
             repository: repository, url: url, ref: ref, commit: commit, manifestBytes: manifestBytes,
             manifest: manifest, blobs: blobs, verified: verifyContent)
+    }
+
+    /// This version as signed plans pin it: its commit and its manifest's SHA-256.
+    public var pin: BundlePin {
+        let hasher = SHA256Hasher()
+        hasher.update(manifestBytes)
+        return BundlePin(commit: commit.hex, manifestSHA256: hexString(hasher.finalize()))
     }
 
     /// The bytes of the file with this content hash, checked against it unless the whole version was checked at

@@ -73,7 +73,8 @@ public struct BundleInstaller {
 
     // MARK: install
 
-    public func install(repository url: String, ref: String) throws -> Outcome {
+    /// Installs `ref` of the bundle at `url` (with `pin`, only the pinned commit).
+    public func install(repository url: String, ref: String, pin: BundlePin? = nil) throws -> Outcome {
         try prepare()
         let lock = try Lock(path: layout.installLock)
         defer { lock.release() }
@@ -89,7 +90,7 @@ public struct BundleInstaller {
         progress("fetching \(url)")
         let version = try BundleVersion.fetch(
             url, ref: ref, cache: stateDirectory + "/cache.git", hostKeys: HostKeyPolicy(files: knownHosts),
-            sshKey: sshKey)
+            sshKey: sshKey, pin: pin)
         let commit = version.commit
         let cache = version.repository
         // The fetch parsed and checked the manifest already: for a bundle of 10,000 files that is most of a

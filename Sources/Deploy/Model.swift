@@ -50,6 +50,8 @@ public struct DeployOptions: Sendable {
     public var kind = "rolling"
     /// Where the bundle repositories are fetched to on this machine.
     public var cacheDirectory: String
+    /// Deploy a `ref` other than the one the signed plans pin (the operator's word instead of the signature's).
+    public var unpinned = false
 
     public init(role: String, cacheDirectory: String) {
         self.role = role

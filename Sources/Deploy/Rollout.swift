@@ -1,6 +1,7 @@
 import Bundles
 import Dispatch
 import Foundation
+import Git
 import Glibc
 import Net
 import Plan
@@ -75,7 +76,22 @@ public final class Rollout: Sendable {
         return targets
     }
 
-    /// The bundle version to deploy, fetched into the local cache.
+    /// The pin the deploy holds the bundle to: the plans' pin of the role's ref. A rolling deploy of another ref
+    /// goes past the signed plans, which takes `--unpinned`; a rollback returns to a ref that ran before.
+    public func pin() throws -> BundlePin? {
+        let role = try role
+        let ref = try ref
+        guard let pin = plans.pin(of: role.name) else { return nil }
+        if ref == role.bundleRef { return pin }
+        if options.kind == "rolling" && !options.unpinned {
+            throw DeployError(
+                "role \(role.name)'s signed plans pin \(role.bundleRef) (\(pin.commit.prefix(12))); deploying \(ref) goes past them: commit the plans with the new ref (redeye plan commit), or give --unpinned"
+            )
+        }
+        return nil
+    }
+
+    /// The bundle version to deploy, fetched into the local cache (held to the plans' pin when there is one).
     public func fetchVersion() throws -> BundleVersion {
         let role = try role
         var keyFile: String?
@@ -83,7 +99,7 @@ public final class Rollout: Sendable {
         return try BundleVersion.fetch(
             role.bundleRepository, ref: try ref,
             cache: options.cacheDirectory + "/" + InventorySync.bundleName(role.bundleRepository) + ".git",
-            hostKeys: settings.hostKeys, sshKey: keyFile, verifyContent: true)
+            hostKeys: settings.hostKeys, sshKey: keyFile, verifyContent: true, pin: try pin())
     }
 
     // MARK: preview

@@ -79,7 +79,22 @@ extension Record {
 
     /// The record as a JSON object on one line (the change log's before and after).
     public func compactJSON(in schema: DatabaseSchema) -> String {
-        "{" + display(in: schema).map { "\(jsonQuote($0.column)): \($0.value.json)" }.joined(separator: ", ") + "}"
+        guard let table = schema.table(self.table) else { return "{}" }
+        return compactJSON(table)
+    }
+
+    /// The same for a record of `table` (the bulk change log: no lookup per record, none per column when the
+    /// values are in the table's column order, as the store reads them).
+    func compactJSON(_ table: Table) -> String {
+        let inOrder = values.count == table.columns.count
+        var out = "{"
+        for (i, field) in values.enumerated() {
+            let column =
+                inOrder && table.columns[i].name == field.column ? table.columns[i] : table.column(field.column)
+            if i > 0 { out += ", " }
+            out += jsonQuote(field.column) + ": " + DisplayValue(field.value, column: column).json
+        }
+        return out + "}"
     }
 
     /// The record as a JSON object.

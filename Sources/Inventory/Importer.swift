@@ -339,8 +339,8 @@ extension RecordStore {
         for key in keys where seen.insert(key).inserted {
             guard let now = after[key] else { continue }
             let was = before[key]
-            let beforeJSON = was?.compactJSON(in: schema)
-            let afterJSON = now.compactJSON(in: schema)
+            let beforeJSON = was?.compactJSON(table)
+            let afterJSON = now.compactJSON(table)
             if beforeJSON == afterJSON { continue }
             changes.append(
                 Change(

@@ -1,4 +1,5 @@
 import Foundation
+import Git
 
 /// Everything one host must become, with every template filled: what `redeye plan show` prints and
 /// what the boot agent and deploys act on.
@@ -6,6 +7,8 @@ public struct HostPlan: Sendable, Encodable, Equatable {
     public struct Bundle: Sendable, Encodable, Equatable {
         public var repository: String
         public var ref: String
+        /// The commit the signed plans pinned the ref to (nil: not pinned, the ref is followed as the server has it).
+        public var pin: BundlePin?
     }
 
     public struct Install: Sendable, Encodable, Equatable {
@@ -66,7 +69,7 @@ extension Plans {
         for (k, v) in host.vars { vars[k] = v }
         return HostPlan(
             name: host.name, macs: host.macs, address: host.address, site: host.site, role: role.name, vars: vars,
-            bundle: .init(repository: role.bundleRepository, ref: role.bundleRef),
+            bundle: .init(repository: role.bundleRepository, ref: role.bundleRef, pin: pin(of: role.name)),
             install: .init(
                 root: fill(role.installRoot) ?? role.installRoot.text, user: role.user, group: role.group,
                 keep: role.keep),
@@ -87,7 +90,8 @@ extension Plans {
             "macs      \(plan.macs.isEmpty ? "none" : plan.macs.joined(separator: ", "))",
             "address   \(plan.address ?? "none")",
             "site      \(plan.site ?? "none")",
-            "bundle    \(plan.bundle.repository) @ \(plan.bundle.ref)",
+            "bundle    \(plan.bundle.repository) @ \(plan.bundle.ref)"
+                + (plan.bundle.pin.map { ", pinned to \($0.commit.prefix(12))" } ?? ", not pinned"),
             "install   \(plan.install.root) as \(plan.install.user):\(plan.install.group), keep \(plan.install.keep)",
             "services  \(plan.services.isEmpty ? "none" : plan.services.joined(separator: ", "))",
         ]
@@ -129,17 +133,23 @@ public struct PlanDiff: Sendable, Encodable {
 
     public init(from old: Plans, to new: Plans) {
         var roles: [RoleChange] = []
+        func pinned(_ pin: BundlePin?) -> String { pin.map { String($0.commit.prefix(12)) } ?? "none" }
         for name in Set(old.roles.keys).union(new.roles.keys).sorted() {
             switch (old.roles[name], new.roles[name]) {
             case (nil, _?): roles.append(.init(role: name, change: "added"))
             case (_?, nil): roles.append(.init(role: name, change: "removed"))
-            case (let a?, let b?) where a.fingerprint != b.fingerprint:
+            case (let a?, let b?):
                 var what: [String] = []
-                if a.bundleRef != b.bundleRef { what.append("bundle ref \(a.bundleRef) → \(b.bundleRef)") }
-                if a.bundleRepository != b.bundleRepository { what.append("bundle repository") }
-                if what.isEmpty { what.append("role file changed") }
-                roles.append(.init(role: name, change: what.joined(separator: "; ")))
-            default: break
+                if a.fingerprint != b.fingerprint {
+                    if a.bundleRef != b.bundleRef { what.append("bundle ref \(a.bundleRef) → \(b.bundleRef)") }
+                    if a.bundleRepository != b.bundleRepository { what.append("bundle repository") }
+                    if what.isEmpty { what.append("role file changed") }
+                }
+                // The same ref pinned to another commit: the tag moved between the two commits of the plans.
+                let (pa, pb) = (old.pin(of: name), new.pin(of: name))
+                if pa != pb { what.append("pin \(pinned(pa)) → \(pinned(pb))") }
+                if !what.isEmpty { roles.append(.init(role: name, change: what.joined(separator: "; "))) }
+            case (nil, nil): break
             }
         }
         var hosts: [HostChange] = []

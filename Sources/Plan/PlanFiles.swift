@@ -327,3 +327,23 @@ extension PlanDuration {
     /// The same length as the standard library's duration (for clocks, sleeps and timeouts).
     public var standard: Swift.Duration { .milliseconds(milliseconds) }
 }
+
+/// pins.yaml: `pins: {ROLE: {repository, ref, commit, manifest_sha256}}`.
+struct PinsFile: Decodable {
+    struct PinSpec: Decodable, Sendable {
+        var repository: String
+        var ref: String
+        var commit: String
+        var manifestSHA256: String
+        enum CodingKeys: String, CodingKey {
+            case repository, ref, commit
+            case manifestSHA256 = "manifest_sha256"
+        }
+    }
+    var pins: [String: Located<PinSpec>]
+}
+
+extension Plans {
+    /// The file of pins in a plans tree.
+    public static let pinsFileName = "pins.yaml"
+}

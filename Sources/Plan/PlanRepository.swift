@@ -14,10 +14,14 @@ public struct PlanRepository {
 
     /// Validates the plans directory and commits it as the whole tree of `branch`.
     /// - Returns: the new commit, or nil when the plans are unchanged since the branch tip.
+    /// With `pins` (role → its bundle's resolved version), pins.yaml is written into the commit (and replaces
+    /// whatever pins.yaml the directory holds).
     public func commit(
-        directory: String, message: String, author: GitPerson, signer: (any SSHSigner)?, branch: String = "main"
+        directory: String, message: String, author: GitPerson, signer: (any SSHSigner)?, branch: String = "main",
+        pins: [String: Plans.Pin]? = nil
     ) throws -> ObjectID? {
-        let source = try PlanSource.directory(directory)
+        var source = try PlanSource.directory(directory)
+        if let pins { source.files[Plans.pinsFileName] = Plans.pinsFile(pins) }
         _ = try PlanLoader().load(source)  // refuse to commit an invalid plan
         let files = source.files.mapValues { GitFile(contents: $0) }
         // The branch is part of what is signed: a commit made for one branch is refused on any other.

@@ -1,5 +1,6 @@
 import Database
 import Foundation
+import Git
 import Schema
 import YAML
 
@@ -57,10 +58,25 @@ public struct Plans: Sendable {
         public var location: SourceLocation?
     }
 
+    /// A role's bundle as `plan commit` pinned it (pins.yaml, written with the signed commit).
+    public struct Pin: Sendable, Hashable {
+        public var repository: String
+        public var ref: String
+        public var pin: BundlePin
+
+        public init(repository: String, ref: String, pin: BundlePin) {
+            self.repository = repository
+            self.ref = ref
+            self.pin = pin
+        }
+    }
+
     public var defaults: Defaults
     public var sites: [String: Site]
     public var roles: [String: Role]
     public var hosts: [Host]
+    /// Role → its pin, as pins.yaml holds them (possibly stale: see `pin(of:)`).
+    public var pins: [String: Pin] = [:]
     private var byName: [String: Int]
     private var byMAC: [String: Int]
 
@@ -77,6 +93,28 @@ public struct Plans: Sendable {
         }
         self.byName = byName
         self.byMAC = byMAC
+    }
+
+    /// The pin of a role's bundle, when there is one for the repository and ref the role names now (a role
+    /// changed since the last `plan commit` has none until the next).
+    public func pin(of role: String) -> BundlePin? {
+        guard let r = roles[role], let p = pins[role], p.repository == r.bundleRepository, p.ref == r.bundleRef
+        else { return nil }
+        return p.pin
+    }
+
+    /// pins.yaml for these pins (what `plan commit` writes beside the plans and into the signed commit).
+    public static func pinsFile(_ pins: [String: Pin]) -> [UInt8] {
+        var text =
+            "# Written by `redeye plan commit`: the bundle commit each role's ref resolved to when these plans were\n"
+            + "# signed. Boot and deploy refuse any other commit under that ref. Do not edit; commit again to re-pin.\n"
+            + "pins:\n"
+        for (role, p) in pins.sorted(by: { $0.key < $1.key }) {
+            text += "  \(role):\n    repository: \(jsonQuote(p.repository))\n    ref: \(jsonQuote(p.ref))\n"
+            text += "    commit: \(p.pin.commit)\n    manifest_sha256: \(p.pin.manifestSHA256)\n"
+        }
+        if pins.isEmpty { text += "  {}\n" }
+        return Array(text.utf8)
     }
 
     /// The host with this name, or with this MAC address (in any common notation).
@@ -195,7 +233,7 @@ struct PlanBuilder {
         var hostFiles: [String] = []
         for path in paths where path.hasSuffix(".yaml") || path.hasSuffix(".yml") {
             let parts = path.split(separator: "/")
-            if path == "site.yaml" || path == "site.yml" { continue }
+            if path == "site.yaml" || path == "site.yml" || path == Plans.pinsFileName { continue }
             if parts.count == 2 && parts[0] == "roles" {
                 roleFiles.append(path)
             } else if path == "hosts.yaml" || path == "hosts.yml" || (parts.count == 2 && parts[0] == "hosts") {
@@ -320,9 +358,38 @@ struct PlanBuilder {
                         location: entry.location))
             }
         }
-        let plans = Plans(defaults: defaults, sites: sites, roles: roles, hosts: hosts)
+        var plans = Plans(defaults: defaults, sites: sites, roles: roles, hosts: hosts)
+        plans.pins = readPins(roles: roles)
         checkTemplates(plans)
         return plans
+    }
+
+    /// pins.yaml, when there is one: each entry names a role, and a commit and manifest digest in hex.
+    mutating func readPins(roles: [String: Plans.Role]) -> [String: Plans.Pin] {
+        guard source.files[Plans.pinsFileName] != nil, let file = decode(PinsFile.self, Plans.pinsFileName) else {
+            return [:]
+        }
+        var pins: [String: Plans.Pin] = [:]
+        for (role, entry) in file.pins {
+            let spec = entry.value
+            if roles[role] == nil {
+                issue(entry.location, "pins.yaml pins unknown role '\(role)'", path: "pins.\(role)")
+            }
+            func isHex(_ text: String, _ count: Int) -> Bool {
+                text.count == count && text.allSatisfy { $0.isHexDigit && !$0.isUppercase }
+            }
+            guard isHex(spec.commit, 40), isHex(spec.manifestSHA256, 64) else {
+                issue(
+                    entry.location,
+                    "pins.yaml: role \(role)'s commit must be 40 and manifest_sha256 64 lowercase hex digits",
+                    path: "pins.\(role)")
+                continue
+            }
+            pins[role] = Plans.Pin(
+                repository: spec.repository, ref: spec.ref,
+                pin: BundlePin(commit: spec.commit, manifestSHA256: spec.manifestSHA256))
+        }
+        return pins
     }
 
     mutating func buildRole(_ roleName: String, _ file: RoleFile, path: String, defaults: Plans.Defaults) -> Plans.Role?

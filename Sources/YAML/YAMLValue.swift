@@ -142,6 +142,10 @@ public enum YAMLValue: Sendable, Hashable, Decodable {
 
 /// A JSON string literal for `s`.
 public func jsonQuote(_ s: String) -> String {
+    // Most values need no escape: one scan of the bytes, then one copy.
+    if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        return "\"" + s + "\""
+    }
     var out = "\""
     for scalar in s.unicodeScalars {
         switch scalar {

@@ -277,7 +277,7 @@ struct BootInputTests {
         let unsignedRepo = world.dir + "/unsigned.git"
         #expect(
             try runRedeye([
-                "plan", "commit", "--plans", plans, "--repo", unsignedRepo, "-m", "x", "--author",
+                "plan", "commit", "--no-pin", "--plans", plans, "--repo", unsignedRepo, "-m", "x", "--author",
                 "Ops <ops@example.org>",
             ]).status == 0)
         let inventory = "sqlite:" + world.dir + "/inventory.db"
@@ -295,7 +295,8 @@ struct BootInputTests {
 
         let signedRepo = world.dir + "/plans.git"
         let signed = try runRedeye([
-            "plan", "commit", "--plans", plans, "--repo", signedRepo, "-m", "x", "--author", "Ops <ops@example.org>",
+            "plan", "commit", "--no-pin", "--plans", plans, "--repo", signedRepo, "-m", "x", "--author",
+            "Ops <ops@example.org>",
             "--sign-key", world.signer,
         ])
         #expect(signed.status == 0, "\(signed.stderr)")
@@ -323,7 +324,8 @@ struct BootInputTests {
         let plans = try world.plansForAnotherHost()
         let repo = world.dir + "/plans.git"
         let r = try runRedeye([
-            "plan", "commit", "--plans", plans, "--repo", repo, "-m", "x", "--author", "Ops <ops@example.org>",
+            "plan", "commit", "--no-pin", "--plans", plans, "--repo", repo, "-m", "x", "--author",
+            "Ops <ops@example.org>",
             "--sign-key", world.signer,
         ])
         #expect(r.status == 0, "\(r.stderr)")
@@ -344,7 +346,8 @@ struct BootInputTests {
         let repo = world.dir + "/plans.git"
         func commit(_ branch: String) throws -> String {
             let r = try runRedeye([
-                "plan", "commit", "--plans", plans, "--repo", repo, "-m", branch, "--author", "Ops <ops@example.org>",
+                "plan", "commit", "--no-pin", "--plans", plans, "--repo", repo, "-m", branch, "--author",
+                "Ops <ops@example.org>",
                 "--sign-key", world.signer, "--branch", branch,
             ])
             #expect(r.status == 0, "\(r.stderr)")

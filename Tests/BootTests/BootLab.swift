@@ -274,7 +274,9 @@ final class BootLab: @unchecked Sendable {
             "--author", "Ops <ops@example.org>",
         ]
         if let key { arguments += ["--sign-key", key] }
-        let r = try runRedeye(arguments)
+        // Pinned as an operator pins: the bundles resolved over ssh:// from the server's namespace.
+        arguments += ["--identity", clientKey, "--known-hosts", knownHosts, "--cache", dir + "/pin-cache"]
+        let r = try exec(server, [redeyeBinary] + arguments)
         guard r.status == 0 else { throw TestSetupError(description: "plan commit: \(r.stderr)") }
     }
 

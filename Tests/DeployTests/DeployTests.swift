@@ -485,4 +485,34 @@ struct Summary: Decodable {
         #expect(raised.status == 0, "\(raised.stderr)")
         for name in fleet.names { #expect(fleet.current(name) == (try fleet.release("v1"))) }
     }
+
+    @Test(
+        "a deploy holds the bundle to the signed plans' pin: another --ref needs --unpinned, and a moved tag is refused before anything is sent"
+    )
+    func deploysHoldTheBundleToThePin() throws {
+        let fleet = try Fleet(hosts: 2)
+        defer { fleet.remove() }
+        let committed = try runRedeye([
+            "plan", "commit", "--plans", fleet.plans, "--repo", fleet.dir + "/plans.git", "-m", "pin v1", "--author",
+            "Ops <ops@example.org>",
+        ])
+        #expect(committed.status == 0, "\(committed.stderr)")
+        let past = try fleet.deploy(["web", "--ref", "v2", "--yes"])
+        #expect(past.status == 1)
+        #expect(past.stderr.contains("deploying v2 goes past them") && past.stderr.contains("--unpinned"))
+        for name in fleet.names { #expect(fleet.current(name) == nil) }
+
+        // The tag moves on the bundle server: refused, nothing sent.
+        let v2 = try runTool("git", ["--git-dir", fleet.repo, "rev-parse", "v2^{commit}"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try runTool("git", ["--git-dir", fleet.repo, "tag", "-f", "v1", v2]).status == 0)
+        let moved = try fleet.deploy(["web", "--yes"])
+        #expect(moved.status == 1)
+        #expect(moved.stderr.contains("but the signed plans pin it to"), "\(moved.stderr)")
+        for name in fleet.names { #expect(fleet.current(name) == nil) }
+
+        let unpinned = try fleet.deploy(["web", "--ref", "v2", "--unpinned", "--yes"])
+        #expect(unpinned.status == 0, "\(unpinned.stderr)")
+        for name in fleet.names { #expect(fleet.current(name) == (try fleet.release("v2"))) }
+    }
 }

@@ -36,6 +36,8 @@ extension DeployCommand {
         var message: String?
         @Flag(help: "Show the batches and, per host, its release and the files that would change; change nothing.")
         var plan = false
+        @Flag(help: "Deploy a --ref other than the one the signed plans pin (the bundle server's word for it).")
+        var unpinned = false
         @Flag(help: "Do not ask for confirmation.") var yes = false
         @Flag(help: "Print the summary (or the plan) as JSON.") var json = false
         @OptionGroup var connection: Connection
@@ -59,6 +61,7 @@ extension DeployCommand {
             options.window = window
             options.maxFail = try maxFail.map { m in try parse { try FailureBudget(parsing: m) } }
             options.message = message
+            options.unpinned = unpinned
             return options
         }
 

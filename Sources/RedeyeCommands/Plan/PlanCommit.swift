@@ -1,7 +1,9 @@
 import ArgumentParser
+import Bundles
 import Foundation
 import Git
 import Plan
+import SSH
 import Signing
 
 extension PlanCommand {
@@ -15,6 +17,11 @@ extension PlanCommand {
                 commit. --sign-key takes an ed25519 or ECDSA private key in OpenSSH format, or a public key \
                 (KEY.pub) whose private half ssh-agent holds; the signature is git's SSH format (gpgsig, \
                 namespace git), which `git verify-commit` accepts with gpg.format=ssh.
+
+                Each role's bundle ref is resolved to its commit (and its manifest's SHA-256) and pinned in \
+                pins.yaml, written into the commit and beside the plans: boot and deploy refuse any other commit \
+                under that ref (a moved tag, a force-pushed branch, another mirror). Committing again re-pins; \
+                --no-pin commits without pins.
 
                 EXAMPLES:
                   redeye plan commit --repo plans.git -m "add web05"
@@ -31,11 +38,48 @@ extension PlanCommand {
                 "Author as 'Name <email>' (default: git config user.name/user.email).", valueName: "author"))
         var author: String?
         @Option(help: "The branch to commit to.") var branch: String = "main"
+        @Flag(
+            name: .customLong("no-pin"),
+            help: "Do not pin the roles' bundles (boot and deploy then take each ref as the bundle server has it).")
+        var noPin = false
+        @Option(help: ArgumentHelp("Private key for ssh:// bundle repositories.", valueName: "file"))
+        var identity: String?
+        @Option(
+            help: ArgumentHelp(
+                "known_hosts for ssh:// bundle repositories (repeatable; default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).",
+                valueName: "file"))
+        var knownHosts: [String] = []
+        @Option(help: ArgumentHelp("Where bundle repositories are fetched to.", valueName: "dir"))
+        var cache: String = NSHomeDirectory() + "/.cache/redeye/bundles"
         @Flag(help: "Print the result as JSON.") var json = false
+
+        /// Each role's bundle ref resolved to its commit and manifest digest, as the bundle server has them now.
+        func resolvePins() throws -> [String: Plans.Pin] {
+            let plans = try PlanLoader().load(directory: options.plans)
+            var pins: [String: Plans.Pin] = [:]
+            for role in plans.roles.values.sorted(by: { $0.name < $1.name }) {
+                let version: BundleVersion
+                do {
+                    version = try BundleVersion.fetch(
+                        role.bundleRepository, ref: role.bundleRef,
+                        cache: cache + "/" + InventorySync.bundleName(role.bundleRepository) + ".git",
+                        hostKeys: knownHosts.isEmpty ? HostKeyPolicy() : HostKeyPolicy(files: knownHosts),
+                        sshKey: identity)
+                } catch {
+                    throw PinFailure(
+                        description:
+                            "cannot pin role \(role.name)'s bundle \(role.bundleRepository) @ \(role.bundleRef): \(error) (give --no-pin to commit without pins); nothing was committed"
+                    )
+                }
+                pins[role.name] = Plans.Pin(repository: role.bundleRepository, ref: role.bundleRef, pin: version.pin)
+            }
+            return pins
+        }
 
         func run() throws {
             try reportingErrors {
                 let signer = try signKey.map { try loadSigner(keyPath: $0) }
+                let pins = noPin ? nil : try resolvePins()
                 let repository = try PlanRepository(path: repo, create: true)
                 let now = Int64(Date().timeIntervalSince1970)
                 let person: GitPerson
@@ -51,10 +95,20 @@ extension PlanCommand {
                     throw ValidationError(
                         "no author: pass --author 'Name <email>' or set git config user.name and user.email")
                 }
-                guard
-                    let id = try repository.commit(
-                        directory: options.plans, message: message, author: person, signer: signer, branch: branch)
-                else {
+                let committed = try repository.commit(
+                    directory: options.plans, message: message, author: person, signer: signer, branch: branch,
+                    pins: pins)
+                // The pins beside the plans too, so that a deploy from this directory holds the same commits.
+                if let pins {
+                    try Data(Plans.pinsFile(pins)).write(
+                        to: URL(fileURLWithPath: options.plans + "/" + Plans.pinsFileName), options: .atomic)
+                    if !json {
+                        for (role, pin) in pins.sorted(by: { $0.key < $1.key }) {
+                            print("pinned \(role): \(pin.ref) = \(pin.pin.commit.prefix(12))")
+                        }
+                    }
+                }
+                guard let id = committed else {
                     if json {
                         print(#"{"committed": false}"#)
                     } else {
@@ -63,7 +117,9 @@ extension PlanCommand {
                     return
                 }
                 if json {
-                    print("{\"committed\": true, \"commit\": \"\(id.hex)\", \"signed\": \(signer != nil)}")
+                    print(
+                        "{\"committed\": true, \"commit\": \"\(id.hex)\", \"signed\": \(signer != nil), \"pinned\": \(pins != nil)}"
+                    )
                 } else {
                     print(
                         "committed \(id.short) to \(repo) (\(branch))"
@@ -72,4 +128,9 @@ extension PlanCommand {
             }
         }
     }
+}
+
+/// A role's bundle that could not be resolved to a pin.
+struct PinFailure: Error, CustomStringConvertible {
+    var description: String
 }
