@@ -7,6 +7,7 @@ import PackageDescription
 ///   C modules    CYAML CGit2 CSSH2 CSQLite CLibPQ   module maps over the system libraries
 ///   C modules    … CCrypto (libcrypto, for SHA-256), CLinux (glibc's GNU-only calls: syncfs, openat2)
 ///   wrappers     FileSystem                         directories by descriptor: no symlink followed beneath a root
+///   wrappers     Failures                           the kinds of failure errors classify themselves by
 ///   wrappers     YAML  Git   SSH   Database  Digest owning Swift types, typed errors
 ///   network      Net                                TCP connect with a deadline, a small HTTP/1.1 client
 ///   capability   Schema, Inventory                  schemagen and primary-key record access
@@ -33,6 +34,7 @@ let package = Package(
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "Git", dependencies: ["CGit2"]),
         .target(name: "FileSystem", dependencies: ["CLinux"]),
+        .target(name: "Failures"),
         .target(name: "InstallRoot"),
         .target(name: "Spawn", dependencies: ["CLinux", "FileSystem"]),
         .target(name: "Net", dependencies: ["FileSystem"]),
@@ -40,17 +42,20 @@ let package = Package(
         .target(name: "Digest", dependencies: ["CCrypto"]),
         .target(name: "Signing", dependencies: ["CCrypto", "Digest", "FileSystem"]),
         .target(name: "Database", dependencies: ["CSQLite", "CLibPQ"]),
-        .target(name: "Schema", dependencies: ["YAML", "Database", "Digest"]),
-        .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML"]),
+        .target(name: "Schema", dependencies: ["YAML", "Database", "Digest", "Failures"]),
+        .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML", "Failures"]),
         .target(name: "Plan", dependencies: ["YAML", "Database", "Schema", "Inventory", "Git", "Signing"]),
         .target(
             name: "Bundles",
-            dependencies: ["YAML", "Git", "SSH", "Digest", "FileSystem", "InstallRoot", "Spawn", "Service"]),
+            dependencies: [
+                "YAML", "Git", "SSH", "Digest", "FileSystem", "InstallRoot", "Spawn", "Service", "Failures",
+            ]),
         .target(name: "Service", dependencies: ["InstallRoot", "Spawn", "FileSystem"]),
         .target(
             name: "Deploy",
             dependencies: [
                 "SSH", "Net", "Git", "Bundles", "InstallRoot", "Plan", "Inventory", "Schema", "Database", "Digest",
+                "Failures",
             ]),
         .target(
             name: "Boot",
@@ -62,7 +67,7 @@ let package = Package(
             name: "RedeyeCommands",
             dependencies: [
                 "YAML", "Git", "Net", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundles", "Service",
-                "Deploy", "Boot", "InstallRoot",
+                "Deploy", "Boot", "InstallRoot", "Failures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

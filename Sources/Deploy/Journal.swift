@@ -1,4 +1,5 @@
 import Database
+import Failures
 import Foundation
 import Inventory
 import Plan
@@ -71,7 +72,7 @@ public final class Journal: @unchecked Sendable {
 
     /// Records a new deployment and its hosts (pending, with their batch numbers); returns its id.
     func start(
-        role: String, ref: String, previousRef: String?, kind: String, actor: String, message: String?,
+        role: String, ref: String, previousRef: String?, kind: DeployKind, actor: String, message: String?,
         options: DeployOptions.Recorded, hosts: [(name: String, batch: Int)]
     ) throws -> Int64 {
         try locked {
@@ -83,7 +84,8 @@ public final class Journal: @unchecked Sendable {
                     VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8) RETURNING id
                     """,
                     [
-                        .text(role), .text(ref), previousRef.map(SQLValue.text) ?? .null, .text(kind), .text(actor),
+                        .text(role), .text(ref), previousRef.map(SQLValue.text) ?? .null, .text(kind.rawValue),
+                        .text(actor),
                         message.map(SQLValue.text) ?? .null, now(), .text(attrs),
                     ])
                 guard let id = rows.first?.int("id") else {
@@ -178,7 +180,8 @@ public final class Journal: @unchecked Sendable {
             return rows.map { row in
                 DeploymentRecord(
                     id: row.int("id") ?? 0, role: row.string("role"), ref: row.string("ref") ?? "",
-                    previousRef: row.string("previous_ref"), kind: row.string("kind") ?? "",
+                    previousRef: row.string("previous_ref"),
+                    kind: DeployKind(rawValue: row.string("kind") ?? "") ?? .rolling,
                     state: row.string("state").flatMap(DeployState.init(rawValue:)) ?? .failed,
                     requestedBy: row.string("requested_by") ?? "",
                     message: row.string("message"), startedAt: row.string("started_at"),
@@ -324,7 +327,8 @@ public struct DeployLock: Sendable, Encodable {
 }
 
 /// Another deploy holds the role.
-public struct DeployLocked: Error, CustomStringConvertible {
+public struct DeployLocked: ClassifiedError {
+    public var failureKind: FailureKind { .locked }
     public var lock: DeployLock
     public var stale: Bool
     public var description: String {
@@ -345,7 +349,7 @@ public struct DeploymentRecord: Sendable, Encodable {
     public var role: String?
     public var ref: String
     public var previousRef: String?
-    public var kind: String
+    public var kind: DeployKind
     public var state: DeployState
     public var requestedBy: String
     public var message: String?

@@ -35,6 +35,16 @@ public struct SSHSettings: Sendable {
 }
 
 /// What a deploy does: which role, which version, which hosts, how fast, and how many failures it tolerates.
+/// What a deployment does, as the inventory's `deployment.kind` records it.
+public enum DeployKind: String, Sendable, Codable {
+    /// A rolling deploy of a ref.
+    case rolling
+    /// Hosts that installed themselves at boot.
+    case boot
+    /// A deploy back to a ref that ran before.
+    case rollback
+}
+
 public struct DeployOptions: Sendable {
     public var role: String
     /// The bundle version; nil deploys the ref the role pins in the plans.
@@ -47,7 +57,7 @@ public struct DeployOptions: Sendable {
     public var window: Int?
     public var maxFail: FailureBudget?
     public var message: String?
-    public var kind = "rolling"
+    public var kind = DeployKind.rolling
     /// Where the bundle repositories are fetched to on this machine.
     public var cacheDirectory: String
     /// Deploy a `ref` other than the one the signed plans pin (the operator's word instead of the signature's).

@@ -1,10 +1,12 @@
 import Database
+import Failures
 import Foundation
 import Schema
 import YAML
 
 /// An inventory error in words an operator can act on: which record, which rule.
-public struct InventoryError: Error, Sendable, CustomStringConvertible {
+public struct InventoryError: ClassifiedError, Sendable {
+    public var failureKind: FailureKind { notFound ? .notFound : .failure }
     public var message: String
     public var location: SourceLocation?
     public var notFound = false
@@ -18,7 +20,8 @@ public struct InventoryError: Error, Sendable, CustomStringConvertible {
 }
 
 /// A delete that would reach other records (or that they forbid), refused: nothing was changed.
-public struct DeletionRefused: Error, Sendable, CustomStringConvertible {
+public struct DeletionRefused: ClassifiedError, Sendable {
+    public var failureKind: FailureKind { .refused }
     public var message: String
     public var impact: DeletionImpact
     public init(_ message: String, impact: DeletionImpact) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bundles
 import Database
+import Failures
 import Foundation
 import Schema
 import YAML
@@ -54,9 +55,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw error
     } catch let error as CleanExit {
         throw error
-    } catch let error as MigrationRefused {
+    } catch let error as ClassifiedError where error.failureKind != .failure {
         printError("redeye: \(error)")
-        throw ExitCode(ExitStatus.refused)
+        throw ExitCode(ExitStatus.of(error.failureKind))
     } catch let error as ValidationError {
         throw error
     } catch let error as BundleInstaller.MissingContent {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bundles
+import Failures
 
 /// The `redeye` command line: a thin layer over the library targets, one file per command group.
 public struct Redeye: ParsableCommand {
@@ -61,4 +62,16 @@ enum ExitStatus {
     static let notRecorded: Int32 = 13
     /// Stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
     static let interrupted: Int32 = 130
+
+    /// The exit status of a kind of failure: the one place errors become exit codes.
+    static func of(_ kind: FailureKind) -> Int32 {
+        switch kind {
+        case .failure: failure
+        case .refused: refused
+        case .notFound: notFound
+        case .untrusted: untrusted
+        case .locked: locked
+        case .missingContent: missingContent
+        }
+    }
 }

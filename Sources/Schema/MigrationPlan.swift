@@ -1,4 +1,5 @@
 import Database
+import Failures
 
 /// One difference between the schema files and the live database, and how safe it is to apply.
 public struct SchemaChange: Sendable, Hashable, Encodable {
@@ -83,7 +84,8 @@ public struct MigrationPlan: Sendable, Encodable {
 }
 
 /// Raised when a migration holds changes that were not allowed: names each one and what it touches.
-public struct MigrationRefused: Error, Sendable, CustomStringConvertible {
+public struct MigrationRefused: ClassifiedError, Sendable {
+    public var failureKind: FailureKind { .refused }
     public var refused: [SchemaChange]
     public var plan: MigrationPlan
 

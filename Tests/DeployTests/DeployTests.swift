@@ -67,6 +67,12 @@ struct Summary: Decodable {
         let rollback = try fleet.deploy(["rollback", "web", "--yes", "--json"])
         #expect(rollback.status == 0, "\(rollback.stderr)")
         for name in fleet.names { #expect(fleet.current(name) == v1) }
+        // To a chosen ref, recorded as a rollback.
+        let chosen = try fleet.deploy(["rollback", "web", "--to", "v2", "--yes"])
+        #expect(chosen.status == 0, "\(chosen.stderr)")
+        for name in fleet.names { #expect(fleet.current(name) == v2) }
+        let back = try fleet.deploy(["rollback", "web", "--to", "v1", "--yes"])
+        #expect(back.status == 0, "\(back.stderr)")
 
         let history = try runRedeye([
             "deploy", "history", "web", "--plans", fleet.plans, "--db", "sqlite:\(fleet.dir)/inventory.db",

@@ -63,6 +63,32 @@ struct DeployCommand: ParsableCommand {
         }
     }
 
+    /// The role a deploying command acts on, and what every such command shares.
+    struct RoleRun: ParsableArguments {
+        @Argument(help: "The role.") var role: String
+        @Flag(help: "Do not ask for confirmation.") var yes = false
+        @Flag(help: "Print the summary (or the plan) as JSON.") var json = false
+        @OptionGroup var connection: Connection
+
+        /// The plans, and the inventory ready to record a deploy (migrated, holding the plans' hosts).
+        func open() throws -> (Plans, Journal) {
+            let plans = try connection.loadPlans()
+            return (plans, try connection.openJournal(plans))
+        }
+
+        /// Asks (unless --yes), then runs the rollout and reports it.
+        func execute(
+            _ options: DeployOptions, plans: Plans, journal: Journal, question: String, resume: DeploymentRecord?
+        )
+            throws
+        {
+            try DeployCommand.confirm(question, yes: yes)
+            try DeployCommand.execute(
+                Rollout(plans: plans, options: options, settings: connection.settings, output: printError),
+                journal: journal, json: json, resume: resume)
+        }
+    }
+
     /// How to reach the hosts and the inventory, shared by the commands that deploy.
     struct Connection: ParsableArguments {
         @OptionGroup var inventory: InventoryLocation
@@ -192,14 +218,7 @@ struct DeployCommand: ParsableCommand {
 
     /// Runs the rollout with its record in the inventory; prints the summary and exits with its status.
     static func execute(_ rollout: Rollout, journal: Journal, json: Bool, resume: DeploymentRecord?) throws {
-        let summary: DeploySummary
-        do {
-            summary = try rollout.run(actor: currentActor(), journal: journal, resume: resume)
-        } catch let locked as DeployLocked {
-            printError("redeye: \(locked)")
-            throw ExitCode(ExitStatus.locked)
-        }
-        try report(summary, json: json)
+        try report(try rollout.run(actor: currentActor(), journal: journal, resume: resume), json: json)
     }
 
     // MARK: resume, rollback

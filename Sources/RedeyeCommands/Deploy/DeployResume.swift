@@ -21,26 +21,22 @@ extension DeployCommand {
                   redeye deploy resume web --yes
                 """)
 
-        @Argument(help: "The role.") var role: String
-        @Flag(help: "Do not ask for confirmation.") var yes = false
-        @Flag(help: "Print the summary as JSON.") var json = false
-        @OptionGroup var connection: Connection
+        @OptionGroup var common: RoleRun
 
         func run() throws {
             try reportingErrors {
-                let plans = try connection.loadPlans()
-                let journal = try connection.openJournal(plans)
-                guard let record = try journal.unfinished(role: role) else {
-                    printError("redeye: no unfinished deployment of \(role) to resume")
+                let (plans, journal) = try common.open()
+                guard let record = try journal.unfinished(role: common.role) else {
+                    printError("redeye: no unfinished deployment of \(common.role) to resume")
                     throw ExitCode(ExitStatus.notFound)
                 }
-                let options = try DeployOptions(resuming: record, role: role, cacheDirectory: connection.cache)
-                try DeployCommand.confirm(
-                    "resume deployment \(record.id) (\(role) \(record.ref), started \(record.startedAt ?? "?") by \(record.requestedBy))?",
-                    yes: yes)
-                try DeployCommand.execute(
-                    Rollout(plans: plans, options: options, settings: connection.settings, output: printError),
-                    journal: journal, json: json, resume: record)
+                let options = try DeployOptions(
+                    resuming: record, role: common.role, cacheDirectory: common.connection.cache)
+                try common.execute(
+                    options, plans: plans, journal: journal,
+                    question:
+                        "resume deployment \(record.id) (\(common.role) \(record.ref), started \(record.startedAt ?? "?") by \(record.requestedBy))?",
+                    resume: record)
             }
         }
     }

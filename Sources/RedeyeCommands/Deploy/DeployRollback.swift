@@ -16,36 +16,45 @@ extension DeployCommand {
             discussion: """
                 EXAMPLES:
                   redeye deploy rollback web --yes
+                  redeye deploy rollback web --to v1652 --yes
                   redeye deploy rollback web --window 5 --yes --json
                 """)
 
-        @Argument(help: "The role.") var role: String
+        @OptionGroup var common: RoleRun
+        @Option(
+            help: ArgumentHelp(
+                "Roll back to this ref (a tag or branch of the role's bundle) instead of the one that ran before.",
+                valueName: "ref"))
+        var to: String?
         @Option(help: "Only hosts whose name matches one of these comma-separated globs.") var hosts: String?
         @Option(help: "Batch sizes: N, P%, or a ramp like 1,5,25%.") var batch: String?
         @Option(help: "Hosts in flight at once, instead of batches.") var window: Int?
-        @Flag(help: "Do not ask for confirmation.") var yes = false
-        @Flag(help: "Print the summary as JSON.") var json = false
-        @OptionGroup var connection: Connection
 
         func run() throws {
             try reportingErrors {
-                let plans = try connection.loadPlans()
-                let journal = try connection.openJournal(plans)
-                guard let refs = try journal.refBeforeLastSuccess(role: role) else {
-                    printError("redeye: no earlier successful deploy of \(role) to roll back to")
-                    throw ExitCode(ExitStatus.notFound)
+                let (plans, journal) = try common.open()
+                let role = common.role
+                let current = try journal.deployments(role: role, limit: 20).first { $0.state == .succeeded }?.ref
+                let target: String
+                if let to {
+                    target = to
+                } else {
+                    guard let refs = try journal.refBeforeLastSuccess(role: role) else {
+                        printError("redeye: no earlier successful deploy of \(role) to roll back to (give --to REF)")
+                        throw ExitCode(ExitStatus.notFound)
+                    }
+                    target = refs.previous
                 }
-                var options = DeployOptions(role: role, cacheDirectory: connection.cache)
-                options.ref = refs.previous
+                var options = DeployOptions(role: role, cacheDirectory: common.connection.cache)
+                options.ref = target
                 options.hosts = hosts
                 options.batch = try batch.map { try BatchPlan(parsing: $0) }
                 options.window = window
-                options.kind = "rollback"
-                options.message = "rollback from \(refs.current)"
-                try DeployCommand.confirm("roll \(role) back from \(refs.current) to \(refs.previous)?", yes: yes)
-                try DeployCommand.execute(
-                    Rollout(plans: plans, options: options, settings: connection.settings, output: printError),
-                    journal: journal, json: json, resume: nil)
+                options.kind = .rollback
+                options.message = "rollback from \(current ?? "an unrecorded release") to \(target)"
+                try common.execute(
+                    options, plans: plans, journal: journal,
+                    question: "roll \(role) back from \(current ?? "its current release") to \(target)?", resume: nil)
             }
         }
     }

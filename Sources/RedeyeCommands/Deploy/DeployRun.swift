@@ -26,7 +26,7 @@ extension DeployCommand {
                   redeye deploy web --ref v1653 --jump ops@bastion.example.org:2222 --yes
                 """)
 
-        @Argument(help: "The role to deploy.") var role: String
+        @OptionGroup var common: RoleRun
         @Option(help: "The bundle version (default: the ref the role pins in the plans).") var ref: String?
         @Option(help: "Only hosts whose name matches one of these comma-separated globs.") var hosts: String?
         @Option(help: "Batch sizes: N, P%, or a ramp like 1,5,25%.") var batch: String?
@@ -38,9 +38,6 @@ extension DeployCommand {
         var plan = false
         @Flag(help: "Deploy a --ref other than the one the signed plans pin (the bundle server's word for it).")
         var unpinned = false
-        @Flag(help: "Do not ask for confirmation.") var yes = false
-        @Flag(help: "Print the summary (or the plan) as JSON.") var json = false
-        @OptionGroup var connection: Connection
 
         func validate() throws {
             if let window, window < 1 { throw ValidationError("--window must be at least 1") }
@@ -54,7 +51,7 @@ extension DeployCommand {
         }
 
         func options() throws -> DeployOptions {
-            var options = DeployOptions(role: role, cacheDirectory: connection.cache)
+            var options = DeployOptions(role: common.role, cacheDirectory: common.connection.cache)
             options.ref = ref
             options.hosts = hosts
             options.batch = try batch.map { b in try parse { try BatchPlan(parsing: b) } }
@@ -67,18 +64,22 @@ extension DeployCommand {
 
         func run() throws {
             try reportingErrors {
-                let plans = try connection.loadPlans()
+                let plans = try common.connection.loadPlans()
+                let options = try options()
                 let rollout = Rollout(
-                    plans: plans, options: try options(), settings: connection.settings, output: printError)
+                    plans: plans, options: options, settings: common.connection.settings, output: printError)
                 if plan {
-                    try DeployCommand.preview(rollout, json: json)
+                    try DeployCommand.preview(rollout, json: common.json)
                     return
                 }
+                // Refused before anything is asked or opened: a pin the ref goes past, no host to deploy.
+                _ = try rollout.pin()
                 let targets = try rollout.targets()
-                try DeployCommand.confirm(
-                    "deploy \(role) \(try rollout.ref) to \(targets.count) hosts?", yes: yes)
-                try DeployCommand.execute(
-                    rollout, journal: try connection.openJournal(plans), json: json, resume: nil)
+                try common.execute(
+                    options, plans: plans, journal: try common.connection.openJournal(plans),
+                    question:
+                        "deploy \(common.role) \(try rollout.ref) to \(targets.count) host\(targets.count == 1 ? "" : "s")?",
+                    resume: nil)
             }
         }
     }

@@ -62,17 +62,12 @@ extension InventoryCommand {
                     }
                     return
                 }
-                do {
-                    guard let impact = try context.store.delete(table, key: key, cascade: cascade) else {
-                        throw notFound()
-                    }
-                    if json { return try printJSON(Outcome(deleted: true, dryRun: false, impact: impact)) }
-                    print("deleted \(shown)")
-                    for line in impact.pastLines { print("  and \(line)") }
-                } catch let refused as DeletionRefused {
-                    printError("redeye: \(refused)")
-                    throw ExitCode(ExitStatus.refused)
+                guard let impact = try context.store.delete(table, key: key, cascade: cascade) else {
+                    throw notFound()
                 }
+                if json { return try printJSON(Outcome(deleted: true, dryRun: false, impact: impact)) }
+                print("deleted \(shown)")
+                for line in impact.pastLines { print("  and \(line)") }
             }
         }
     }
