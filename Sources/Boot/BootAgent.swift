@@ -188,42 +188,9 @@ public struct BootAgent {
         timed(steps, step) { ((), body()) }
     }
 
+    /// One pass, step by step: each step is timed and reported; a step that throws ends the pass.
     func pass(_ report: inout BootReport, _ trusted: inout TrustedPlans?, _ steps: StepRecorder) throws {
-        // 1. Learn.
-        let (interface, discovery) = try timed(steps, .learn) { () throws -> ((NetworkInterface, Discovery), String) in
-            let interfaces = try InterfaceReader(sysfs: layout.sysfs).interfaces()
-            report.interfaces = interfaces
-            let commandLine = KernelCommandLine.read(layout.cmdline)
-            let discovery = PlansDiscovery(
-                layout: layout, optionCode: options.optionCode, explicitURL: options.plansURL,
-                environment: options.environment, commandLine: commandLine,
-                dns: options.useDNS ? DNSDiscovery(resolvConf: layout.resolvConf) : nil
-            ).discover()
-            for problem in discovery.rejected {
-                report.rejectedHints.append(problem.description)
-                log("ignoring a plans hint: \(problem)")
-            }
-            let (interface, reason) = try bootInterface(
-                interfaces, commandLine: commandLine, leaseInterface: discovery.leaseInterface)
-            report.interface = interface.name
-            report.interfaceReason = reason
-            report.mac = interface.mac
-            guard !discovery.hints.isEmpty else {
-                var message =
-                    "no plans URL found: no DHCP option \(options.optionCode) in any lease, no DNS record, no redeye.plans= on the kernel command line, no \(layout.imageDefaultURL)"
-                if !discovery.rejected.isEmpty {
-                    message += "; rejected: " + discovery.rejected.map(\.description).joined(separator: "; ")
-                }
-                throw BootError(step: .learn, message)
-            }
-            let hints = discovery.hints.map { "\($0.url) (\($0.source))" }.joined(separator: ", ")
-            return (
-                (interface, discovery),
-                "boot interface \(interface.name) \(interface.mac) (\(reason)); plans at \(hints)"
-            )
-        }
-
-        // 2. Fetch and verify.
+        let (interface, discovery) = try timed(steps, .learn) { try learn(&report) }
         let plans = try timed(steps, .fetch) { () throws -> (TrustedPlans, String) in
             let plans = try fetchTrusted(discovery.hints)
             return (
@@ -235,15 +202,58 @@ public struct BootAgent {
         report.plans = .init(
             url: plans.hint.url, source: plans.hint.source, origin: plans.hint.origin, commit: plans.commit.hex,
             signer: plans.signer)
+        guard let plan = identify(plans, interface, &report, steps) else { return }
+        let installer = try timed(steps, .install) { try install(plan, &report) }
+        registerMonitors(plan, plans, mac: interface.mac, &report, steps)
+        try timed(steps, .run) { () throws -> ((), String) in ((), try runServices(plan, installer, report.state)) }
+        try fetcherFor().remember(plans)
+    }
 
-        // 3. Find itself.
+    /// Learn: the interfaces, the boot interface and where the plans are (leases, DNS, command line, image).
+    func learn(_ report: inout BootReport) throws -> ((NetworkInterface, Discovery), String) {
+        let interfaces = try InterfaceReader(sysfs: layout.sysfs).interfaces()
+        report.interfaces = interfaces
+        let commandLine = KernelCommandLine.read(layout.cmdline)
+        let discovery = PlansDiscovery(
+            layout: layout, optionCode: options.optionCode, explicitURL: options.plansURL,
+            environment: options.environment, commandLine: commandLine,
+            dns: options.useDNS ? DNSDiscovery(resolvConf: layout.resolvConf) : nil
+        ).discover()
+        for problem in discovery.rejected {
+            report.rejectedHints.append(problem.description)
+            log("ignoring a plans hint: \(problem)")
+        }
+        let (interface, reason) = try bootInterface(
+            interfaces, commandLine: commandLine, leaseInterface: discovery.leaseInterface)
+        report.interface = interface.name
+        report.interfaceReason = reason
+        report.mac = interface.mac
+        guard !discovery.hints.isEmpty else {
+            var message =
+                "no plans URL found: no DHCP option \(options.optionCode) in any lease, no DNS record, no redeye.plans= on the kernel command line, no \(layout.imageDefaultURL)"
+            if !discovery.rejected.isEmpty {
+                message += "; rejected: " + discovery.rejected.map(\.description).joined(separator: "; ")
+            }
+            throw BootError(step: .learn, message)
+        }
+        let hints = discovery.hints.map { "\($0.url) (\($0.source))" }.joined(separator: ", ")
+        return (
+            (interface, discovery), "boot interface \(interface.name) \(interface.mac) (\(reason)); plans at \(hints)"
+        )
+    }
+
+    /// Identify: this machine's plan, by the boot interface's MAC and then the others'; nil (enlisted) when no
+    /// host of the plans has any of them.
+    func identify(
+        _ plans: TrustedPlans, _ interface: NetworkInterface, _ report: inout BootReport, _ steps: StepRecorder
+    ) -> HostPlan? {
         let macs = [interface.mac] + report.interfaces.map(\.mac).filter { $0 != interface.mac }
         guard let host = macs.lazy.compactMap({ plans.plans.host($0) }).first else {
             report.state = .enlisted
             timed(steps, .identify) {
                 "no host in plans \(plans.commit.short) has MAC \(macs.joined(separator: " or ")): enlisting this machine for an operator to give it a role"
             }
-            return
+            return nil
         }
         let plan = plans.plans.plan(for: host)
         report.host = plan.name
@@ -259,39 +269,44 @@ public struct BootAgent {
             report.warnings.append(warning)
             log("warning: \(warning)")
         }
+        return plan
+    }
 
-        // 4. Install.
-        let installer = try timed(steps, .install) { () throws -> (BundleInstaller, String) in
-            let root = plan.install.root
-            guard root.hasPrefix("/"), !root.contains("{{"), !root.split(separator: "/").contains("..") else {
-                throw BootError(step: .install, "install root '\(root)' of role \(plan.role) is not an absolute path")
-            }
-            var installer = BundleInstaller(
-                root: root, prefix: layout.root.isEmpty ? "/" : layout.root, keep: plan.install.keep, clock: clock,
-                progress: { log("install: \($0)") })
-            installer.knownHosts = [layout.knownHosts]
-            installer.accounts = InstallAccounts(user: plan.install.user, group: plan.install.group)
-            installer.sshKey = FileManager.default.fileExists(atPath: layout.sshKey) ? layout.sshKey : nil
-            let outcome: BundleInstaller.Outcome
-            do {
-                outcome = try installer.install(
-                    repository: plan.bundle.repository, ref: plan.bundle.ref, pin: plan.bundle.pin)
-            } catch {
-                throw BootError(step: .install, "\(plan.bundle.repository) @ \(plan.bundle.ref): \(error)")
-            }
-            report.release = outcome.release
-            report.previousRelease = outcome.previous
-            report.state = outcome.alreadyCurrent ? .unchanged : .installed
-            let detail =
-                outcome.alreadyCurrent
-                ? "release \(outcome.release) (\(plan.bundle.ref)) is already current under \(root)"
-                : "release \(outcome.release) (\(plan.bundle.ref)) installed under \(root): \(outcome.filesWritten) files written, \(outcome.filesLinked) kept from \(outcome.previous ?? "no previous release")"
-            return (installer, detail)
+    /// Install: the role's bundle at its (pinned) ref under its install root, as its install accounts.
+    func install(_ plan: HostPlan, _ report: inout BootReport) throws -> (BundleInstaller, String) {
+        let root = plan.install.root
+        guard root.hasPrefix("/"), !root.contains("{{"), !root.split(separator: "/").contains("..") else {
+            throw BootError(step: .install, "install root '\(root)' of role \(plan.role) is not an absolute path")
         }
+        var installer = BundleInstaller(
+            root: root, prefix: layout.root.isEmpty ? "/" : layout.root, keep: plan.install.keep, clock: clock,
+            progress: { log("install: \($0)") })
+        installer.knownHosts = [layout.knownHosts]
+        installer.accounts = InstallAccounts(user: plan.install.user, group: plan.install.group)
+        installer.sshKey = FileManager.default.fileExists(atPath: layout.sshKey) ? layout.sshKey : nil
+        let outcome: BundleInstaller.Outcome
+        do {
+            outcome = try installer.install(
+                repository: plan.bundle.repository, ref: plan.bundle.ref, pin: plan.bundle.pin)
+        } catch {
+            throw BootError(step: .install, "\(plan.bundle.repository) @ \(plan.bundle.ref): \(error)")
+        }
+        report.release = outcome.release
+        report.previousRelease = outcome.previous
+        report.state = outcome.alreadyCurrent ? .unchanged : .installed
+        let detail =
+            outcome.alreadyCurrent
+            ? "release \(outcome.release) (\(plan.bundle.ref)) is already current under \(root)"
+            : "release \(outcome.release) (\(plan.bundle.ref)) installed under \(root): \(outcome.filesWritten) files written, \(outcome.filesLinked) kept from \(outcome.previous ?? "no previous release")"
+        return (installer, detail)
+    }
 
-        // 5. Register monitors.
+    /// Monitors: file_sd, the Consul definition and agent; never fatal (a problem is a warning).
+    func registerMonitors(
+        _ plan: HostPlan, _ plans: TrustedPlans, mac: String, _ report: inout BootReport, _ steps: StepRecorder
+    ) {
         let registration = MonitorRegistration(layout: layout, spec: plans.plans.defaults.monitoring).register(
-            .init(plan: plan, mac: interface.mac, plansCommit: plans.commit.hex, release: report.release ?? ""))
+            .init(plan: plan, mac: mac, plansCommit: plans.commit.hex, release: report.release ?? ""))
         timed(steps, .monitors) {
             registration.done.isEmpty
                 ? "no monitoring configured in the plans" : registration.done.joined(separator: "; ")
@@ -300,21 +315,18 @@ public struct BootAgent {
             report.warnings.append(problem)
             log("warning: \(problem)")
         }
+    }
 
-        // 6. Run.
-        try timed(steps, .run) { () throws -> ((), String) in
-            let services = ServiceManager(layout: installer.layout)
-            do {
-                let done =
-                    report.state == .unchanged
-                    ? try services.ensureRunning(units: plan.services, run: plan.run)
-                    : try services.restart(units: plan.services, run: plan.run)
-                return ((), done)
-            } catch {
-                throw BootError(step: .run, "\(error)")
-            }
+    /// Run: the role's services, restarted after a new release, started if not running when unchanged.
+    func runServices(_ plan: HostPlan, _ installer: BundleInstaller, _ state: BootState) throws -> String {
+        let services = ServiceManager(layout: installer.layout)
+        do {
+            return state == .unchanged
+                ? try services.ensureRunning(units: plan.services, run: plan.run)
+                : try services.restart(units: plan.services, run: plan.run)
+        } catch {
+            throw BootError(step: .run, "\(error)")
         }
-        try fetcherFor().remember(plans)
     }
 
     func fetcherFor() -> PlansFetcher { PlansFetcher(layout: layout, ref: options.plansRef) }

@@ -157,9 +157,7 @@ extension BundleInstaller {
     ) throws -> (ApplyExit, ApplyReport) {
         var manifest = input
         if ManifestDelta.isDelta(input) {
-            let current = try currentRelease().map {
-                try Directory.open(releasesDirectory).read($0 + "/" + Manifest.fileName, limit: 256 << 20)
-            }
+            let current = try currentRelease().map { try manifestBytes(ofRelease: $0) }
             manifest = try ManifestDelta.apply(input, to: current ?? [])
         }
         let outcome: Outcome

@@ -133,7 +133,7 @@ public struct BundleInstaller {
             let previousDirectory = previous.map { releasesDirectory + "/" + $0 }
             let content = try StagedContent(
                 objects: objects, previousDirectory: previousDirectory,
-                previousManifest: previousDirectory.flatMap { try? manifestOfRelease(at: $0) })
+                previousManifest: previous.flatMap { try? self.manifest(ofRelease: $0) })
             let missing = content.missing(for: manifest)
             if !missing.isEmpty {
                 contentComplete = false

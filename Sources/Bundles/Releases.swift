@@ -39,7 +39,7 @@ extension BundleInstaller {
             guard let last = older.first else { throw BundleError("no earlier release to roll back to") }
             target = last.id
         }
-        let manifest = try manifestOfRelease(at: releasesDirectory + "/" + target)
+        let manifest = try manifest(ofRelease: target)
         if let finding = audit(release: target, manifest: manifest).first {
             throw BundleError("release \(target) is damaged (\(finding)); not switching to it")
         }
@@ -59,7 +59,7 @@ extension BundleInstaller {
         guard let current = currentRelease() else {
             return Status(current: nil, record: nil, releases: releases(), drift: [])
         }
-        let manifest = try manifestOfRelease(at: releasesDirectory + "/" + current)
+        let manifest = try manifest(ofRelease: current)
         return Status(
             current: current, record: releases().last { $0.id == current }, releases: releases(),
             drift: audit(release: current, manifest: manifest))
@@ -68,7 +68,7 @@ extension BundleInstaller {
     /// The least-bit audit of the current release: the verify rules plus owners and groups as installed.
     public func audit() throws -> [Finding] {
         guard let current = currentRelease() else { throw BundleError("\(base) has no current release") }
-        return audit(release: current, manifest: try manifestOfRelease(at: releasesDirectory + "/" + current))
+        return audit(release: current, manifest: try manifest(ofRelease: current))
     }
 
     func audit(release: String, manifest: Manifest) -> [Finding] {
@@ -129,11 +129,20 @@ extension BundleInstaller {
         }
     }
 
-    func manifestOfRelease(at directory: String) throws -> Manifest {
-        guard let data = FileManager.default.contents(atPath: directory + "/" + Manifest.fileName) else {
-            throw BundleError("\(directory) has no manifest")
+    /// A release's manifest as committed, read through the releases directory's descriptor (no symlink
+    /// followed beneath it: a service account that owns a release cannot point this read elsewhere).
+    func manifestBytes(ofRelease id: String) throws -> [UInt8] {
+        do {
+            return try Directory.open(releasesDirectory).read(id + "/" + Manifest.fileName, limit: 256 << 20)
+        } catch {
+            throw BundleError("release \(id) has no readable manifest: \(error)")
         }
-        return try Manifest.parse(Array(data), file: directory + "/" + Manifest.fileName)
+    }
+
+    /// A release's manifest, parsed (the one reader of it).
+    func manifest(ofRelease id: String) throws -> Manifest {
+        try Manifest.parse(
+            try manifestBytes(ofRelease: id), file: releasesDirectory + "/" + id + "/" + Manifest.fileName)
     }
 
     /// Top-level directories of the system that are never an install root.

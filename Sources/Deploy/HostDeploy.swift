@@ -112,26 +112,44 @@ struct HostDeploy {
         return step.mayHaveSwitched && remote.release == release && previousAttempt.releaseBefore != release
     }
 
+    /// Where one host's deploy is: its step and how long each took, and what a failure must undo.
+    final class Progress {
+        var step = HostStep.connect
+        var stepStarted = ContinuousClock.now
+        var timings: [(HostStep, Double)] = []
+        var lockHeld = false
+        var drained = false
+        var switched = false
+        let entered: (HostStep) -> Void
+
+        init(entered: @escaping (HostStep) -> Void) { self.entered = entered }
+
+        /// `secondsAgo`: the next step began that long ago (a step the host ran within the previous command).
+        func enter(_ next: HostStep, secondsAgo: Double = 0) {
+            let began = ContinuousClock.now - .milliseconds(Int((secondsAgo * 1000).rounded()))
+            timings.append((step, (began - stepStarted).inSeconds))
+            stepStarted = began
+            step = next
+            entered(next)
+        }
+
+        func stepTimes() -> [HostOutcome.StepTime] {
+            (timings + [(step, (ContinuousClock.now - stepStarted).inSeconds)]).map {
+                HostOutcome.StepTime(step: $0.0, seconds: ($0.1 * 1000).rounded() / 1000)
+            }
+        }
+    }
+
+    /// Connect, lock, inspect; then finish what a stopped run left, or nothing, or upgrade; unlock. A failure
+    /// past the switch goes back to the release before.
     func run() -> HostOutcome {
         let started = ContinuousClock.now
         var outcome = HostOutcome(host: target.name, batch: target.batch, state: .running)
         try? journal?.hostStarted(deployment, target.name)
-        var step = HostStep.connect
-        var stepStarted = ContinuousClock.now
-        var timings: [(HostStep, Double)] = []
-        /// `secondsAgo`: the next step began that long ago (a step the host ran within the previous command).
-        func enter(_ next: HostStep, secondsAgo: Double = 0) {
-            let now = ContinuousClock.now
-            let began = now - .milliseconds(Int((secondsAgo * 1000).rounded()))
-            timings.append((step, (began - stepStarted).inSeconds))
-            stepStarted = began
-            step = next
+        let progress = Progress { [journal, deployment, target] next in
             try? journal?.hostStep(deployment, target.name, next)
         }
         var connection: SSHConnection?
-        var lockHeld = false
-        var drained = false
-        var switched = false
         do {
             log(
                 target.name,
@@ -139,95 +157,110 @@ struct HostDeploy {
                     + (settings.jump.map { " through \($0)" } ?? ""))
             let ssh = try connect()
             connection = ssh
-            enter(.lock)
+            progress.enter(.lock)
             try lockHost(ssh)
-            lockHeld = true
-            enter(.inspect)
+            progress.lockHeld = true
+            progress.enter(.inspect)
             let remote = try HostDeploy.inspect(ssh, root: root)
             let unfinished = leftUnfinished(remote)
             // What the host ran before this deployment: by the journal when the stopped run had switched it.
             outcome.releaseBefore = unfinished ? previousAttempt?.releaseBefore : remote.release
             try? journal?.hostInspected(deployment, target.name, releaseBefore: outcome.releaseBefore)
             if unfinished {
-                // The run that stopped switched this host and did not see it healthy: its services are
-                // restarted, checked and undrained now, or it goes back to what it ran before.
-                log(
-                    target.name,
-                    "the stopped run left it on \(release) at \(previousAttempt?.step?.rawValue ?? "?"); finishing: restart, health check, undrain"
-                )
-                switched = true
-                drained = target.plan.hooks.drain != nil
-                outcome.releaseAfter = release
-                enter(.restart)
-                try restart(ssh)
-                try checkAndUndrain(ssh, enter: enter, drained: &drained)
+                try finishStoppedRun(ssh, progress, &outcome)
             } else if remote.release == release {
                 log(target.name, "already runs \(version.ref) (\(release)); nothing to do")
                 outcome.releaseAfter = release
             } else {
-                if let drain = target.plan.hooks.drain {
-                    enter(.drain)
-                    drained = true
-                    try hook(ssh, drain, step: .drain)
-                }
-                enter(.send)
-                let staging = layout.staging(deployment: deployment)
-                let transfer = (transfers ?? TransferPlans(version: version)).plan(remote: remote.manifest)
-                let (files, bytes) = try send(transfer.needed, to: staging, over: ssh)
-                outcome.filesSent = files
-                log(
-                    target.name,
-                    "sent \(files) of \(version.manifest.entries.filter { $0.kind == .file }.count) files (\(bytes) bytes); the rest is on the host"
-                )
-                enter(.switch)
-                // The host's installer either switches completely or leaves `current` where it was.
-                let applied = try apply(ssh, staging: staging, manifestInput: transfer.manifestInput)
-                switched = true
-                outcome.filesSent += applied.extraFiles
-                outcome.releaseAfter = release
-                log(target.name, "switched \(root)/current to \(release) (\(version.ref))")
-                enter(.restart, secondsAgo: applied.restartSeconds)
-                if let failure = applied.restartError { throw StepFailure(step: .restart, message: failure) }
-                if let services = applied.services { log(target.name, services) }
-                try checkAndUndrain(ssh, enter: enter, drained: &drained)
+                try upgrade(ssh, remote, progress, &outcome)
             }
-            enter(.unlock)
+            progress.enter(.unlock)
             try? unlockHost(ssh)
             outcome.state = .succeeded
             outcome.step = .done
             outcome.bytesSent = ssh.payloadBytesSent
         } catch {
-            let message = printable((error as? StepFailure)?.message ?? "\(error)")
-            outcome.state = .failed
-            outcome.step = (error as? StepFailure)?.step ?? step
-            outcome.error = message
-            log(target.name, "failed at \(outcome.step!.rawValue): \(message)")
-            if let ssh = connection {
-                if switched {
-                    outcome.state = recover(ssh, previous: outcome.releaseBefore, outcome: &outcome)
-                } else if drained {
-                    try? hook(ssh, target.plan.hooks.undrain, step: .undrain)
-                }
-                if lockHeld { try? unlockHost(ssh) }
-                outcome.bytesSent = ssh.payloadBytesSent
-            }
+            failed(error, connection, progress, &outcome)
         }
-        timings.append((step, (ContinuousClock.now - stepStarted).inSeconds))
-        outcome.stepSeconds = timings.map { HostOutcome.StepTime(step: $0.0, seconds: ($0.1 * 1000).rounded() / 1000) }
+        outcome.stepSeconds = progress.stepTimes()
         outcome.seconds = (ContinuousClock.now - started).inSeconds
         return outcome
     }
 
+    /// The run that stopped switched this host and did not see it healthy: its services are restarted, checked
+    /// and undrained now, or it goes back to what it ran before.
+    func finishStoppedRun(_ ssh: SSHConnection, _ progress: Progress, _ outcome: inout HostOutcome) throws {
+        log(
+            target.name,
+            "the stopped run left it on \(release) at \(previousAttempt?.step?.rawValue ?? "?"); finishing: restart, health check, undrain"
+        )
+        progress.switched = true
+        progress.drained = target.plan.hooks.drain != nil
+        outcome.releaseAfter = release
+        progress.enter(.restart)
+        try restart(ssh)
+        try checkAndUndrain(ssh, progress)
+    }
+
+    /// Drain, send what the host lacks, switch (the host's installer switches completely or not at all),
+    /// restart, health checks, undrain.
+    func upgrade(_ ssh: SSHConnection, _ remote: RemoteState, _ progress: Progress, _ outcome: inout HostOutcome)
+        throws
+    {
+        if let drain = target.plan.hooks.drain {
+            progress.enter(.drain)
+            progress.drained = true
+            try hook(ssh, drain, step: .drain)
+        }
+        progress.enter(.send)
+        let staging = layout.staging(deployment: deployment)
+        let transfer = (transfers ?? TransferPlans(version: version)).plan(remote: remote.manifest)
+        let (files, bytes) = try send(transfer.needed, to: staging, over: ssh)
+        outcome.filesSent = files
+        log(
+            target.name,
+            "sent \(files) of \(version.manifest.entries.filter { $0.kind == .file }.count) files (\(bytes) bytes); the rest is on the host"
+        )
+        progress.enter(.switch)
+        let applied = try apply(ssh, staging: staging, manifestInput: transfer.manifestInput)
+        progress.switched = true
+        outcome.filesSent += applied.extraFiles
+        outcome.releaseAfter = release
+        log(target.name, "switched \(root)/current to \(release) (\(version.ref))")
+        progress.enter(.restart, secondsAgo: applied.restartSeconds)
+        if let failure = applied.restartError { throw StepFailure(step: .restart, message: failure) }
+        if let services = applied.services { log(target.name, services) }
+        try checkAndUndrain(ssh, progress)
+    }
+
+    /// A failed host: the step and why; past the switch it goes back to the release before, else it is
+    /// undrained; its lock is released.
+    func failed(_ error: any Error, _ connection: SSHConnection?, _ progress: Progress, _ outcome: inout HostOutcome) {
+        let message = printable((error as? StepFailure)?.message ?? "\(error)")
+        outcome.state = .failed
+        outcome.step = (error as? StepFailure)?.step ?? progress.step
+        outcome.error = message
+        log(target.name, "failed at \(outcome.step!.rawValue): \(message)")
+        guard let ssh = connection else { return }
+        if progress.switched {
+            outcome.state = recover(ssh, previous: outcome.releaseBefore, outcome: &outcome)
+        } else if progress.drained {
+            try? hook(ssh, target.plan.hooks.undrain, step: .undrain)
+        }
+        if progress.lockHeld { try? unlockHost(ssh) }
+        outcome.bytesSent = ssh.payloadBytesSent
+    }
+
     /// The tail every switched host goes through: its health checks, then undrain.
-    func checkAndUndrain(_ ssh: SSHConnection, enter: (HostStep, Double) -> Void, drained: inout Bool) throws {
-        enter(.health, 0)
+    func checkAndUndrain(_ ssh: SSHConnection, _ progress: Progress) throws {
+        progress.enter(.health)
         if let failure = health.check(target.plan.monitors, on: ssh, log: { log(target.name, $0) }) {
             throw StepFailure(step: .health, message: failure)
         }
-        if drained {
-            enter(.undrain, 0)
+        if progress.drained {
+            progress.enter(.undrain)
             try hook(ssh, target.plan.hooks.undrain, step: .undrain)
-            drained = false
+            progress.drained = false
         }
     }
 

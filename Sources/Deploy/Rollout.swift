@@ -160,70 +160,87 @@ public final class Rollout: Sendable {
         let role = try role
         let ref = try ref
         var targets = try targets()
+        try checkLimits(targets)
+        let version = try fetchVersion()
+        output(
+            "deploying \(role.name) \(ref) (\(version.commit.short)) to \(targets.count) host\(targets.count == 1 ? "" : "s")"
+        )
+        let record = try openRecord(journal, actor: actor, role: role, ref: ref, targets: &targets, resume: resume)
+        let heartbeat = startHeartbeat(role: role.name, journal: journal)
+        defer { heartbeat.cancel() }
+        let allowed = (options.maxFail ?? role.maxFail).amount.of(resume == nil ? targets.count : max(targets.count, 1))
+        var outcomes = deployHosts(targets, version: version, record: record, journal: journal, allowed: allowed)
+        outcomes += notStarted(targets, reached: outcomes, deployment: record.deployment, journal: journal)
+        return try finishRecord(
+            outcomes, journal: journal, record: record, resumed: resume != nil, role: role.name, ref: ref,
+            version: version, seconds: (ContinuousClock.now - started).inSeconds)
+    }
+
+    /// Stops the rollout as Ctrl-C or SIGTERM asks: no new host starts; hosts in flight finish (or roll back).
+    /// The command line installs the signal handlers and calls this.
+    public func interrupt(signal number: Int32) {
+        progress.withLock { progress in
+            if progress.stopReason?.isInterrupt != true { progress.stopReason = .interrupted(signal: number) }
+        }
+        output("interrupted: no new host starts; hosts in flight finish or roll back")
+    }
+
+    /// The deployment's record: its id, and for a resumed one what each host did before.
+    struct OpenRecord {
+        var deployment: Int64
+        var previousAttempts: [String: HostOutcome]
+    }
+
+    /// The descriptor and thread limits against the hosts in flight at once (a window, or the largest batch).
+    func checkLimits(_ targets: [DeployTarget]) throws {
         let inFlight = options.window ?? Dictionary(grouping: targets, by: \.batch).values.map(\.count).max() ?? 1
         try ResourceLimits.ensure(
             hostsInFlight: min(inFlight, targets.count), option: options.window == nil ? "the batch size" : "--window")
-        let version = try fetchVersion()
-        output("deploying \(role.name) \(ref) (\(version.commit.short)) to \(targets.count) hosts")
+    }
 
-        // The role's lock, then the record of this deployment.
-        var deploymentID: Int64 = 0
-        var previousAttempts: [String: HostOutcome] = [:]
-        if let journal {
-            if let resume {
-                try journal.adoptLock(role: role.name, deployment: resume.id, owner: actor)
-                deploymentID = resume.id
-                let recorded = try journal.hosts(of: resume.id)
-                let done = recorded.filter { [.succeeded, .failed, .rolledBack].contains($0.state) }
-                previousAttempts = Dictionary(recorded.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
-                let doneNames = Set(done.map(\.host))
-                targets = targets.filter { !doneNames.contains($0.name) }
-                output("resuming deployment \(resume.id): \(done.count) hosts done, \(targets.count) to go")
-            } else {
-                try journal.acquireLock(
-                    role: role.name, owner: actor, message: options.message, staleAfter: 600)
-                do {
-                    let recorded = DeployOptions.Recorded(
-                        hosts: options.hosts, batch: options.batch?.steps.map(\.description), window: options.window,
-                        maxFail: options.maxFail?.amount.description, repository: role.bundleRepository)
-                    let previousRef = try journal.deployments(role: role.name, limit: 20).first {
-                        $0.state == .succeeded
-                    }?.ref
-                    deploymentID = try journal.start(
-                        role: role.name, ref: ref, previousRef: previousRef, kind: options.kind, actor: actor,
-                        message: options.message, options: recorded, hosts: targets.map { ($0.name, $0.batch) })
-                    try journal.attachLock(role: role.name, deployment: deploymentID)
-                } catch {
-                    _ = try? journal.releaseLock(role: role.name)
-                    throw error
-                }
-            }
+    /// Takes the role's lock and records the deployment; resuming, adopts the dead run's lock and leaves out the
+    /// hosts it finished.
+    func openRecord(
+        _ journal: Journal?, actor: String, role: Plans.Role, ref: String, targets: inout [DeployTarget],
+        resume: DeploymentRecord?
+    ) throws -> OpenRecord {
+        guard let journal else { return OpenRecord(deployment: 0, previousAttempts: [:]) }
+        if let resume {
+            try journal.adoptLock(role: role.name, deployment: resume.id, owner: actor)
+            let recorded = try journal.hosts(of: resume.id)
+            let done = Set(recorded.filter { [.succeeded, .failed, .rolledBack].contains($0.state) }.map(\.host))
+            targets = targets.filter { !done.contains($0.name) }
+            output("resuming deployment \(resume.id): \(done.count) hosts done, \(targets.count) to go")
+            return OpenRecord(
+                deployment: resume.id,
+                previousAttempts: Dictionary(recorded.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a }))
         }
-        let allowed = (options.maxFail ?? role.maxFail).amount.of(resume == nil ? targets.count : max(targets.count, 1))
-        let interrupts = watchSignals()
-        let heartbeat = startHeartbeat(role: role.name, journal: journal)
-        defer {
-            interrupts.forEach { $0.cancel() }
-            signal(SIGINT, SIG_DFL)
-            signal(SIGTERM, SIG_DFL)
-            heartbeat.cancel()
+        try journal.acquireLock(role: role.name, owner: actor, message: options.message, staleAfter: 600)
+        do {
+            let recorded = DeployOptions.Recorded(
+                hosts: options.hosts, batch: options.batch?.steps.map(\.description), window: options.window,
+                maxFail: options.maxFail?.amount.description, repository: role.bundleRepository)
+            let previousRef = try journal.deployments(role: role.name, limit: 20).first { $0.state == .succeeded }?.ref
+            let id = try journal.start(
+                role: role.name, ref: ref, previousRef: previousRef, kind: options.kind, actor: actor,
+                message: options.message, options: recorded, hosts: targets.map { ($0.name, $0.batch) })
+            try journal.attachLock(role: role.name, deployment: id)
+            return OpenRecord(deployment: id, previousAttempts: [:])
+        } catch {
+            _ = try? journal.releaseLock(role: role.name)
+            throw error
         }
+    }
 
-        var outcomes: [HostOutcome] = []
-        let deployment = deploymentID
+    /// Deploys the hosts in a sliding window or batch by batch, recording each outcome and counting failures
+    /// against the budget; stops starting hosts once a stop reason is set.
+    func deployHosts(
+        _ targets: [DeployTarget], version: BundleVersion, record: OpenRecord, journal: Journal?, allowed: Int
+    ) -> [HostOutcome] {
+        let deployment = record.deployment
         let total = targets.count
-        let record: @Sendable (HostOutcome) -> Void = { [self] outcome in
-            try? journal?.hostFinished(deployment, outcome)
-            guard outcome.state != .succeeded else { return }
-            progress.withLock { progress in
-                progress.failures += 1
-                if progress.failures > allowed && progress.stopReason == nil {
-                    progress.stopReason = .failureBudget(allowed: allowed, hosts: total)
-                }
-            }
-        }
         let transfers = TransferPlans(version: version)
-        let attempts = previousAttempts
+        let attempts = record.previousAttempts
         let deployOne: @Sendable (DeployTarget) -> HostOutcome? = { [self] target in
             guard currentStopReason() == nil else { return nil }
             var host = HostDeploy(
@@ -232,68 +249,71 @@ public final class Rollout: Sendable {
             host.transfers = transfers
             host.previousAttempt = attempts[target.name]
             let outcome = host.run()
-            record(outcome)
+            try? journal?.hostFinished(deployment, outcome)
+            if outcome.state != .succeeded {
+                progress.withLock { progress in
+                    progress.failures += 1
+                    if progress.failures > allowed && progress.stopReason == nil {
+                        progress.stopReason = .failureBudget(allowed: allowed, hosts: total)
+                    }
+                }
+            }
             return outcome
         }
         if let window = options.window {
             output("rolling with a window of \(window) hosts in flight")
-            outcomes += parallelMap(targets, width: max(1, window), deployOne).compactMap { $0 }
-        } else {
-            let batches = Dictionary(grouping: targets, by: \.batch).sorted { $0.key < $1.key }
-            for (number, hosts) in batches {
-                guard currentStopReason() == nil else { break }
-                output("batch \(number)/\(batches.last?.key ?? number): \(hosts.map(\.name).joined(separator: ", "))")
-                outcomes += parallelMap(hosts, width: hosts.count, deployOne).compactMap { $0 }
-            }
+            return parallelMap(targets, width: max(1, window), deployOne).compactMap { $0 }
         }
+        var outcomes: [HostOutcome] = []
+        let batches = Dictionary(grouping: targets, by: \.batch).sorted { $0.key < $1.key }
+        for (number, hosts) in batches {
+            guard currentStopReason() == nil else { break }
+            output("batch \(number)/\(batches.last?.key ?? number): \(hosts.map(\.name).joined(separator: ", "))")
+            outcomes += parallelMap(hosts, width: hosts.count, deployOne).compactMap { $0 }
+        }
+        return outcomes
+    }
 
-        // Hosts that never started: skipped (left pending when interrupted, so `deploy resume` takes them).
+    /// Hosts that never started: skipped (left pending when interrupted, so `deploy resume` takes them).
+    func notStarted(
+        _ targets: [DeployTarget], reached outcomes: [HostOutcome], deployment: Int64, journal: Journal?
+    ) -> [HostOutcome] {
         let reason = currentStopReason()
         let interrupted = reason?.isInterrupt == true
         let reached = Set(outcomes.map(\.host))
-        for target in targets where !reached.contains(target.name) {
+        return targets.filter { !reached.contains($0.name) }.map { target in
             var skipped = HostOutcome(host: target.name, batch: target.batch, state: interrupted ? .pending : .skipped)
             skipped.error = reason?.description
             if !interrupted { try? journal?.hostFinished(deployment, skipped) }
-            outcomes.append(skipped)
+            return skipped
         }
-        // A resumed run reports the whole deployment.
+    }
+
+    /// The deployment's state from every host's outcome (a resumed run reports the whole deployment), recorded
+    /// with the lock released (an interrupted run is resumed by `deploy resume`).
+    func finishRecord(
+        _ outcomes: [HostOutcome], journal: Journal?, record: OpenRecord, resumed: Bool, role: String, ref: String,
+        version: BundleVersion, seconds: Double
+    ) throws -> DeploySummary {
+        let reason = currentStopReason()
         var all = outcomes
-        if resume != nil, let journal {
+        if resumed, let journal {
             let fresh = Set(outcomes.map(\.host))
-            all = try journal.hosts(of: deployment).filter { !fresh.contains($0.host) } + outcomes
+            all = try journal.hosts(of: record.deployment).filter { !fresh.contains($0.host) } + outcomes
         }
         let succeeded = all.filter { $0.state == .succeeded }.count
-        let state =
-            DeployState.of(succeeded: succeeded, of: all.count, interrupted: interrupted)
+        let state = DeployState.of(succeeded: succeeded, of: all.count, interrupted: reason?.isInterrupt == true)
         if let journal {
-            try? journal.finish(deployment, state: state)
-            _ = try? journal.releaseLock(role: role.name)  // an interrupted run is resumed by `deploy resume`
+            try? journal.finish(record.deployment, state: state)
+            _ = try? journal.releaseLock(role: role)
         }
-        let elapsed = ContinuousClock.now - started
         return DeploySummary(
-            deployment: journal == nil ? nil : deployment, role: role.name, ref: ref, release: version.commit.short,
+            deployment: journal == nil ? nil : record.deployment, role: role, ref: ref, release: version.commit.short,
             state: state, stoppedBecause: reason, hosts: all.sorted { ($0.batch, $0.host) < ($1.batch, $1.host) },
-            seconds: elapsed.inSeconds)
+            seconds: seconds)
     }
 
     func currentStopReason() -> StopReason? { progress.withLock { $0.stopReason } }
-
-    /// Ctrl-C or SIGTERM: start no new host; hosts in flight finish (or roll back).
-    func watchSignals() -> [any DispatchSourceSignal] {
-        [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [self] in
-                progress.withLock { progress in
-                    if progress.stopReason?.isInterrupt != true { progress.stopReason = .interrupted(signal: number) }
-                }
-                output("interrupted: no new host starts; hosts in flight finish or roll back")
-            }
-            source.resume()
-            return source
-        }
-    }
 
     func startHeartbeat(role: String, journal: Journal?) -> any DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: .global())

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Database
 import Deploy
+import Dispatch
 import Foundation
 import Glibc
 import Inventory
@@ -218,6 +219,19 @@ struct DeployCommand: ParsableCommand {
 
     /// Runs the rollout with its record in the inventory; prints the summary and exits with its status.
     static func execute(_ rollout: Rollout, journal: Journal, json: Bool, resume: DeploymentRecord?) throws {
+        // Ctrl-C or SIGTERM: the rollout starts no new host; hosts in flight finish (or roll back).
+        let interrupts = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { rollout.interrupt(signal: number) }
+            source.resume()
+            return source
+        }
+        defer {
+            interrupts.forEach { $0.cancel() }
+            signal(SIGINT, SIG_DFL)
+            signal(SIGTERM, SIG_DFL)
+        }
         try report(try rollout.run(actor: currentActor(), journal: journal, resume: resume), json: json)
     }
 
