@@ -52,7 +52,9 @@ struct BootRecorder {
             attempt += 1
             do {
                 let inventory = try InventoryConnection.open(
-                    url, schema: try SchemaLoader().load(directory: schemaDirectory),
+                    url,
+                    schema: try SchemaLoader().load(
+                        builtInWith: FileManager.default.fileExists(atPath: schemaDirectory) ? schemaDirectory : nil),
                     actor: "redeye boot (\(report.mac ?? "no MAC"))", .existing, clock: clock)
                 defer { inventory.close() }
                 let store = inventory.store

@@ -8,11 +8,15 @@ import YAML
 
 /// Options every command that reads the schema shares.
 struct SchemaOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Directory of schema files (*.yaml), merged.", valueName: "dir"))
-    var schema: String = "Schemas"
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Directory of schema files (*.yaml) on top of the built-in schema: a file named like a built-in one replaces it, others add tables or extend them (`extend:`). Default: the built-in schema alone.",
+            valueName: "dir"))
+    var schema: String?
 
     func load() throws -> DatabaseSchema {
-        try SchemaLoader().load(directory: schema)
+        try SchemaLoader().load(builtInWith: schema)
     }
 }
 

@@ -3,14 +3,24 @@ import YAML
 
 /// The YAML form of one schema file (see docs/schema.md).
 struct SchemaFile: Decodable {
-    var tables: OrderedEntries<TableSpec>
+    var tables: OrderedEntries<TableSpec>?
     /// Columns added to every table that does not declare a column of the same name.
     var commonColumns: OrderedEntries<ColumnSpec>?
+    /// Additions to tables another file defines (the built-in schema, say): columns, uniques, indexes, checks.
+    var extend: OrderedEntries<TableExtension>?
 
     enum CodingKeys: String, CodingKey {
-        case tables
+        case tables, extend
         case commonColumns = "common_columns"
     }
+}
+
+/// What a file adds to a table defined elsewhere (`extend: {host: {columns: {owner_team: text}}}`).
+struct TableExtension: Decodable, Sendable {
+    var columns: OrderedEntries<ColumnSpec>?
+    var unique: [NameList]?
+    var indexes: [Located<IndexSpec>]?
+    var checks: [Located<CheckSpec>]?
 }
 
 /// A mapping decoded in document order, each entry with its location.

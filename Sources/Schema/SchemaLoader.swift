@@ -7,8 +7,36 @@ public struct SchemaLoader: Sendable {
 
     public init() {}
 
-    /// Loads and validates every schema file of `directory`, reporting all problems at once.
+    /// The built-in schema, with the files of `directory` (when given) on top: a file named like a built-in one
+    /// replaces it, any other adds its tables and extends the built-in ones (`extend:`).
+    public func load(builtInWith directory: String?) throws(SchemaError) -> DatabaseSchema {
+        var sources = BuiltInSchema.files.map { (name: "built-in:\($0.name)", bytes: Array(($0.text + "\n").utf8)) }
+        if let directory {
+            for file in try Self.files(of: directory) {
+                let base = (file.name as NSString).lastPathComponent
+                sources.removeAll { $0.name == "built-in:\(base)" }
+                sources.append(file)
+            }
+        }
+        return try load(sources: sources)
+    }
+
+    /// Loads and validates every schema file of `directory` alone, reporting all problems at once.
     public func load(directory: String) throws(SchemaError) -> DatabaseSchema {
+        try load(sources: try Self.files(of: directory))
+    }
+
+    /// The `*.yaml` / `*.yml` files of a schema directory, by path, in name order.
+    static func files(of directory: String) throws(SchemaError) -> [(name: String, bytes: [UInt8])] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+        else {
+            throw SchemaError([
+                YAMLError(
+                    location: SourceLocation(file: directory, line: 0, column: 0), path: "",
+                    message: "cannot read the schema directory: there is no directory \(directory)")
+            ])
+        }
         let files: [String]
         do {
             files = try FileManager.default.contentsOfDirectory(atPath: directory)
@@ -27,7 +55,7 @@ public struct SchemaLoader: Sendable {
                     message: "no schema files (*.yaml) in this directory")
             ])
         }
-        var sources: [(String, [UInt8])] = []
+        var sources: [(name: String, bytes: [UInt8])] = []
         for name in files {
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
             guard let data = FileManager.default.contents(atPath: path) else {
@@ -38,7 +66,7 @@ public struct SchemaLoader: Sendable {
             }
             sources.append((path, Array(data)))
         }
-        return try load(sources: sources)
+        return sources
     }
 
     /// Loads schema files given as (name, contents) pairs.
@@ -76,11 +104,14 @@ struct SchemaBuilder {
         var seen: [String: SourceLocation?] = [:]
         var common: [(name: String, value: ColumnSpec, location: SourceLocation?)] = []
         for (_, file) in files {
-            for entry in file.tables.entries {
+            for entry in file.tables?.entries ?? [] {
                 if let first = seen[entry.name] {
                     issue(
                         entry.location, "tables.\(entry.name)",
-                        "table '\(entry.name)' is already defined at \(first.map(\.description) ?? "another file")")
+                        "table '\(entry.name)' is already defined at \(first.map(\.description) ?? "another file")"
+                            + ((first?.file.hasPrefix("built-in:") ?? false)
+                                ? " (add to it under `extend:`, or name your file motherbrain.yaml to replace the built-in schema)"
+                                : ""))
                     continue
                 }
                 seen[entry.name] = entry.location
@@ -96,6 +127,19 @@ struct SchemaBuilder {
                 common.append(entry)
             }
         }
+        // Extensions apply after every file's tables are known, whatever the files' order.
+        for (_, file) in files {
+            for entry in file.extend?.entries ?? [] {
+                guard let i = specs.firstIndex(where: { $0.name == entry.name }) else {
+                    issue(
+                        entry.location, "extend.\(entry.name)",
+                        "no table '\(entry.name)' to extend\(suggestionSuffix(for: entry.name, among: specs.map(\.name)))"
+                    )
+                    continue
+                }
+                extend(&specs[i], with: entry.value, path: "extend.\(entry.name)")
+            }
+        }
         var tables: [Table] = []
         for entry in specs {
             tables.append(buildTable(entry.name, entry.value, entry.location, common: common))
@@ -107,6 +151,27 @@ struct SchemaBuilder {
         }
         checkNames(schema)
         return schema
+    }
+
+    /// Adds an extension's columns, uniques, indexes and checks to a table's spec; a column it already has is
+    /// a located error naming where it is defined.
+    mutating func extend(
+        _ table: inout (name: String, value: TableSpec, location: SourceLocation?), with ext: TableExtension,
+        path: String
+    ) {
+        for column in ext.columns?.entries ?? [] {
+            if let existing = table.value.columns.entries.first(where: { $0.name == column.name }) {
+                issue(
+                    column.location, "\(path).columns.\(column.name)",
+                    "table '\(table.name)' already has a column '\(column.name)' (at \(existing.location.map(\.description) ?? "?")): an extension adds columns, it does not redefine them"
+                )
+                continue
+            }
+            table.value.columns.entries.append(column)
+        }
+        table.value.unique = (table.value.unique ?? []) + (ext.unique ?? [])
+        table.value.indexes = (table.value.indexes ?? []) + (ext.indexes ?? [])
+        table.value.checks = (table.value.checks ?? []) + (ext.checks ?? [])
     }
 
     mutating func buildTable(

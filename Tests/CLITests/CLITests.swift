@@ -66,6 +66,29 @@ import Testing
             committed == generated.stdout, "docs/inventory.md is stale: run `redeye schema doc > docs/inventory.md`")
     }
 
+    @Test("the built-in schema: commands work from any directory, and a file on top extends it")
+    func builtInSchemaFromAnyDirectory() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = ["--db", "sqlite:inv.db"]
+        let migrated = try runRedeye(["schema", "migrate"] + db, in: dir)
+        #expect(migrated.status == 0, "\(migrated.stderr)")
+        #expect(try runRedeye(["inventory", "put", "site", "name=fra1"] + db, in: dir).status == 0)
+        let shown = try runRedeye(["schema", "show"], in: dir)
+        #expect(
+            shown.stdout == (try String(contentsOfFile: repositoryRoot + "/Schemas/motherbrain.yaml", encoding: .utf8)))
+        try writeFiles(
+            ["local/local.yaml": "extend:\n  host:\n    columns:\n      owner_team: {type: text, null: true}\n"],
+            under: dir)
+        let extended = try runRedeye(["schema", "migrate", "--schema", "local"] + db, in: dir)
+        #expect(extended.status == 0 && extended.stdout.contains("host: add column owner_team"), "\(extended.stdout)")
+        let put = try runRedeye(
+            ["inventory", "put", "host", "name=api01", "owner_team=payments", "--schema", "local"] + db, in: dir)
+        #expect(put.status == 0, "\(put.stderr)")
+        let missing = try runRedeye(["schema", "validate", "--schema", "nowhere"], in: dir)
+        #expect(missing.status == 1 && missing.stderr.contains("there is no directory nowhere"), "\(missing.stderr)")
+    }
+
     @Test func unknownOptionIsAUsageError() throws {
         let result = try runRedeye(["schema", "plan", "--frobnicate"])
         #expect(result.status == 64)
@@ -91,7 +114,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let v1 =
             "tables:\n  host:\n    key: name\n    columns:\n      name: text\n      notes: {type: text, null: true}\n"
-        try writeFiles(["s/a.yaml": v1], under: dir)
+        try writeFiles(["s/motherbrain.yaml": v1], under: dir)
         let db = ["--schema", "s", "--db", "sqlite:inv.db"]
         let first = try runRedeye(["schema", "migrate"] + db, in: dir)
         #expect(first.status == 0, "\(first.stderr)")
@@ -100,7 +123,7 @@ import Testing
         #expect(again.stdout.hasPrefix("up to date"))
         #expect(try runRedeye(["schema", "plan", "--check"] + db, in: dir).status == 0)
 
-        try writeFiles(["s/a.yaml": v1 + "      rack: {type: integer, null: true}\n"], under: dir)
+        try writeFiles(["s/motherbrain.yaml": v1 + "      rack: {type: integer, null: true}\n"], under: dir)
         let drift = try runRedeye(["schema", "plan", "--check"] + db, in: dir)
         #expect(drift.status == 3)
         #expect(drift.stdout.contains("+ host: add column rack (integer, null)"))
@@ -110,7 +133,7 @@ import Testing
         #expect(decoded?["up_to_date"] as? Bool == false)
         #expect((decoded?["sql"] as? [String])?.first == "ALTER TABLE \"host\" ADD COLUMN \"rack\" INTEGER")
 
-        try writeFiles(["s/a.yaml": "tables:\n  host:\n    key: name\n    columns:\n      name: text\n"], under: dir)
+        try writeFiles(["s/motherbrain.yaml": "tables:\n  host:\n    key: name\n    columns:\n      name: text\n"], under: dir)
         let refused = try runRedeye(["schema", "migrate"] + db, in: dir)
         #expect(refused.status == 4)
         #expect(refused.stderr.contains("host: drop column notes [destructive"))
@@ -168,16 +191,16 @@ import Testing
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let good = "tables:\n  host:\n    key: name\n    columns:\n      name: text\n"
-        try writeFiles(["s/a.yaml": good], under: dir)
+        try writeFiles(["s/motherbrain.yaml": good], under: dir)
         #expect(try runRedeye(["schema", "migrate", "--schema", "s", "--db", "sqlite:inv.db"], in: dir).status == 0)
         let before = FileManager.default.contents(atPath: dir + "/inv.db")
         for broken in [
             good + "      role: {ref: nowhere}\n", good + "    colour: red\n", good + "      x: [unclosed\n",
         ] {
-            try writeFiles(["s/a.yaml": broken], under: dir)
+            try writeFiles(["s/motherbrain.yaml": broken], under: dir)
             let result = try runRedeye(["schema", "migrate", "--schema", "s", "--db", "sqlite:inv.db"], in: dir)
             #expect(result.status == 1)
-            #expect(result.stderr.contains("s/a.yaml:"))
+            #expect(result.stderr.contains("s/motherbrain.yaml:"))
             #expect(FileManager.default.contents(atPath: dir + "/inv.db") == before)
         }
     }

@@ -165,3 +165,76 @@ func schemaErrors(_ files: [String: String]) -> [String] {
         }
     }
 }
+
+@Suite("the built-in schema and extensions")
+struct BuiltInSchemaTests {
+    @Test("the built-in schema is Schemas/ as committed (run scripts/embed-schema after editing it)")
+    func builtInIsTheSchemaDirectory() throws {
+        for file in BuiltInSchema.files {
+            let onDisk = try String(contentsOfFile: repositoryRoot + "/Schemas/" + file.name, encoding: .utf8)
+            #expect(file.text + "\n" == onDisk, "\(file.name) differs: run scripts/embed-schema")
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/Schemas").filter {
+            $0.hasSuffix(".yaml")
+        }
+        #expect(Set(names) == Set(BuiltInSchema.files.map(\.name)))
+    }
+
+    @Test("a file on top extends built-in tables and adds its own; conflicts are located, all at once")
+    func extensions() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeFiles(
+            [
+                "local.yaml": """
+                extend:
+                  host:
+                    columns:
+                      owner_team: {ref: team, null: true, on_delete: set_null}
+                    indexes:
+                      - {columns: [owner_team]}
+                tables:
+                  team:
+                    key: name
+                    columns:
+                      name: text
+
+                """
+            ], under: dir)
+        let schema = try SchemaLoader().load(builtInWith: dir)
+        let host = try #require(schema.table("host"))
+        #expect(host.column("owner_team")?.reference?.table == "team")
+        #expect(host.column("name") != nil && host.indexes.contains { $0.columns == ["owner_team"] })
+        #expect(schema.table("team") != nil && schema.table("site") != nil)
+
+        // A file named like the built-in one replaces it.
+        try writeFiles(
+            ["motherbrain.yaml": "tables:\n  solo:\n    key: id\n    columns:\n      id: integer\n"], under: dir)
+        try FileManager.default.removeItem(atPath: dir + "/local.yaml")
+        let replaced = try SchemaLoader().load(builtInWith: dir)
+        #expect(replaced.table("host") == nil && replaced.table("solo") != nil)
+
+        try FileManager.default.removeItem(atPath: dir + "/motherbrain.yaml")
+        try writeFiles(
+            [
+                "bad.yaml":
+                    "extend:\n  host:\n    columns:\n      name: text\n  hots:\n    columns:\n      x: text\n"
+            ], under: dir)
+        do {
+            _ = try SchemaLoader().load(builtInWith: dir)
+            Issue.record("a conflicting extension was accepted")
+        } catch {
+            let messages = error.issues.map(\.description)
+            #expect(messages.count == 2, "\(messages)")
+            #expect(
+                messages.contains {
+                    $0.hasPrefix(
+                        dir
+                            + "/bad.yaml:4:13: extend.host.columns.name: table 'host' already has a column 'name' (at built-in:motherbrain.yaml:"
+                    )
+                }, "\(messages)")
+            #expect(messages.contains { $0.contains("no table 'hots' to extend (did you mean 'host'?)") })
+        }
+        #expect(throws: SchemaError.self) { try SchemaLoader().load(builtInWith: dir + "/missing") }
+    }
+}

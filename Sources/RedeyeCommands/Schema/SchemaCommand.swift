@@ -16,7 +16,7 @@ struct SchemaCommand: ParsableCommand {
               redeye schema plan --db sqlite:inventory.db
               redeye schema migrate --db postgres://redeye@db.example:5432/inventory
             """,
-        subcommands: [Validate.self, SQL.self, Plan.self, Migrate.self, Doc.self]
+        subcommands: [Validate.self, Show.self, SQL.self, Plan.self, Migrate.self, Doc.self]
     )
 
 }
