@@ -133,7 +133,8 @@ import Testing
         #expect(decoded?["up_to_date"] as? Bool == false)
         #expect((decoded?["sql"] as? [String])?.first == "ALTER TABLE \"host\" ADD COLUMN \"rack\" INTEGER")
 
-        try writeFiles(["s/motherbrain.yaml": "tables:\n  host:\n    key: name\n    columns:\n      name: text\n"], under: dir)
+        try writeFiles(
+            ["s/motherbrain.yaml": "tables:\n  host:\n    key: name\n    columns:\n      name: text\n"], under: dir)
         let refused = try runRedeye(["schema", "migrate"] + db, in: dir)
         #expect(refused.status == 4)
         #expect(refused.stderr.contains("host: drop column notes [destructive"))
