@@ -159,6 +159,18 @@ import Testing
         #expect(record?["serial"] is NSNull)
         let list = try runRedeye(["inventory", "list", "host", "--json", "--where", "site=dc1"] + common, in: dir)
         #expect((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [Any])?.count == 1)
+        // Comparisons typed by the column, and --columns in the JSON output too.
+        let some = try runRedeye(
+            [
+                "inventory", "list", "host", "--where", "vcpus>=2", "--where", "name~web*", "--columns", "name,vcpus",
+                "--json",
+            ]
+                + common, in: dir)
+        #expect(
+            (try JSONSerialization.jsonObject(with: Data(some.stdout.utf8)) as? [[String: Any]])?.first?.keys.sorted()
+                == ["name", "vcpus"], "\(some.stdout) \(some.stderr)")
+        let badWhere = try runRedeye(["inventory", "list", "host", "--where", "vcpus>lots"] + common, in: dir)
+        #expect(badWhere.status == 1 && badWhere.stderr.contains("--where vcpus>lots"), "\(badWhere.stderr)")
         let missing = try runRedeye(["inventory", "get", "host", "web99"] + common, in: dir)
         #expect(missing.status == 5)
         #expect(missing.stderr.contains("no host record with key web99"))

@@ -8,6 +8,8 @@ import Foundation
 @testable import Bundles
 @testable import Inventory
 @testable import Net
+@testable import Plan
+@testable import Schema
 @testable import Signing
 @testable import YAML
 
@@ -103,6 +105,20 @@ let targets: [String: ([UInt8]) -> Void] = [
     },
     "csv": { bytes in _ = try? ImportReader.csv(bytes, file: "hosts.csv", table: "host") },
     "import-yaml": { bytes in _ = try? ImportReader.yaml(bytes, file: "hosts.yaml") },
+    "where": { bytes in
+        let text = String(decoding: bytes, as: UTF8.self)
+        _ = try? RecordFilter.parse(text)
+        _ = RecordSort.parse(text)
+    },
+    "schema": { bytes in _ = try? SchemaLoader().load(sources: [(name: "s.yaml", bytes: bytes)]) },
+    "plans": { bytes in
+        // A plans tree whose pins.yaml (or role file) is the input.
+        let site = Array("bundles: file:///srv/bundles\n".utf8)
+        let role = Array("bundle: {repo: app.git, ref: v1}\ninstall: {root: /srv/app}\n".utf8)
+        _ = try? PlanLoader().load(
+            PlanSource(files: ["site.yaml": site, "roles/app.yaml": role, "pins.yaml": bytes], label: ""))
+        _ = try? PlanLoader().load(PlanSource(files: ["site.yaml": site, "roles/app.yaml": bytes], label: ""))
+    },
 ]
 
 @_cdecl("LLVMFuzzerTestOneInput")

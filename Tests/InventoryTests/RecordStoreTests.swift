@@ -242,3 +242,66 @@ struct ChangeLogTests {
         }
     }
 }
+
+@Suite("queries")
+struct QueryTests {
+    @Test("filters people use, typed by the column, on both engines", arguments: Engine.allCases)
+    func filters(_ engine: Engine) throws {
+        try withInventory(engine) { _, store in
+            _ = try store.put("site", [("name", "fra1")])
+            _ = try store.put("site", [("name", "ams1")])
+            let hosts: [(String, String?, String, String?, String)] = [
+                ("web01", "fra1", "4", "2026-01-10T00:00:00Z", #"{"tier": "gold", "rank": 3}"#),
+                ("web02", "fra1", "8", nil, #"{"tier": "silver", "rank": 10}"#),
+                ("db01", "ams1", "16", "2026-07-01T00:00:00Z", #"{"tier": "gold", "rank": 1}"#),
+                ("lb01", nil, "2", nil, "{}"),
+            ]
+            for (name, site, vcpus, _, attrs) in hosts {
+                _ = try store.put("host", [("name", name), ("site", site), ("vcpus", vcpus), ("attrs", attrs)])
+            }
+            func names(_ filters: [String], sort: String? = nil, limit: Int? = nil) throws -> [String] {
+                try store.list(
+                    "host", filters: try filters.map { try RecordFilter.parse($0) },
+                    sort: sort.map(RecordSort.parse) ?? [], limit: limit
+                ).map { $0["name"].description }
+            }
+            #expect(try names(["site=fra1"]) == ["web01", "web02"])
+            #expect(try names(["site!=fra1"]) == ["db01", "lb01"], "null is different from fra1")
+            #expect(try names(["vcpus>4"]) == ["db01", "web02"], "numbers compare as numbers, not text")
+            #expect(try names(["vcpus<=4"]) == ["lb01", "web01"])
+            #expect(try names(["name~web*"]) == ["web01", "web02"])
+            #expect(try names(["name!~web*"]) == ["db01", "lb01"])
+            #expect(try names(["site in ams1,fra1", "vcpus>=8"]) == ["db01", "web02"])
+            #expect(try names(["site is null"]) == ["lb01"])
+            #expect(try names(["site is not null"], sort: "-vcpus") == ["db01", "web02", "web01"])
+            #expect(try names(["site="]) == ["lb01"])
+            #expect(try names(["attrs.tier=gold"]) == ["db01", "web01"])
+            #expect(try names(["attrs.rank>2"]) == ["web01", "web02"], "JSON numbers compare as numbers")
+            #expect(
+                try names([], sort: "site,-name", limit: 3) == ["db01", "web02", "web01"], "nulls last on both engines")
+            #expect(try names([], sort: "-vcpus", limit: 2) == ["db01", "web02"])
+
+            // Bad conditions: one clear error each.
+            #expect(message { _ = try names(["vcpus>many"]) }?.contains("--where vcpus>many") == true)
+            #expect(message { _ = try names(["site.tier=x"]) }?.contains("is not a JSON column") == true)
+            #expect(message { _ = try names(["colour=red"]) }?.contains("has no column 'colour'") == true)
+            #expect(message { _ = try names(["vcpus"]) }?.contains("expected COLUMN=VALUE") == true)
+            #expect(message { _ = try names(["site in fra1,,ams1"]) }?.contains("empty value") == true)
+            #expect(message { _ = try names([], sort: "nope") }?.contains("has no column 'nope'") == true)
+        }
+    }
+
+    @Test func filterParsing() throws {
+        #expect(try RecordFilter.parse("a<=2") == RecordFilter(column: "a", op: .lessOrEqual, values: ["2"]))
+        #expect(try RecordFilter.parse("a!~x*") == RecordFilter(column: "a", op: .notGlob, values: ["x*"]))
+        #expect(try RecordFilter.parse("a=b=c") == RecordFilter(column: "a", op: .equal, values: ["b=c"]))
+        #expect(
+            try RecordFilter.parse("attrs.x.y>=1")
+                == RecordFilter(column: "attrs", path: ["x", "y"], op: .greaterOrEqual, values: ["1"]))
+        #expect(try RecordFilter.parse("a IS NOT NULL") == RecordFilter(column: "a", op: .isNotNull, values: []))
+        #expect(try RecordFilter.parse("a in x, y") == RecordFilter(column: "a", op: .in, values: ["x", "y"]))
+        for bad in ["", "=x", ".a=1", "a.=1", "a..b=1", "a", "a is nul"] {
+            #expect(throws: InventoryError.self, "\(bad)") { try RecordFilter.parse(bad) }
+        }
+    }
+}

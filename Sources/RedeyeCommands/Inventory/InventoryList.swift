@@ -10,12 +10,20 @@ extension InventoryCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
-            abstract: "List the records of a table, in key order.",
+            abstract: "List the records of a table, filtered and sorted.",
             discussion: """
+                --where takes COLUMN=VALUE, COLUMN!=VALUE, <, <=, >, >= (values typed by the column: numbers, \
+                times, MAC and IP addresses as `inventory put` reads them), COLUMN~GLOB and COLUMN!~GLOB (* and \
+                ?), 'COLUMN in A,B,C', 'COLUMN is null', 'COLUMN is not null'; COLUMN= alone means null. A JSON \
+                column is searched by key: attrs.tier>=2. Every --where must hold. --sort, --columns and --limit \
+                apply to the text and the JSON output alike.
+
                 EXAMPLES:
                   redeye inventory list host
                   redeye inventory list host --where site=dc1 --where kind=virtual --json
-                  redeye inventory list host --columns name,site,status --limit 20
+                  redeye inventory list host --where 'name~web*' --where 'status in active,failed' --sort -vcpus
+                  redeye inventory list certificate --where 'not_after<2026-06-01'
+                  redeye inventory list host --where attrs.tier=gold --columns name,site,status --limit 20
                 """)
 
         @OptionGroup var options: Options
@@ -23,37 +31,39 @@ extension InventoryCommand {
         @Option(
             name: .customLong("where"),
             help: ArgumentHelp(
-                "Only records with column=value (repeatable; col= means NULL).", valueName: "column=value"))
+                "Only records where this holds (repeatable): column=value, !=, <, <=, >, >=, ~glob, !~glob, 'column in a,b', 'column is null'.",
+                valueName: "condition"))
         var filters: [String] = []
-        @Option(help: ArgumentHelp("Comma-separated columns to show (text output).", valueName: "list")) var columns:
-            String?
+        @Option(help: ArgumentHelp("Comma-separated columns to show.", valueName: "list")) var columns: String?
+        @Option(help: ArgumentHelp("Sort by these columns (comma-separated; -column descends).", valueName: "list"))
+        var sort: String?
         @Option(help: "At most this many records.") var limit: Int?
         @Flag(help: "Print the records as a JSON array.") var json = false
 
         func run() throws {
-            var parsed: [(String, String)] = []
-            for filter in filters {
-                guard let eq = filter.firstIndex(of: "=") else {
-                    throw ValidationError("'\(filter)' is not column=value")
-                }
-                parsed.append((String(filter[..<eq]), String(filter[filter.index(after: eq)...])))
-            }
             try reportingErrors {
+                let parsed = try filters.map { try RecordFilter.parse($0) }
                 let context = try options.open()
                 defer { context.db.close() }
-                let records = try context.store.list(table, where: parsed, limit: limit)
-                if json {
-                    print(
-                        "[" + records.map { "\n  " + $0.json(in: context.schema, indent: "  ") }.joined(separator: ",")
-                            + (records.isEmpty ? "]" : "\n]"))
-                    return
-                }
+                let records = try context.store.list(
+                    table, filters: parsed, sort: sort.map(RecordSort.parse) ?? [], limit: limit)
                 let tableSpec = try context.store.table(table)
                 let shown = columns.map { $0.split(separator: ",").map(String.init) } ?? tableSpec.columns.map(\.name)
                 for name in shown where tableSpec.column(name) == nil {
                     throw InventoryError(
                         "table '\(table)' has no column '\(name)'\(suggestionSuffix(for: name, among: tableSpec.columns.map(\.name)))"
                     )
+                }
+                if json {
+                    let chosen = Set(shown)
+                    print(
+                        "["
+                            + records.map { record in
+                                var only = record
+                                only.values = record.values.filter { chosen.contains($0.column) }
+                                return "\n  " + only.json(in: context.schema, indent: "  ")
+                            }.joined(separator: ",") + (records.isEmpty ? "]" : "\n]"))
+                    return
                 }
                 var grid = [shown]
                 for record in records {
