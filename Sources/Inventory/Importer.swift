@@ -30,14 +30,13 @@ extension RecordStore {
                 problems.append(error)
             }
         }
-        if problems.isEmpty {
-            for batch in prepared { checkDuplicates(batch, problems: &problems) }
-        }
+        // Every kind of problem in one run: bad values (left out as null below), duplicates, references.
+        for batch in prepared { checkDuplicates(batch, problems: &problems) }
         // A few records (a booting host's own, a put through the sync) go row by row: no temporary tables, no
         // whole-table reads, and records that are already as given are not written (nor locked) at all, so a
         // storm of hosts recording the same site and role does not queue on those rows.
         let small = prepared.reduce(0) { $0 + $1.rows.count } <= Self.smallImport
-        if problems.isEmpty { try checkReferences(prepared, small: small, problems: &problems) }
+        try checkReferences(prepared, small: small, problems: &problems)
         if !problems.isEmpty {
             let shown = problems.prefix(20).map(\.description)
             let more = problems.count > 20 ? ["… and \(problems.count - 20) more"] : []

@@ -21,6 +21,8 @@ public struct SchemaChange: Sendable, Hashable, Encodable {
     public var rows: Int?
     /// Why it is not safe, in words.
     public var reason: String?
+    /// What would make a conflicting change applicable.
+    public var hint: String?
 
     public var summary: String {
         var s = "\(table): \(change)"
@@ -97,9 +99,7 @@ public struct MigrationRefused: ClassifiedError, Sendable {
         if refused.contains(where: { $0.safety == .destructive }) {
             lines.append("pass --allow-destructive to apply destructive changes")
         }
-        if refused.contains(where: { $0.safety == .conflict }) {
-            lines.append("fix the conflicting rows first (or give the new column a default)")
-        }
+        for hint in Set(refused.compactMap(\.hint)).sorted() { lines.append(hint) }
         return lines.joined(separator: "\n")
     }
 }

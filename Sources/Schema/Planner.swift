@@ -121,7 +121,8 @@ struct Planner {
             var change = SchemaChange(table: name, change: "add column \(describe(logical))", safety: .safe)
             if !logical.nullable && logical.defaultValue == nil && !logical.generated && rowCount > 0 {
                 change.markConflict(
-                    rows: rowCount, "would have", "would have", " no value (NOT NULL without a default)")
+                    rows: rowCount, "would have", "would have", " no value (NOT NULL without a default)",
+                    hint: "give the new column a default, or add it with null: true and fill it first")
             }
             changes.append(change)
             let checkNames = ddl.columnChecks(logical).map { constraintName(name, [logical.name], suffix: $0.0) }
@@ -192,7 +193,9 @@ struct Planner {
                 if column.notNull {
                     let nulls = count("SELECT count(*) FROM \(q(pair.liveName)) WHERE \(q(liveName)) IS NULL") ?? 0
                     if nulls > 0 {
-                        change.markConflict(rows: nulls, "has", "have", " no value in \(column.name)")
+                        change.markConflict(
+                            rows: nulls, "has", "have", " no value in \(column.name)",
+                            hint: "set \(name).\(column.name) on those rows first (inventory put), or keep it null: true")
                     }
                 }
                 changes.append(change)
@@ -230,7 +233,11 @@ struct Planner {
                 change:
                     "change key from (\(live.primaryKey.joined(separator: ", "))) to (\(want.primaryKey.joined(separator: ", ")))",
                 safety: .destructive, reason: "changes how rows are identified")
-            if duplicates > 0 { change.markConflict(rows: duplicates, "shares", "share", " a key value") }
+            if duplicates > 0 {
+                change.markConflict(
+                    rows: duplicates, "shares", "share", " a key value",
+                    hint: "make the new key's values unique in \(name) first")
+            }
             changes.append(change)
             if sqlite {
                 rebuildReasons.append("key")
@@ -283,7 +290,9 @@ struct Planner {
                     orphans = count("SELECT count(*) FROM \(q(pair.liveName)) WHERE \(q(liveName)) IS NOT NULL")
                 }
                 if let orphans, orphans > 0 {
-                    change.markConflict(rows: orphans, "refers", "refer", " to \(fk.table) rows that do not exist")
+                    change.markConflict(
+                        rows: orphans, "refers", "refer", " to \(fk.table) rows that do not exist",
+                        hint: "add the missing \(fk.table) records or clear those references first")
                 }
             }
             changes.append(change)
@@ -312,7 +321,10 @@ struct Planner {
             let duplicates = duplicateCount(pair, columns: unique.columns)
             var change = SchemaChange(
                 table: name, change: "add unique (\(unique.columns.joined(separator: ", ")))", safety: .safe)
-            if duplicates > 0 { change.markConflict(rows: duplicates, "shares", "share", " a value") }
+            if duplicates > 0 {
+                change.markConflict(
+                    rows: duplicates, "shares", "share", " a value", hint: "remove the duplicates in \(name) first")
+            }
             changes.append(change)
             if sqlite {
                 rebuildReasons.append("unique")
@@ -344,7 +356,8 @@ struct Planner {
             if let violations = count("SELECT count(*) FROM \(desiredView(pair)) WHERE NOT (\(expression))"),
                 violations > 0
             {
-                change.markConflict(rows: violations, "fails", "fail", " the check")
+                change.markConflict(
+                    rows: violations, "fails", "fail", " the check", hint: "fix the rows of \(name) that fail it first")
             }
             changes.append(change)
             if sqlite {
@@ -377,7 +390,8 @@ struct Planner {
             if index.unique {
                 let duplicates = duplicateCount(pair, columns: index.columns)
                 if duplicates > 0 {
-                    change.markConflict(rows: duplicates, "shares", "share", " a value")
+                    change.markConflict(
+                        rows: duplicates, "shares", "share", " a value", hint: "remove the duplicates in \(name) first")
                 }
             }
             changes.append(change)
@@ -521,9 +535,10 @@ struct Planner {
 
 extension SchemaChange {
     /// Marks the change as contradicted by `rows` existing rows: "1 row fails the check", "3 rows fail the check".
-    mutating func markConflict(rows: Int, _ singular: String, _ plural: String, _ rest: String) {
+    mutating func markConflict(rows: Int, _ singular: String, _ plural: String, _ rest: String, hint: String) {
         safety = .conflict
         self.rows = rows
+        self.hint = hint
         reason = (rows == 1 ? "1 row \(singular)" : "\(rows) rows \(plural)") + rest
     }
 }

@@ -31,8 +31,13 @@ struct OrderedEntries<Value: Decodable & Sendable>: Decodable, Sendable {
         let container = try decoder.container(keyedBy: NameKey.self)
         var entries: [(String, Value, SourceLocation?)] = []
         for key in container.allKeys {
-            let located = try container.decode(Located<Value>.self, forKey: key)
-            entries.append((key.stringValue, located.value, located.location))
+            do {
+                let located = try container.decode(Located<Value>.self, forKey: key)
+                entries.append((key.stringValue, located.value, located.location))
+            } catch {
+                // Reported with the others of the file; the entry is left out.
+                if !decoder.skipReporting(error) { throw error }
+            }
         }
         self.entries = entries
     }

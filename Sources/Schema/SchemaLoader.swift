@@ -74,11 +74,9 @@ public struct SchemaLoader: Sendable {
         var issues: [YAMLError] = []
         var files: [(String, SchemaFile)] = []
         for (name, bytes) in sources {
-            do {
-                files.append((name, try decoder.decode(SchemaFile.self, from: bytes, file: name)))
-            } catch {
-                issues.append(error)
-            }
+            let (file, errors) = decoder.decodeReportingAll(SchemaFile.self, from: bytes, file: name)
+            issues += errors
+            if let file { files.append((name, file)) }
         }
         if !issues.isEmpty { throw SchemaError(issues) }
         var builder = SchemaBuilder()

@@ -446,3 +446,52 @@ struct SingleValueContainer: SingleValueDecodingContainer {
         }
     }
 }
+
+/// The errors of one `decodeReportingAll`, gathered from the parts that could be skipped.
+// Unchecked: one decode uses it, on the thread that runs the decode, and reads it once that decode is done.
+final class YAMLErrorCollector: @unchecked Sendable {
+    var errors: [YAMLError] = []
+    @TaskLocal static var current: YAMLErrorCollector?
+}
+
+extension YAMLDecoder {
+    /// Decodes, going on past parts that report their error and skip themselves (`Decoder.skipReporting`: each
+    /// entry of a schema's tables and columns), so that a file with several mistakes gets them all at once.
+    /// Returns the value when there was no error, and every error found.
+    public func decodeReportingAll<T: Decodable>(_ type: T.Type, from bytes: [UInt8], file: String) -> (
+        value: T?, errors: [YAMLError]
+    ) {
+        let collector = YAMLErrorCollector()
+        let result: Result<T, YAMLError> = YAMLErrorCollector.$current.withValue(collector) {
+            () -> Result<T, YAMLError> in
+            do throws(YAMLError) {
+                return .success(try decode(type, from: bytes, file: file))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(let value): return (collector.errors.isEmpty ? value : nil, collector.errors)
+        case .failure(let error): return (nil, collector.errors + [error])
+        }
+    }
+}
+
+extension Decoder {
+    /// Within `decodeReportingAll`, keeps `error` to report and returns true (the caller skips the bad part and
+    /// goes on); elsewhere returns false (the caller throws it).
+    public func skipReporting(_ error: any Error) -> Bool {
+        guard let collector = YAMLErrorCollector.current else { return false }
+        if let located = error as? YAMLError {
+            collector.errors.append(located)
+        } else if let decoder = self as? NodeDecoder, let decodingError = error as? DecodingError {
+            collector.errors.append(decoder.locate(decodingError))
+        } else {
+            collector.errors.append(
+                YAMLError(
+                    location: yamlLocation ?? SourceLocation(file: "?", line: 0, column: 0), path: "",
+                    message: "\(error)"))
+        }
+        return true
+    }
+}

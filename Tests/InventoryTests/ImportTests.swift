@@ -98,6 +98,9 @@ private let fleet = """
             ("malformed.yaml", "host:\n  - {name: web09\n", "malformed.yaml:3:1:"),
             ("short-row.csv", "name,site\nweb09\n", "short-row.csv:2:1: 1 fields, but the header names 2 columns"),
             ("open-quote.csv", "name\n\"web09\n", "open-quote.csv:2:1: a quoted field is not closed"),
+            // A bad value and a missing reference: both in one run.
+            ("host.csv", "name,site,vcpus\nweb09,nowhere,many\n", "2:15: host.vcpus: 'many' is not an integer"),
+            ("host.csv", "name,site,vcpus\nweb09,nowhere,many\n", "2:7: host.site: site 'nowhere' does not exist"),
         ]
         try withInventory(engine) { database, store in
             _ = try importText(store, fleet, name: "fleet.yaml")

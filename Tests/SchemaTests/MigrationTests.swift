@@ -188,8 +188,22 @@ private func historyCount(_ db: any SQLConnection) throws -> Int64 {
                 #expect(refused.refused.map(\.safety) == [.conflict])
                 #expect(refused.refused[0].rows == 2)
                 #expect(refused.refused[0].reason == "2 rows would have no value (NOT NULL without a default)")
+                #expect(refused.description.contains("give the new column a default"))
             }
             #expect(try database.snapshot() == before)
+        }
+        // An existing column made NOT NULL over NULLs: the hint is about those rows, not about a default.
+        try withMigrated(engine, v1) { _, db in
+            try db.execute("INSERT INTO host (name) VALUES ('a')")
+            let v3 = v1.replacingOccurrences(
+                of: "      notes: {type: text, null: true}\n", with: "      notes: {type: text}\n")
+            do {
+                _ = try migrate(db, v3, allowDestructive: true)
+                Issue.record("expected a refusal")
+            } catch let refused as MigrationRefused {
+                #expect(refused.description.contains("set host.notes on those rows first"), "\(refused)")
+                #expect(!refused.description.contains("new column"), "\(refused)")
+            }
         }
     }
 

@@ -132,6 +132,14 @@ func schemaErrors(_ files: [String: String]) -> [String] {
                 "tables:\n  host:\n    key: name\n    columns:\n      name: text\n      a: {ref: nope}\n      b: {ref: nada}\n"
         ])
         #expect(errors.count == 2)
+        // Mistakes the decoder finds (a misspelled type, a misspelled key) in one file, all at once too.
+        let decoding = schemaErrors([
+            "s.yaml":
+                "tables:\n  host:\n    key: name\n    columns:\n      name: strng\n      notes: {type: text, nul: true}\n"
+        ])
+        #expect(decoding.count == 2, "\(decoding)")
+        #expect(decoding.contains { $0.contains("unknown value 'strng'") })
+        #expect(decoding.contains { $0.contains("unknown key 'nul' (did you mean 'null'?)") })
     }
 
     @Test func nonUTF8SchemaIsRefused() {
