@@ -195,7 +195,8 @@ struct Planner {
                     if nulls > 0 {
                         change.markConflict(
                             rows: nulls, "has", "have", " no value in \(column.name)",
-                            hint: "set \(name).\(column.name) on those rows first (inventory put), or keep it null: true")
+                            hint:
+                                "set \(name).\(column.name) on those rows first (inventory put), or keep it null: true")
                     }
                 }
                 changes.append(change)
