@@ -32,7 +32,12 @@ public enum DisplayValue: Sendable, Equatable {
             default: self = .boolean(["t", "true", "1"].contains(value.description))
             }
         case .json?:
-            self = DisplayValue.isJSON(value.description) ? .json(value.description) : .text(value.description)
+            // Both engines keep a JSON column valid (SQLite's json_valid check, PostgreSQL's json type); a value
+            // that does not even start like JSON (a column whose type was changed) is shown as text.
+            let text = value.description
+            let first = text.utf8.first { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\n") }
+            let starts = Set("{[\"-0123456789tfn".utf8)
+            self = first.map(starts.contains) == true ? .json(text) : .text(text)
         case .timestamp?: self = .text((try? ValueNormalizer.timestamp(value.description)) ?? value.description)
         default: self = .text(value.description)
         }
@@ -74,7 +79,12 @@ extension Record {
     /// The record's values for display, by column, in schema order.
     public func display(in schema: DatabaseSchema) -> [(column: String, value: DisplayValue)] {
         let table = schema.table(self.table)
-        return values.map { ($0.column, DisplayValue($0.value, column: table?.column($0.column))) }
+        let inOrder = table.map { $0.columns.count == values.count } ?? false
+        return values.enumerated().map { i, field in
+            let column =
+                inOrder && table!.columns[i].name == field.column ? table!.columns[i] : table?.column(field.column)
+            return (field.column, DisplayValue(field.value, column: column))
+        }
     }
 
     /// The record as a JSON object on one line (the change log's before and after).
@@ -92,7 +102,11 @@ extension Record {
             let column =
                 inOrder && table.columns[i].name == field.column ? table.columns[i] : table.column(field.column)
             if i > 0 { out += ", " }
-            out += jsonQuote(field.column) + ": " + DisplayValue(field.value, column: column).json
+            // A JSON column's value is valid JSON as stored (the engines' own check): embedded without reparsing.
+            let value: DisplayValue =
+                column?.type == .json && !field.value.isNull
+                ? .json(field.value.description) : DisplayValue(field.value, column: column)
+            out += jsonQuote(field.column) + ": " + value.json
         }
         return out + "}"
     }

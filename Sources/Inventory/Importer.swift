@@ -51,12 +51,14 @@ extension RecordStore {
                     continue
                 }
                 let logged = changeLog.enabled && batch.table.name != "change_log"
+                // PostgreSQL logs a bulk write on the server, in the same statement (`write`); SQLite here.
+                let logHere = logged && db.dialect == .sqlite
                 let earlier =
-                    logged ? try recordsBy(conflictTarget(batch) ?? batch.table.primaryKey, of: batch.table) : [:]
+                    logHere ? try recordsBy(conflictTarget(batch) ?? batch.table.primaryKey, of: batch.table) : [:]
                 let before = try countRows(batch.table)
-                try write(batch)
+                try write(batch, logged: logged)
                 let inserted = try countRows(batch.table) - before
-                if logged { try changeLog.record(try bulkChanges(batch, before: earlier)) }
+                if logHere { try changeLog.record(try bulkChanges(batch, before: earlier)) }
                 counts.append(.init(table: batch.table.name, inserted: inserted, updated: batch.rows.count - inserted))
             }
             return ImportSummary(tables: counts)
@@ -371,6 +373,36 @@ extension RecordStore {
         return uniques.first { $0.allSatisfy(batch.columns.contains) }
     }
 
+    /// The upsert and its change log in one statement, on the server: the records the batch will touch are kept
+    /// as they were, the upsert returns them as they are, and each that changed is logged with both as JSON.
+    func writeLogged(_ pg: PostgresConnection, _ batch: PreparedBatch, upsert: String) throws(DatabaseError) {
+        let table = batch.table
+        let key = table.primaryKey
+        try pg.execute("DROP TABLE IF EXISTS pg_temp._redeye_before")
+        if let target = conflictTarget(batch) {
+            let match = target.map { "t.\(q($0)) = i.\(q($0))" }.joined(separator: " AND ")
+            try pg.execute(
+                "CREATE TEMP TABLE _redeye_before ON COMMIT DROP AS SELECT t.* FROM \(q(table.name)) t WHERE EXISTS (SELECT 1 FROM _redeye_import i WHERE \(match))"
+            )
+        } else {
+            try pg.execute(
+                "CREATE TEMP TABLE _redeye_before ON COMMIT DROP AS SELECT * FROM \(q(table.name)) WHERE false")
+        }
+        let joined = key.map { "b.\(q($0)) = w.\(q($0))" }.joined(separator: " AND ")
+        let rowKey = "concat_ws('/', " + key.map { "w.\(q($0))::text" }.joined(separator: ", ") + ")"
+        _ = try pg.query(
+            """
+            WITH w AS (\(upsert) RETURNING \(q(table.name)).*)
+            INSERT INTO change_log (at, actor, table_name, row_key, action, before, after)
+            SELECT $1::timestamptz, $2, $3, \(rowKey),
+                CASE WHEN b.\(q(key[0])) IS NULL THEN 'insert' ELSE 'update' END, to_json(b), to_json(w)
+            FROM w LEFT JOIN _redeye_before b ON \(joined)
+            WHERE b.\(q(key[0])) IS NULL OR to_jsonb(b) IS DISTINCT FROM to_jsonb(w)
+            """,
+            [.text(iso8601UTC(changeLog.clock())), .text(changeLog.actor), .text(table.name)])
+        try pg.execute("DROP TABLE pg_temp._redeye_before")
+    }
+
     /// The upsert's `ON CONFLICT` clause: update the given columns of the record recognized by the conflict target.
     func conflictClause(_ batch: PreparedBatch) -> String {
         guard let target = conflictTarget(batch) else { return "" }
@@ -380,7 +412,7 @@ extension RecordStore {
                 ? "NOTHING" : "UPDATE SET " + updates.map { "\(q($0)) = excluded.\(q($0))" }.joined(separator: ", "))
     }
 
-    func write(_ batch: PreparedBatch) throws {
+    func write(_ batch: PreparedBatch, logged: Bool = false) throws {
         let table = batch.table
         let conflict = conflictClause(batch)
         let columnList = batch.columns.map(q).joined(separator: ", ")
@@ -398,8 +430,13 @@ extension RecordStore {
                     "DROP TABLE IF EXISTS pg_temp._redeye_import; CREATE TEMP TABLE _redeye_import (\(definitions.joined(separator: ", "))) ON COMMIT DROP"
                 )
                 try pg.copyIn(table: "_redeye_import", columns: batch.columns, rows: rows)
-                try pg.execute(
-                    "INSERT INTO \(q(table.name)) (\(columnList)) SELECT \(columnList) FROM _redeye_import\(conflict)")
+                let upsert =
+                    "INSERT INTO \(q(table.name)) (\(columnList)) SELECT \(columnList) FROM _redeye_import\(conflict)"
+                if logged {
+                    try writeLogged(pg, batch, upsert: upsert)
+                } else {
+                    try pg.execute(upsert)
+                }
                 try pg.execute("DROP TABLE pg_temp._redeye_import")
                 try advanceIdentities(batch)
             } catch {

@@ -162,11 +162,13 @@ extension RecordStore {
             case .glob, .notGlob:
                 let pattern = filter.values[0]
                 let negated = filter.op == .notGlob ? "NOT " : ""
+                // A text column is matched as it is, so that an index on it serves a prefix.
+                let text = filter.path.isEmpty && column.type == .text ? target : "CAST(\(target) AS TEXT)"
                 switch db.dialect {
-                case .sqlite: clauses.append("\(negated)CAST(\(target) AS TEXT) GLOB \(parameter(.text(pattern)))")
+                case .sqlite: clauses.append("\(negated)\(text) GLOB \(parameter(.text(pattern)))")
                 case .postgres:
                     clauses.append(
-                        "\(negated)CAST(\(target) AS TEXT) LIKE \(parameter(.text(Self.likePattern(glob: pattern)))) ESCAPE '\\'"
+                        "\(negated)\(text) LIKE \(parameter(.text(Self.likePattern(glob: pattern)))) ESCAPE '\\'"
                     )
                 }
             case .in:
