@@ -340,6 +340,8 @@ extension RecordStore {
         for key in keys where seen.insert(key).inserted {
             guard let now = after[key] else { continue }
             let was = before[key]
+            // The same values as before (a re-sync of unchanged plans): nothing to log, no JSON to build.
+            if let was, was.values.elementsEqual(now.values, by: { $0.value == $1.value }) { continue }
             let beforeJSON = was?.compactJSON(table)
             let afterJSON = now.compactJSON(table)
             if beforeJSON == afterJSON { continue }

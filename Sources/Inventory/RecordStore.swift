@@ -97,6 +97,7 @@ public struct RecordStore {
             }
             return .null
         }
+        if let id = try naturalReference(text, for: column, in: table) { return id }
         let literal: SQLLiteral
         do {
             literal = try ValueNormalizer.value(text, for: column)
@@ -109,6 +110,46 @@ public struct RecordStore {
         case .text(let s): return .text(s)
         case .boolean(let b): return db.dialect == .sqlite ? .integer(b ? 1 : 0) : .text(b ? "true" : "false")
         }
+    }
+
+    /// A reference to a record whose key the database numbers, given instead by that record's natural unique
+    /// key (`host.rack=fra1/r01`: the rack of site fra1 named r01): the id it names. Nil when the reference is
+    /// not of that kind or the text is the id itself.
+    func naturalReference(_ text: String, for column: Column, in table: Table) throws(InventoryError) -> SQLValue? {
+        guard let ref = column.reference, let target = schema.table(ref.table), let refColumn = ref.column,
+            target.column(refColumn)?.generated == true, Int64(text) == nil
+        else { return nil }
+        let natural = target.uniques.first ?? target.columns.first(where: \.unique).map { [$0.name] }
+        guard let natural else {
+            throw InventoryError(
+                "\(table.name).\(column.name): '\(text)' is not an id of \(target.name), which has no other unique key to name it by"
+            )
+        }
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == natural.count else {
+            throw InventoryError(
+                "\(table.name).\(column.name): '\(text)' is neither an id of \(target.name) nor its \(natural.joined(separator: "/")) (\(natural.count) value\(natural.count == 1 ? "" : "s") joined by /)"
+            )
+        }
+        var values: [SQLValue] = []
+        for (name, part) in zip(natural, parts) {
+            guard let c = target.column(name) else { return nil }
+            values.append(try value(part, for: c, in: target))
+        }
+        let rows: [SQLRow]
+        do {
+            rows = try db.query(
+                "SELECT \(q(refColumn)) AS id FROM \(q(target.name)) WHERE "
+                    + natural.enumerated().map { "\(q($0.element)) = $\($0.offset + 1)" }.joined(separator: " AND "),
+                values)
+        } catch {
+            throw InventoryError("\(table.name).\(column.name): \(error)")
+        }
+        guard let id = rows.first?["id"], !id.isNull else {
+            throw InventoryError(
+                "\(table.name).\(column.name): no \(target.name) with \(natural.joined(separator: "/")) '\(text)'")
+        }
+        return id
     }
 
     func keyValues(_ table: Table, _ key: [String]) throws(InventoryError) -> [SQLValue] {

@@ -305,3 +305,26 @@ struct QueryTests {
         }
     }
 }
+
+@Suite("natural keys")
+struct NaturalKeyTests {
+    @Test("a reference to a numbered record may name it by its natural unique key", arguments: Engine.allCases)
+    func referencesByNaturalKey(_ engine: Engine) throws {
+        try withInventory(engine) { _, store in
+            _ = try store.put("site", [("name", "fra1")])
+            _ = try store.put("rack", [("site", "fra1"), ("name", "r01")])
+            let rack = try #require(try store.list("rack").first)["id"]
+            _ = try store.put("host", [("name", "api01"), ("rack", "fra1/r01")])
+            #expect(try store.get("host", key: ["api01"])?["rack"] == rack)
+            _ = try store.put("host", [("name", "api02"), ("rack", rack.description)])
+            #expect(try store.get("host", key: ["api02"])?["rack"] == rack)
+            #expect(
+                message { _ = try store.put("host", [("name", "api03"), ("rack", "fra1/r99")]) }?
+                    .contains("no rack with site/name 'fra1/r99'") == true)
+            #expect(
+                message { _ = try store.put("host", [("name", "api03"), ("rack", "r01")]) }?
+                    .contains("neither an id of rack nor its site/name") == true)
+            #expect(try store.list("host", filters: [try RecordFilter.parse("rack=fra1/r01")]).count == 2)
+        }
+    }
+}
