@@ -60,10 +60,6 @@ public struct ChangeLogWriter {
     public func record(_ changes: [Change]) throws(DatabaseError) {
         guard enabled, !changes.isEmpty else { return }
         let at = iso8601UTC(clock())
-        if changes.count > 64, let pg = db as? PostgresConnection {
-            try pg.copyIn(table: "change_log", columns: Self.columns, rows: changes.map { row($0, at: at) })
-            return
-        }
         let insert = try db.prepare(
             "INSERT INTO change_log (\(Self.columns.joined(separator: ", "))) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
         for change in changes { try insert.run(row(change, at: at)) }

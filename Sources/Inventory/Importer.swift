@@ -270,11 +270,8 @@ extension RecordStore {
     func writeRowByRow(_ batch: PreparedBatch) throws -> ImportSummary.TableCount {
         let table = batch.table
         let target = conflictTarget(batch)
-        let columnList = batch.columns.map(q).joined(separator: ", ")
         let returning = " RETURNING " + table.primaryKey.map(q).joined(separator: ", ")
-        let insert =
-            "INSERT INTO \(q(table.name)) (\(columnList)) VALUES (\(batch.columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")))\(conflictClause(batch))"
-            + returning
+        let insert = insertValues(batch) + returning
         let lookup = target.map { target in
             "SELECT \(selectList(table)) FROM \(q(table.name)) WHERE "
                 + target.enumerated().map { "\(q($0.element)) = $\($0.offset + 1)" }.joined(separator: " AND ")
@@ -405,6 +402,12 @@ extension RecordStore {
         try pg.execute("DROP TABLE pg_temp._redeye_before")
     }
 
+    /// The upsert of one row given as parameters $1…$n, in the batch's column order.
+    func insertValues(_ batch: PreparedBatch) -> String {
+        "INSERT INTO \(q(batch.table.name)) (\(batch.columns.map(q).joined(separator: ", "))) VALUES ("
+            + batch.columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ") + ")" + conflictClause(batch)
+    }
+
     /// The upsert's `ON CONFLICT` clause: update the given columns of the record recognized by the conflict target.
     func conflictClause(_ batch: PreparedBatch) -> String {
         guard let target = conflictTarget(batch) else { return "" }
@@ -447,9 +450,7 @@ extension RecordStore {
             }
             return
         }
-        let statement = try db.prepare(
-            "INSERT INTO \(q(table.name)) (\(columnList)) VALUES (\(batch.columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")))\(conflict)"
-        )
+        let statement = try db.prepare(insertValues(batch))
         for (i, row) in batch.rows.enumerated() {
             do {
                 try statement.run(row)

@@ -194,26 +194,11 @@ public struct RecordStore {
         return rows.first.map { record(table, $0) }
     }
 
+    /// Records whose columns equal the given texts (an empty text: NULL), in key order.
     public func list(_ tableName: String, where filters: [(String, String)] = [], limit: Int? = nil) throws -> [Record]
     {
-        let table = try table(tableName)
-        var clauses: [String] = []
-        var parameters: [SQLValue] = []
-        for (name, text) in filters {
-            let column = try column(name, of: table)
-            let v = try value(text.isEmpty ? nil : text, for: Column(nullableCopyOf: column), in: table)
-            if v.isNull {
-                clauses.append("\(q(name)) IS NULL")
-            } else {
-                parameters.append(v)
-                clauses.append("\(q(name)) = $\(parameters.count)")
-            }
-        }
-        var sql = "SELECT \(selectList(table)) FROM \(q(table.name))"
-        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
-        sql += " ORDER BY " + table.primaryKey.map(q).joined(separator: ", ")
-        if let limit { sql += " LIMIT \(max(0, limit))" }
-        return try db.query(sql, parameters).map { record(table, $0) }
+        try list(
+            tableName, filters: filters.map { RecordFilter(column: $0.0, op: .equal, values: [$0.1]) }, limit: limit)
     }
 
     /// Deletes one record; returns what it reached, nil when there was no such record. Refused, naming what it would reach, when other
