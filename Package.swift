@@ -10,6 +10,7 @@ import PackageDescription
 ///   wrappers     Failures                           the kinds of failure errors classify themselves by
 ///   wrappers     YAML  Git   SSH   Database  Digest owning Swift types, typed errors
 ///   network      Net                                TCP connect with a deadline, a small HTTP/1.1 client
+///   capability   Settings                           redeye.yaml and REDEYE_* variables: the operator's settings
 ///   capability   Schema, Inventory                  schemagen and primary-key record access
 ///   capability   Plan, Bundles, Service              role plans in git, least-bit installs, starting services
 ///   capability   Deploy, Boot                       rolling deploys over SSH; the boot agent
@@ -35,6 +36,7 @@ let package = Package(
         .target(name: "Git", dependencies: ["CGit2"]),
         .target(name: "FileSystem", dependencies: ["CLinux"]),
         .target(name: "Failures"),
+        .target(name: "Settings", dependencies: ["YAML"]),
         .target(name: "InstallRoot"),
         .target(name: "Spawn", dependencies: ["CLinux", "FileSystem"]),
         .target(name: "Net", dependencies: ["FileSystem"]),
@@ -67,7 +69,7 @@ let package = Package(
             name: "RedeyeCommands",
             dependencies: [
                 "YAML", "Git", "Net", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundles", "Service",
-                "Deploy", "Boot", "InstallRoot", "Failures",
+                "Deploy", "Boot", "InstallRoot", "Failures", "Settings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -184,15 +184,23 @@ extension Repository {
             time: signature.pointee.when.time)
     }
 
+    /// What ``commit(files:message:author:committer:branch:sign:ifUnchanged:)`` does with a tree equal to the tip's.
+    public enum UnchangedTree: Sendable {
+        case skip, commit
+    }
+
     /// Commits `files` (the whole tree) on `branch`, with `parent` = the branch tip.
     ///
     /// - Parameters:
     ///   - sign: given the commit's exact bytes, returns an armored signature for its `gpgsig` header.
-    /// - Returns: the new commit, or nil when the tree equals the tip's (nothing to commit).
+    ///   - ifUnchanged: what to do when the tree equals the tip's: nothing (the default), or commit it again
+    ///     (to sign a tree that an unsigned commit holds).
+    /// - Returns: the new commit, or nil when the tree equals the tip's and `ifUnchanged` is `.skip`.
     /// - Throws: ``GitError``, also when the branch moved while committing (someone else committed).
     public func commit(
         files: [String: GitFile], message: String, author: GitPerson, committer: GitPerson? = nil,
-        branch: String = "main", sign: ((_ content: [UInt8]) throws -> String)? = nil
+        branch: String = "main", sign: ((_ content: [UInt8]) throws -> String)? = nil,
+        ifUnchanged: UnchangedTree = .skip
     ) throws -> ObjectID? {
         var index: OpaquePointer?
         try check(git_index_new(&index), "create an index")
@@ -222,7 +230,9 @@ extension Repository {
         if let tip {
             var tipID = tip.raw
             try check(git_commit_lookup(&parent, handle, &tipID), "read \(branch)")
-            if let parentTree = git_commit_tree_id(parent), git_oid_equal(parentTree, &treeID) == 1 {
+            if ifUnchanged == .skip, let parentTree = git_commit_tree_id(parent),
+                git_oid_equal(parentTree, &treeID) == 1
+            {
                 git_commit_free(parent)
                 return nil
             }

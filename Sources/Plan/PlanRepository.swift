@@ -29,7 +29,19 @@ public struct PlanRepository {
         let sign: (([UInt8]) throws -> String)? = signer.map { signer in
             { content in try SSHSignature.sign(content, namespace: "git", with: signer).armored }
         }
-        return try repository.commit(files: files, message: message, author: author, branch: branch, sign: sign)
+        // Signing plans whose tip is an unsigned commit of the same tree commits that tree again, signed: the
+        // way out of an unsigned commit that every boot refuses, without a dummy edit.
+        let tipIsUnsigned = isSigned(branch: branch) == false
+        return try repository.commit(
+            files: files, message: message, author: author, branch: branch, sign: sign,
+            ifUnchanged: signer != nil && tipIsUnsigned ? .commit : .skip)
+    }
+
+    /// Whether the tip of `branch` carries a signature (nil: no such branch).
+    public func isSigned(branch: String) -> Bool? {
+        guard let tip = try? repository.resolveCommit("refs/heads/\(branch)") else { return nil }
+        guard case .some(.some) = try? repository.signature(of: tip) else { return false }
+        return true
     }
 
     /// Loads the plans of a commit.

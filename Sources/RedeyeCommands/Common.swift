@@ -1,49 +1,172 @@
 import ArgumentParser
 import Bundles
 import Database
+import Deploy
 import Failures
 import Foundation
+import Plan
+import SSH
 import Schema
+import Settings
 import YAML
 
-/// Options every command that reads the schema shares.
-struct SchemaOptions: ParsableArguments {
+/// The options every operator command accepts: where the settings file is, and a flag for each setting it
+/// holds. A flag wins over its `REDEYE_*` variable, which wins over `redeye.yaml`, which wins over the default.
+struct GlobalOptions: ParsableArguments {
     @Option(
-        name: .long,
         help: ArgumentHelp(
-            "Directory of schema files (*.yaml) on top of the built-in schema: a file named like a built-in one replaces it, others add tables or extend them (`extend:`). Default: the built-in schema alone.",
+            "The settings file (default: $REDEYE_CONFIG, else the nearest redeye.yaml at or above the working directory).",
+            valueName: "file"))
+    var config: String?
+    @Flag(name: .customLong("no-config"), help: "Read no settings file.") var noConfig = false
+    @Option(help: ArgumentHelp("The plans directory (plans.dir; default Plans).", valueName: "dir"))
+    var plans: String?
+    @Option(
+        help: ArgumentHelp(
+            "Directory of schema files on top of the built-in schema (inventory.schema): a file named like a built-in one replaces it, others add tables or extend them (`extend:`).",
             valueName: "dir"))
     var schema: String?
-
-    func load() throws -> DatabaseSchema {
-        try SchemaLoader().load(builtInWith: schema)
-    }
-}
-
-/// Options every command that opens the inventory shares.
-struct DatabaseOptions: ParsableArguments {
     @Option(
-        name: .long,
         help: ArgumentHelp(
-            "Inventory database: sqlite:PATH or postgres://USER@HOST:PORT/DB (password from PGPASSWORD or ~/.pgpass). Default: $REDEYE_DB, else sqlite:inventory.db.",
+            "Inventory database (inventory.url, $REDEYE_DB): sqlite:PATH or postgres://USER@HOST:PORT/DB (password from PGPASSWORD or ~/.pgpass). Default: the plans' site inventory, else sqlite:inventory.db.",
             valueName: "url"))
     var db: String?
+    @Option(
+        help: ArgumentHelp(
+            "SSH private key, ed25519 or ECDSA (ssh.identity; default: ssh-agent through $SSH_AUTH_SOCK).",
+            valueName: "file"))
+    var identity: String?
+    @Option(
+        help: ArgumentHelp(
+            "known_hosts file, repeatable (ssh.known_hosts; default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).",
+            valueName: "file"))
+    var knownHosts: [String] = []
+    @Option(help: ArgumentHelp("SSH user (ssh.user; default root).", valueName: "user")) var sshUser: String?
+    @Option(help: ArgumentHelp("SSH port (ssh.port; default 22).", valueName: "port")) var sshPort: String?
+    @Option(
+        help: ArgumentHelp(
+            "Reach every host through this bastion, as ssh -J (ssh.jump; its host key checked the same way).",
+            valueName: "[user@]host[:port]"))
+    var jump: String?
+    @Option(
+        help: ArgumentHelp("Seconds to wait for a host to answer (ssh.connect_timeout; default 10).", valueName: "s"))
+    var connectTimeout: String?
+    @Option(help: ArgumentHelp("The redeye executable on the hosts (deploy.remote_redeye).", valueName: "path"))
+    var remoteRedeye: String?
+    @Option(
+        help: ArgumentHelp(
+            "Where bundle repositories are fetched to (deploy.cache; default ~/.cache/redeye/bundles).",
+            valueName: "dir"))
+    var cache: String?
+    @Option(
+        help: ArgumentHelp(
+            "Sign plans commits with this key: OpenSSH private key, or KEY.pub held by ssh-agent (plans.sign_key).",
+            valueName: "file"))
+    var signKey: String?
+    @Option(
+        help: ArgumentHelp(
+            "The allowed-signers file plans are verified against (plans.allowed_signers); setting it makes signing required.",
+            valueName: "file"))
+    var allowedSigners: String?
 
-    var url: String { db ?? ProcessInfo.processInfo.environment["REDEYE_DB"] ?? DatabaseURL.defaultURL }
+    /// The flags given, by the setting each one sets.
+    var flags: [Setting: (name: String, values: [String])] {
+        var given: [Setting: (name: String, values: [String])] = [:]
+        let single: [(Setting, String, String?)] = [
+            (.plans, "plans", plans), (.schema, "schema", schema), (.inventory, "db", db),
+            (.identity, "identity", identity), (.sshUser, "ssh-user", sshUser), (.sshPort, "ssh-port", sshPort),
+            (.jump, "jump", jump), (.connectTimeout, "connect-timeout", connectTimeout),
+            (.remoteRedeye, "remote-redeye", remoteRedeye), (.cache, "cache", cache), (.signKey, "sign-key", signKey),
+            (.allowedSigners, "allowed-signers", allowedSigners),
+        ]
+        for (setting, name, value) in single { if let value { given[setting] = (name, [value]) } }
+        if !knownHosts.isEmpty { given[.knownHosts] = ("known-hosts", knownHosts) }
+        return given
+    }
 
-    func open(create: Bool = true) throws -> any SQLConnection {
-        try openDatabase(DatabaseURL(url), create: create)
+    /// The effective settings, with `extra` flags of the command itself (such as `plan commit --repo`).
+    func settings(extra: [Setting: (name: String, values: [String])] = [:]) throws -> Settings {
+        let environment = ProcessInfo.processInfo.environment
+        let choice: Settings.FileChoice =
+            if noConfig {
+                .none
+            } else if let path = config ?? environment["REDEYE_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
+                .explicit(path)
+            } else {
+                .search(from: FileManager.default.currentDirectoryPath)
+            }
+        return try Settings(
+            flags: flags.merging(extra) { $1 }, environment: environment, file: choice,
+            workingDirectory: FileManager.default.currentDirectoryPath, home: NSHomeDirectory())
+    }
+
+    func loadSchema() throws -> DatabaseSchema {
+        try SchemaLoader().load(builtInWith: try settings().text(.schema))
+    }
+
+    func plansDirectory() throws -> String { try settings().text(.plans) ?? "Plans" }
+
+    func loadPlans() throws -> Plans { try PlanLoader().load(directory: try plansDirectory()) }
+
+    /// The inventory: a flag, variable or setting, else the plans' site inventory, else the default.
+    func inventoryURL(plans: Plans? = nil) throws -> String {
+        try settings().text(.inventory) ?? plans?.defaults.inventory ?? DatabaseURL.defaultURL
+    }
+
+    func openDatabase(create: Bool = true) throws -> any SQLConnection {
+        try Database.openDatabase(DatabaseURL(try inventoryURL()), create: create)
     }
 
     /// For commands that only read: a SQLite file that does not exist yet reads as an empty database
     /// (so `schema plan` shows everything `migrate` would create) and is not created.
     func openForReading() throws -> any SQLConnection {
-        let parsed = try DatabaseURL(url)
+        let parsed = try DatabaseURL(try inventoryURL())
         if case .sqlite(let path) = parsed, path != ":memory:", !FileManager.default.fileExists(atPath: path) {
             return try SQLiteConnection(path: ":memory:")
         }
-        return try openDatabase(parsed, create: false)
+        return try Database.openDatabase(parsed, create: false)
     }
+
+    func cacheDirectory() throws -> String {
+        try settings().text(.cache) ?? NSHomeDirectory() + "/.cache/redeye/bundles"
+    }
+
+    /// The host keys to trust: the configured known_hosts files, else the system's.
+    func hostKeys() throws -> HostKeyPolicy {
+        let files = try settings().paths(.knownHosts)
+        return files.isEmpty ? HostKeyPolicy() : HostKeyPolicy(files: files)
+    }
+
+    /// How deploys reach the hosts.
+    func sshSettings() throws -> SSHSettings {
+        let settings = try self.settings()
+        let user = settings.text(.sshUser) ?? "root"
+        var jump: JumpHost?
+        if let text = settings.text(.jump) {
+            do {
+                jump = try JumpHost(parsing: text, defaultUser: user)
+            } catch {
+                throw ValidationError("\(settings[.jump]!.source): \(error.message)")
+            }
+        }
+        let files = settings.paths(.knownHosts)
+        return SSHSettings(
+            user: user, port: settings.number(.sshPort) ?? 22,
+            authentication: settings.text(.identity).map { .keyFile($0) } ?? .agent(socket: nil),
+            hostKeys: files.isEmpty ? HostKeyPolicy() : HostKeyPolicy(files: files),
+            connectTimeout: .seconds(settings.number(.connectTimeout) ?? 10),
+            remoteRedeye: settings.text(.remoteRedeye) ?? "redeye", jump: jump)
+    }
+}
+
+/// Columns padded to their widest cell.
+func table(_ rows: [[String]]) -> String {
+    guard let first = rows.first else { return "" }
+    let widths = (0..<first.count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+    return rows.map { row in
+        zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            .trimmingTrailingSpaces()
+    }.joined(separator: "\n")
 }
 
 /// Writes a line to standard error.

@@ -10,9 +10,12 @@ public struct Redeye: ParsableCommand {
         commandName: "redeye",
         abstract: "Declarative provisioning and self-deploy for Linux fleets.",
         discussion: """
-            Everything a host must become is declared in YAML and versioned in git.
+            Everything a host must become is declared in YAML and versioned in git. The operator's commands \
+            read their settings from redeye.yaml (the nearest one at or above the working directory), REDEYE_* \
+            variables and flags, strongest last: `redeye config show` prints them (docs/cli.md).
 
             EXAMPLES:
+              redeye config show
               redeye schema validate
               redeye schema migrate --db sqlite:inventory.db
               redeye inventory put host name=web01 kind=virtual
@@ -35,7 +38,7 @@ public struct Redeye: ParsableCommand {
         version: version,
         subcommands: [
             SchemaCommand.self, InventoryCommand.self, PlanCommand.self, BundleCommand.self, DeployCommand.self,
-            ServiceCommand.self, BootCommand.self,
+            ServiceCommand.self, BootCommand.self, ConfigCommand.self,
         ]
     )
 

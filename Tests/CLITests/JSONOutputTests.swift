@@ -126,6 +126,7 @@ struct JSONOutputTests {
         // Deploy's record, read locally.
         try run(2, ["deploy", "history", "--json"] + plans + db)
         try run(3, ["deploy", "lock", "status", "--json"] + plans + db)
+        try run(2, ["config", "show", "--json"] + plans + db)
 
         // A boot of a simulated host from those plans, then its status.
         try writeFiles(

@@ -83,7 +83,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = ["--schema", repositoryRoot + "/Schemas", "--db", "sqlite:inv.db"]
         #expect(try runRedeye(["schema", "migrate"] + db, in: dir).status == 0)
-        let result = try runRedeye(["inventory", "import", "--plans", repositoryRoot + "/Plans"] + db, in: dir)
+        let result = try runRedeye(
+            ["inventory", "import", "--from-plans", "--plans", repositoryRoot + "/Plans"] + db, in: dir)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("host: 4 inserted, 0 updated"))
         let mac = try runRedeye(["inventory", "get", "mac_address", "52:54:00:12:34:56", "--json"] + db, in: dir)

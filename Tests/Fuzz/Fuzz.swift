@@ -10,6 +10,7 @@ import Foundation
 @testable import Net
 @testable import Plan
 @testable import Schema
+@testable import Settings
 @testable import Signing
 @testable import YAML
 
@@ -34,6 +35,15 @@ private struct Document: Decodable {
 
 /// The fuzz targets by name; each takes one input and must neither crash, hang nor leak, whatever it holds.
 let targets: [String: ([UInt8]) -> Void] = [
+    "settings": { bytes in
+        if let file = try? ConfigFile.parse(bytes, path: "/etc/redeye/redeye.yaml", home: "/root") {
+            for (setting, entry) in file.values {
+                if case .paths(let paths) = entry.value {
+                    agree(paths.allSatisfy { $0.hasPrefix("/") }, "relative \(setting)")
+                }
+            }
+        }
+    },
     "yaml": { bytes in
         let decoder = YAMLDecoder(parser: YAMLParser(limits: .init(maxExpandedNodes: 100_000, maxDepth: 100)))
         if let document = try? decoder.decode(Document.self, from: bytes, file: "f.yaml") {

@@ -17,11 +17,12 @@ public let redeyeBinary: String = {
 }()
 
 /// Runs `redeye` with arguments, in `directory`, with extra environment variables; waits for it to exit.
-/// `REDEYE_DB` from the test's own environment is not passed on.
+/// No `REDEYE_*` setting from the test's own environment is passed on.
 public func runRedeye(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws
     -> CommandResult
 {
-    try runProcess(redeyeBinary, arguments, in: directory, environment: environment, removing: ["REDEYE_DB"])
+    let inherited = ProcessInfo.processInfo.environment.keys.filter { $0.hasPrefix("REDEYE_") }
+    return try runProcess(redeyeBinary, arguments, in: directory, environment: environment, removing: inherited)
 }
 
 /// Runs a program, feeding `input` on standard input, and collects its output and exit status.

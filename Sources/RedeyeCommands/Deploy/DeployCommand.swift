@@ -39,42 +39,17 @@ struct DeployCommand: ParsableCommand {
         subcommands: [Run.self, Resume.self, Rollback.self, History.self, Lock.self],
         defaultSubcommand: Run.self)
 
-    /// Where the plans and the inventory are, shared by every deploy command.
-    struct InventoryLocation: ParsableArguments {
-        @Option(help: ArgumentHelp("The plans directory.", valueName: "dir")) var plans: String = "Plans"
-        @Option(
-            help: ArgumentHelp(
-                "Inventory database (default: $REDEYE_DB, else the plans' site inventory, else sqlite:inventory.db).",
-                valueName: "url"))
-        var db: String?
-
-        func loadPlans() throws -> Plans { try PlanLoader().load(directory: plans) }
-
-        /// `--db`, else `$REDEYE_DB`, else the plans' site inventory, else the default.
-        func url(_ plans: Plans?) -> String {
-            db ?? ProcessInfo.processInfo.environment["REDEYE_DB"] ?? plans?.defaults.inventory
-                ?? DatabaseURL.defaultURL
-        }
-
-        @OptionGroup var schemaOptions: SchemaOptions
-
-        /// The inventory for commands that only read or release locks.
-        func openExistingJournal() throws -> Journal {
-            try Journal.openExisting(url(try? loadPlans()), schema: try schemaOptions.load(), actor: currentActor())
-        }
-    }
-
     /// The role a deploying command acts on, and what every such command shares.
     struct RoleRun: ParsableArguments {
         @Argument(help: "The role.") var role: String
         @Flag(help: "Do not ask for confirmation.") var yes = false
         @Flag(help: "Print the summary (or the plan) as JSON.") var json = false
-        @OptionGroup var connection: Connection
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
 
         /// The plans, and the inventory ready to record a deploy (migrated, holding the plans' hosts).
         func open() throws -> (Plans, Journal) {
-            let plans = try connection.loadPlans()
-            return (plans, try connection.openJournal(plans))
+            let plans = try global.loadPlans()
+            return (plans, try global.openJournal(plans))
         }
 
         /// Asks (unless --yes), then runs the rollout and reports it.
@@ -85,60 +60,8 @@ struct DeployCommand: ParsableCommand {
         {
             try DeployCommand.confirm(question, yes: yes)
             try DeployCommand.execute(
-                Rollout(plans: plans, options: options, settings: connection.settings, output: printError),
+                Rollout(plans: plans, options: options, settings: try global.sshSettings(), output: printError),
                 journal: journal, json: json, resume: resume)
-        }
-    }
-
-    /// How to reach the hosts and the inventory, shared by the commands that deploy.
-    struct Connection: ParsableArguments {
-        @OptionGroup var inventory: InventoryLocation
-        @Option(help: "SSH user (a host's `ssh_user` variable overrides it).") var sshUser: String = "root"
-        @Option(help: "SSH port (a host's `ssh_port` variable overrides it).") var sshPort: Int = 22
-        @Option(
-            help: ArgumentHelp(
-                "Private key (ed25519 or ECDSA; default: ssh-agent through $SSH_AUTH_SOCK).", valueName: "file"))
-        var identity: String?
-        @Option(
-            help: ArgumentHelp(
-                "known_hosts file (repeatable; default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).",
-                valueName: "file"))
-        var knownHosts: [String] = []
-        @Option(
-            help: ArgumentHelp(
-                "Reach every host through this bastion, as ssh -J (its host key checked the same way; the same key or agent).",
-                valueName: "[user@]host[:port]"))
-        var jump: String?
-        @Option(help: "Seconds to wait for a host to answer.") var connectTimeout: Int = 10
-        @Option(help: "The redeye executable on the hosts.") var remoteRedeye: String = "redeye"
-        @Option(help: ArgumentHelp("Where bundle repositories are fetched to.", valueName: "dir"))
-        var cache: String = NSHomeDirectory() + "/.cache/redeye/bundles"
-
-        func validate() throws {
-            if let jump {
-                do {
-                    _ = try JumpHost(parsing: jump, defaultUser: sshUser)
-                } catch {
-                    throw ValidationError("--jump: \(error.message)")
-                }
-            }
-        }
-
-        var settings: SSHSettings {
-            SSHSettings(
-                user: sshUser, port: sshPort,
-                authentication: identity.map { .keyFile($0) } ?? .agent(socket: nil),
-                hostKeys: knownHosts.isEmpty ? HostKeyPolicy() : HostKeyPolicy(files: knownHosts),
-                connectTimeout: .seconds(max(1, connectTimeout)), remoteRedeye: remoteRedeye,
-                jump: jump.flatMap { try? JumpHost(parsing: $0, defaultUser: sshUser) })
-        }
-
-        func loadPlans() throws -> Plans { try inventory.loadPlans() }
-
-        /// The inventory, migrated (never destructively) and holding the plans' roles and hosts.
-        func openJournal(_ plans: Plans) throws -> Journal {
-            try Journal.open(
-                inventory.url(plans), schema: try inventory.schemaOptions.load(), actor: currentActor(), plans: plans)
         }
     }
 
@@ -166,11 +89,7 @@ struct DeployCommand: ParsableCommand {
                 h.error.map { String($0.prefix(100)) } ?? "",
             ])
         }
-        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
-        var lines = rows.map { row in
-            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces)
-        }
+        var lines = [table(rows)]
         let counts = Dictionary(grouping: summary.hosts, by: \.state).map { "\($0.value.count) \($0.key.rawValue)" }
             .sorted()
         lines.append("")
@@ -239,4 +158,17 @@ struct DeployCommand: ParsableCommand {
 
     // MARK: history, lock
 
+}
+
+extension GlobalOptions {
+    /// The inventory for commands that only read or release locks.
+    func openExistingJournal() throws -> Journal {
+        try Journal.openExisting(
+            try inventoryURL(plans: try? loadPlans()), schema: try loadSchema(), actor: currentActor())
+    }
+
+    /// The inventory, migrated (never destructively) and holding the plans' roles and hosts.
+    func openJournal(_ plans: Plans) throws -> Journal {
+        try Journal.open(try inventoryURL(plans: plans), schema: try loadSchema(), actor: currentActor(), plans: plans)
+    }
 }

@@ -21,12 +21,12 @@ extension DeployCommand {
 
         @Argument(help: "Only this role.") var role: String?
         @Option(help: "How many deployments.") var limit: Int = 10
-        @OptionGroup var inventory: InventoryLocation
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
             try reportingErrors {
-                let journal = try inventory.openExistingJournal()
+                let journal = try global.openExistingJournal()
                 var records = try journal.deployments(role: role, limit: limit)
                 for i in records.indices { records[i].hosts = try journal.hosts(of: records[i].id) }
                 if json {

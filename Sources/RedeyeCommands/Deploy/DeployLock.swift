@@ -32,12 +32,12 @@ extension DeployCommand {
                       redeye deploy lock status
                       redeye deploy lock status --db postgres://redeye@db.example/inventory --json
                     """)
-            @OptionGroup var inventory: InventoryLocation
+            @OptionGroup(title: "Global Options") var global: GlobalOptions
             @Flag(help: "Print JSON.") var json = false
 
             func run() throws {
                 try reportingErrors {
-                    let journal = try inventory.openExistingJournal()
+                    let journal = try global.openExistingJournal()
                     let locks = try journal.locks()
                     if json {
                         try printJSON(locks)
@@ -65,11 +65,11 @@ extension DeployCommand {
                       redeye deploy lock release web
                     """)
             @Argument(help: "The role.") var role: String
-            @OptionGroup var inventory: InventoryLocation
+            @OptionGroup(title: "Global Options") var global: GlobalOptions
 
             func run() throws {
                 try reportingErrors {
-                    if try inventory.openExistingJournal().releaseLock(role: role) {
+                    if try global.openExistingJournal().releaseLock(role: role) {
                         print("released the deploy lock of \(role)")
                     } else {
                         printError("redeye: \(role) holds no deploy lock")

@@ -31,7 +31,7 @@ extension DeployCommand {
                     throw ExitCode(ExitStatus.notFound)
                 }
                 let options = try DeployOptions(
-                    resuming: record, role: common.role, cacheDirectory: common.connection.cache)
+                    resuming: record, role: common.role, cacheDirectory: try common.global.cacheDirectory())
                 try common.execute(
                     options, plans: plans, journal: journal,
                     question:

@@ -45,7 +45,7 @@ extension DeployCommand {
                     }
                     target = refs.previous
                 }
-                var options = DeployOptions(role: role, cacheDirectory: common.connection.cache)
+                var options = DeployOptions(role: role, cacheDirectory: try common.global.cacheDirectory())
                 options.ref = target
                 options.hosts = hosts
                 options.batch = try batch.map { try BatchPlan(parsing: $0) }

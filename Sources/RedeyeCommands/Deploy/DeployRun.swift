@@ -51,7 +51,7 @@ extension DeployCommand {
         }
 
         func options() throws -> DeployOptions {
-            var options = DeployOptions(role: common.role, cacheDirectory: common.connection.cache)
+            var options = DeployOptions(role: common.role, cacheDirectory: try common.global.cacheDirectory())
             options.ref = ref
             options.hosts = hosts
             options.batch = try batch.map { b in try parse { try BatchPlan(parsing: b) } }
@@ -64,10 +64,10 @@ extension DeployCommand {
 
         func run() throws {
             try reportingErrors {
-                let plans = try common.connection.loadPlans()
+                let plans = try common.global.loadPlans()
                 let options = try options()
                 let rollout = Rollout(
-                    plans: plans, options: options, settings: common.connection.settings, output: printError)
+                    plans: plans, options: options, settings: try common.global.sshSettings(), output: printError)
                 if plan {
                     try DeployCommand.preview(rollout, json: common.json)
                     return
@@ -76,7 +76,7 @@ extension DeployCommand {
                 _ = try rollout.pin()
                 let targets = try rollout.targets()
                 try common.execute(
-                    options, plans: plans, journal: try common.connection.openJournal(plans),
+                    options, plans: plans, journal: try common.global.openJournal(plans),
                     question:
                         "deploy \(common.role) \(try rollout.ref) to \(targets.count) host\(targets.count == 1 ? "" : "s")?",
                     resume: nil)

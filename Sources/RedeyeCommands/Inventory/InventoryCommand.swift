@@ -27,13 +27,12 @@ struct InventoryCommand: ParsableCommand {
     )
 
     struct Options: ParsableArguments {
-        @OptionGroup var schemaOptions: SchemaOptions
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
 
         /// The inventory as it is (a record command neither creates nor migrates it).
         func open() throws -> InventoryConnection {
             try InventoryConnection.open(
-                database.url, schema: try schemaOptions.load(), actor: currentActor(), .existing)
+                try global.inventoryURL(), schema: try global.loadSchema(), actor: currentActor(), .existing)
         }
     }
 

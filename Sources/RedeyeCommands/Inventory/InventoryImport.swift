@@ -19,32 +19,33 @@ extension InventoryCommand {
                   redeye inventory import fleet.yaml
                   redeye inventory import hosts.csv --table host --json
                   redeye inventory import host.csv interface.csv   # one transaction
-                  redeye inventory import --plans Plans --prune
+                  redeye inventory import --from-plans --plans Plans --prune
                 """)
 
         @OptionGroup var options: Options
         @Argument(help: "One or more .yaml/.yml or .csv files, imported together.") var files: [String] = []
         @Option(help: "The table a CSV file fills (default: the file's base name; only with one file).")
         var table: String?
-        @Option(
-            help: ArgumentHelp("Import a plans tree instead: sites, roles, hosts, MACs, monitors.", valueName: "dir"))
-        var plans: String?
-        @Flag(help: "With --plans: remove role assignments, monitors and hosts the plans no longer declare.")
+        @Flag(
+            help: "Import the plans tree instead (--plans or plans.dir): sites, roles, hosts, MACs, monitors.")
+        var fromPlans = false
+        @Flag(help: "With --from-plans: remove role assignments, monitors and hosts the plans no longer declare.")
         var prune = false
         @Flag(help: "Print the summary as JSON.") var json = false
 
         func validate() throws {
-            if files.isEmpty && plans == nil {
-                throw ValidationError("give at least one file to import, or --plans DIR")
+            if files.isEmpty && !fromPlans {
+                throw ValidationError("give at least one file to import, or --from-plans")
             }
-            if !files.isEmpty && plans != nil { throw ValidationError("give files or --plans, not both") }
+            if !files.isEmpty && fromPlans { throw ValidationError("give files or --from-plans, not both") }
             if table != nil && files.count > 1 { throw ValidationError("--table needs exactly one file") }
-            if prune && plans == nil { throw ValidationError("--prune works with --plans") }
+            if prune && !fromPlans { throw ValidationError("--prune works with --from-plans") }
         }
 
         func run() throws {
-            if let plans {
+            if fromPlans {
                 try reportingErrors {
+                    let plans = try options.global.plansDirectory()
                     let loaded = try PlanLoader().load(directory: plans)
                     let context = try options.open()
                     defer { context.db.close() }

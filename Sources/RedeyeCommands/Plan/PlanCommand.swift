@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Git
 import Plan
+import Settings
 import Signing
 
 struct PlanCommand: ParsableCommand {
@@ -21,10 +22,20 @@ struct PlanCommand: ParsableCommand {
         subcommands: [Validate.self, Show.self, Commit.self, Verify.self, Diff.self]
     )
 
-    struct PlansOption: ParsableArguments {
-        @Option(help: ArgumentHelp("The plans directory.", valueName: "dir")) var plans: String = "Plans"
+    /// The plans repository a command reads or commits to: `--repo`, else the `plans.repo` setting.
+    struct RepositoryOption: ParsableArguments {
+        @Option(help: ArgumentHelp("The plans repository, a path (plans.repo).", valueName: "path")) var repo: String?
 
-        func load() throws -> Plans { try PlanLoader().load(directory: plans) }
+        var flag: [Setting: (name: String, values: [String])] {
+            repo.map { [.plansRepository: ("repo", [$0])] } ?? [:]
+        }
+
+        func path(_ settings: Settings) throws -> String {
+            guard let path = settings.text(.plansRepository) else {
+                throw ValidationError("no plans repository: pass --repo or set plans.repo in redeye.yaml")
+            }
+            return path
+        }
     }
 
 }

@@ -4,6 +4,7 @@ import Foundation
 import Git
 import Plan
 import SSH
+import Settings
 import Signing
 
 extension PlanCommand {
@@ -29,10 +30,8 @@ extension PlanCommand {
                   redeye plan commit --repo plans.git -m "x" --sign-key ~/.ssh/id_ed25519.pub --author "Ops <ops@example.org>"
                 """)
 
-        @OptionGroup var options: PlansOption
-        @Option(help: "The plans repository (path).") var repo: String
+        @OptionGroup var repoOption: RepositoryOption
         @Option(name: .shortAndLong, help: "The commit message.") var message: String
-        @Option(help: "Sign with this key (OpenSSH private key, or KEY.pub held by ssh-agent).") var signKey: String?
         @Option(
             help: ArgumentHelp(
                 "Author as 'Name <email>' (default: git config user.name/user.email).", valueName: "author"))
@@ -42,20 +41,15 @@ extension PlanCommand {
             name: .customLong("no-pin"),
             help: "Do not pin the roles' bundles (boot and deploy then take each ref as the bundle server has it).")
         var noPin = false
-        @Option(help: ArgumentHelp("Private key for ssh:// bundle repositories.", valueName: "file"))
-        var identity: String?
-        @Option(
-            help: ArgumentHelp(
-                "known_hosts for ssh:// bundle repositories (repeatable; default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).",
-                valueName: "file"))
-        var knownHosts: [String] = []
-        @Option(help: ArgumentHelp("Where bundle repositories are fetched to.", valueName: "dir"))
-        var cache: String = NSHomeDirectory() + "/.cache/redeye/bundles"
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Flag(help: "Print the result as JSON.") var json = false
 
         /// Each role's bundle ref resolved to its commit and manifest digest, as the bundle server has them now.
         func resolvePins() throws -> [String: Plans.Pin] {
-            let plans = try PlanLoader().load(directory: options.plans)
+            let plans = try global.loadPlans()
+            let cache = try global.cacheDirectory()
+            let hostKeys = try global.hostKeys()
+            let identity = try global.settings().text(.identity)
             var pins: [String: Plans.Pin] = [:]
             for role in plans.roles.values.sorted(by: { $0.name < $1.name }) {
                 let version: BundleVersion
@@ -63,8 +57,7 @@ extension PlanCommand {
                     version = try BundleVersion.fetch(
                         role.bundleRepository, ref: role.bundleRef,
                         cache: cache + "/" + InventorySync.bundleName(role.bundleRepository) + ".git",
-                        hostKeys: knownHosts.isEmpty ? HostKeyPolicy() : HostKeyPolicy(files: knownHosts),
-                        sshKey: identity)
+                        hostKeys: hostKeys, sshKey: identity)
                 } catch {
                     throw PinFailure(
                         description:
@@ -78,8 +71,15 @@ extension PlanCommand {
 
         func run() throws {
             try reportingErrors {
+                let settings = try global.settings(extra: repoOption.flag)
+                let repo = try repoOption.path(settings)
+                let signKey = settings.text(.signKey)
+                if signKey == nil, settings.signingPolicy == .required {
+                    throw SigningRequired(source: settings[.signing]?.source ?? .builtIn)
+                }
                 let signer = try signKey.map { try loadSigner(keyPath: $0) }
                 let pins = noPin ? nil : try resolvePins()
+                let directory = try global.plansDirectory()
                 let repository = try PlanRepository(path: repo, create: true)
                 let now = Int64(Date().timeIntervalSince1970)
                 let person: GitPerson
@@ -96,12 +96,12 @@ extension PlanCommand {
                         "no author: pass --author 'Name <email>' or set git config user.name and user.email")
                 }
                 let committed = try repository.commit(
-                    directory: options.plans, message: message, author: person, signer: signer, branch: branch,
+                    directory: directory, message: message, author: person, signer: signer, branch: branch,
                     pins: pins)
                 // The pins beside the plans too, so that a deploy from this directory holds the same commits.
                 if let pins {
                     try Data(Plans.pinsFile(pins)).write(
-                        to: URL(fileURLWithPath: options.plans + "/" + Plans.pinsFileName), options: .atomic)
+                        to: URL(fileURLWithPath: directory + "/" + Plans.pinsFileName), options: .atomic)
                     if !json {
                         for (role, pin) in pins.sorted(by: { $0.key < $1.key }) {
                             print("pinned \(role): \(pin.ref) = \(pin.pin.commit.prefix(12))")
@@ -127,6 +127,19 @@ extension PlanCommand {
                 }
             }
         }
+    }
+}
+
+/// An unsigned commit refused because the settings require signed plans.
+struct SigningRequired: Error, CustomStringConvertible {
+    var source: SettingSource
+
+    var description: String {
+        let why =
+            source == .builtIn
+            ? "an allowed-signers file is configured, so plans must be signed"
+            : "plans.signing is required (\(source))"
+        return "\(why): give --sign-key or set plans.sign_key; nothing was committed"
     }
 }
 

@@ -17,12 +17,14 @@ extension PlanCommand {
 
         @Argument(help: "The older commit.") var from: String
         @Argument(help: "The newer commit.") var to: String
-        @Option(help: "The plans repository (path).") var repo: String
+        @OptionGroup var repoOption: RepositoryOption
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Flag(help: "Print the differences as JSON.") var json = false
 
         func run() throws {
             try reportingErrors {
-                let repository = try PlanRepository(path: repo, create: false)
+                let repository = try PlanRepository(
+                    path: try repoOption.path(try global.settings(extra: repoOption.flag)), create: false)
                 let (_, old) = try repository.plans(at: from)
                 let (_, new) = try repository.plans(at: to)
                 let diff = PlanDiff(from: old, to: new)

@@ -15,15 +15,15 @@ extension PlanCommand {
                   redeye plan show 52:54:00:12:34:56 --json
                 """)
 
-        @OptionGroup var options: PlansOption
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Argument(help: "A host name or one of its MAC addresses.") var host: String
         @Flag(help: "Print the plan as JSON.") var json = false
 
         func run() throws {
             try reportingErrors {
-                let plans = try options.load()
+                let plans = try global.loadPlans()
                 guard let found = plans.host(host) else {
-                    printError("redeye: no host named or with MAC '\(host)' in \(options.plans)")
+                    printError("redeye: no host named or with MAC '\(host)' in \(try global.plansDirectory())")
                     throw ExitCode(ExitStatus.notFound)
                 }
                 let plan = plans.plan(for: found)

@@ -15,18 +15,18 @@ extension PlanCommand {
                   redeye plan validate --plans ./plans --json
                 """)
 
-        @OptionGroup var options: PlansOption
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Flag(help: "Print a JSON summary or the errors.") var json = false
 
         func run() throws {
             do {
-                let plans = try options.load()
+                let plans = try global.loadPlans()
                 if json {
                     struct Summary: Encodable { var valid = true; var roles: Int; var hosts: Int; var sites: Int }
                     try printJSON(Summary(roles: plans.roles.count, hosts: plans.hosts.count, sites: plans.sites.count))
                 } else {
                     print(
-                        "\(options.plans): valid (\(plans.roles.count) roles, \(plans.hosts.count) hosts, \(plans.sites.count) sites)"
+                        "\(try global.plansDirectory()): valid (\(plans.roles.count) roles, \(plans.hosts.count) hosts, \(plans.sites.count) sites)"
                     )
                 }
             } catch let error as PlanError {

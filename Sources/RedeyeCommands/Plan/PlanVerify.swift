@@ -20,15 +20,20 @@ extension PlanCommand {
                   redeye plan verify --repo plans.git --ref v12 --allowed-signers allowed_signers --json
                 """)
 
-        @Option(help: "The plans repository (path).") var repo: String
+        @OptionGroup var repoOption: RepositoryOption
         @Option(help: "The commit, tag or branch to verify.") var ref: String = "main"
-        @Option(help: "The allowed-signers file.") var allowedSigners: String
         @Flag(help: "Print the result as JSON.") var json = false
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
 
         func run() throws {
             try reportingErrors {
+                let settings = try global.settings(extra: repoOption.flag)
+                guard let allowedSigners = settings.text(.allowedSigners) else {
+                    throw ValidationError(
+                        "no allowed-signers file: pass --allowed-signers or set plans.allowed_signers in redeye.yaml")
+                }
                 let signers = try AllowedSigners.load(path: allowedSigners)
-                let repository = try PlanRepository(path: repo, create: false)
+                let repository = try PlanRepository(path: try repoOption.path(settings), create: false)
                 do {
                     // A branch's commit must also name that branch in its signed message.
                     let isBranch = (try? repository.repository.resolveCommit("refs/heads/\(ref)")) != nil

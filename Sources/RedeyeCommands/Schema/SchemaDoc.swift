@@ -14,11 +14,11 @@ extension SchemaCommand {
                   redeye schema doc --schema ./site-schema
                 """)
 
-        @OptionGroup var schemaOptions: SchemaOptions
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
 
         func run() throws {
             try reportingErrors {
-                print(SchemaDocumentation(schema: try schemaOptions.load()).markdown, terminator: "")
+                print(SchemaDocumentation(schema: try global.loadSchema()).markdown, terminator: "")
             }
         }
     }

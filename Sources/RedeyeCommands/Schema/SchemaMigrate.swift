@@ -21,16 +21,15 @@ extension SchemaCommand {
                   redeye schema migrate --check   # change nothing; exit 3 if the database has drifted
                 """)
 
-        @OptionGroup var schemaOptions: SchemaOptions
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Flag(help: "Apply changes that drop tables or columns or narrow types.") var allowDestructive = false
         @Flag(help: "Change nothing; exit with status 3 when the database differs from the schema.") var check = false
         @Flag(help: "Print the result as JSON.") var json = false
 
         func run() throws {
             try reportingErrors {
-                let schema = try schemaOptions.load()
-                let db = try check ? database.openForReading() : database.open()
+                let schema = try global.loadSchema()
+                let db = try check ? global.openForReading() : global.openDatabase()
                 defer { db.close() }
                 let migrator = Migrator(schema: schema, actor: currentActor())
                 if check {
@@ -52,7 +51,7 @@ extension SchemaCommand {
                         try printJSON(plan)
                     } else {
                         print(
-                            "applied \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s") to \(database.url):"
+                            "applied \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s") to \(try global.inventoryURL()):"
                         )
                         for change in plan.changes { print("  \(change.summary)") }
                     }

@@ -18,15 +18,14 @@ extension SchemaCommand {
                   redeye schema plan --check   # exit 3 when the database has drifted from the files
                 """)
 
-        @OptionGroup var schemaOptions: SchemaOptions
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Flag(help: "Print the plan as JSON.") var json = false
         @Flag(help: "Exit with status 3 when there is anything to change.") var check = false
 
         func run() throws {
             try reportingErrors {
-                let schema = try schemaOptions.load()
-                let db = try database.openForReading()
+                let schema = try global.loadSchema()
+                let db = try global.openForReading()
                 defer { db.close() }
                 let plan = try Migrator(schema: schema, actor: currentActor()).plan(db)
                 if json { try printJSON(plan) } else { print(plan.text, terminator: "") }

@@ -14,7 +14,7 @@ extension SchemaCommand {
                   redeye schema sql --dialect postgres | psql inventory
                 """)
 
-        @OptionGroup var schemaOptions: SchemaOptions
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Option(help: "sqlite or postgres.") var dialect: String = "sqlite"
 
         func run() throws {
@@ -22,7 +22,7 @@ extension SchemaCommand {
                 throw ValidationError("unknown dialect '\(dialect)' (expected sqlite or postgres)")
             }
             try reportingErrors {
-                print(DDLGenerator(dialect: d).script(for: try schemaOptions.load()), terminator: "")
+                print(DDLGenerator(dialect: d).script(for: try global.loadSchema()), terminator: "")
             }
         }
     }

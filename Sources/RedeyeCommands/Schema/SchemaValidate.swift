@@ -16,12 +16,12 @@ extension SchemaCommand {
                   redeye schema validate --schema ./my-schema --json
                 """)
 
-        @OptionGroup var schemaOptions: SchemaOptions
+        @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Flag(help: "Print a JSON summary (tables and column counts, or the errors).") var json = false
 
         func run() throws {
             do {
-                let schema = try schemaOptions.load()
+                let schema = try global.loadSchema()
                 if json {
                     struct Summary: Encodable {
                         var valid = true
@@ -33,7 +33,9 @@ extension SchemaCommand {
                     )
                 } else {
                     let columns = schema.tables.reduce(0) { $0 + $1.columns.count }
-                    print("\(schemaOptions.schema): valid (\(schema.tables.count) tables, \(columns) columns)")
+                    print(
+                        "\((try global.settings().text(.schema)) ?? "the built-in schema"): valid (\(schema.tables.count) tables, \(columns) columns)"
+                    )
                 }
             } catch let error as SchemaError {
                 try failValidation(
