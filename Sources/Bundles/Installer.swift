@@ -61,9 +61,11 @@ public struct BundleInstaller {
         public var filesWritten: Int
         public var filesLinked: Int
         public var bytesWritten: Int64
+        /// With `repair`: what the audit found wrong in the current release, now rewritten (empty: intact).
+        public var repaired: [String]?
 
         enum CodingKeys: String, CodingKey {
-            case release, commit, ref, previous
+            case release, commit, ref, previous, repaired
             case alreadyCurrent = "already_current"
             case filesWritten = "files_written"
             case filesLinked = "files_linked"
@@ -73,8 +75,12 @@ public struct BundleInstaller {
 
     // MARK: install
 
-    /// Installs `ref` of the bundle at `url` (with `pin`, only the pinned commit).
-    public func install(repository url: String, ref: String, pin: BundlePin? = nil) throws -> Outcome {
+    /// Installs `ref` of the bundle at `url` (with `pin`, only the pinned commit). With `repair`, a current
+    /// release that the audit finds changed (an edited file, a mode, an owner, a file the manifest does not
+    /// name) is rewritten from the bundle and swapped in whole.
+    public func install(repository url: String, ref: String, pin: BundlePin? = nil, repair: Bool = false) throws
+        -> Outcome
+    {
         try prepare()
         let lock = try Lock(path: layout.installLock)
         defer { lock.release() }
@@ -97,7 +103,7 @@ public struct BundleInstaller {
         // re-install's time, so it is not done twice.
         return try installRelease(
             commit: commit.hex, ref: ref, repository: url, manifestBytes: version.manifestBytes,
-            manifest: version.manifest,
+            manifest: version.manifest, repair: repair,
             previousIndex: { id in id == indexed ? indexLoad?.value ?? [:] : loadIndex(id) }
         ) { _ in try GitContent(cache, commit: commit, ref: ref) }
     }
@@ -149,7 +155,8 @@ public struct BundleInstaller {
     /// `manifestBytes` parsed, and has passed `LeastBit.checkManifest`.
     func installRelease<Content: ReleaseContent>(
         commit: String, ref: String, repository: String, manifestBytes: [UInt8], manifest: Manifest,
-        previousIndex: ((String) -> [String: StatRecord])? = nil, content: (Manifest) throws -> Content
+        repair: Bool = false, previousIndex: ((String) -> [String: StatRecord])? = nil,
+        content: (Manifest) throws -> Content
     ) throws -> Outcome {
         let id = String(commit.prefix(12))
         let owners = try resolveOwners(manifest)
@@ -160,6 +167,11 @@ public struct BundleInstaller {
             filesLinked: 0, bytesWritten: 0)
         if previous == id, FileManager.default.fileExists(atPath: releasesDirectory + "/" + id) {
             outcome.alreadyCurrent = true
+            if repair {
+                outcome.repaired = try self.repair(
+                    release: id, manifest: manifest, manifestBytes: manifestBytes, owners: owners,
+                    previousIndex: previousIndex ?? loadIndex, content: content, outcome: &outcome)
+            }
             return outcome
         }
         let final = releasesDirectory + "/" + id
@@ -202,6 +214,35 @@ public struct BundleInstaller {
         }
         try prune()
         return outcome
+    }
+
+    /// Rewrites the current release `id` if the audit finds it changed: a fresh copy is written beside it (files
+    /// whose stat still matches the index are linked, every other one written anew, so a fix never reaches
+    /// another release through a shared hard link, and nothing the manifest does not name is carried over),
+    /// then swapped with it in one step; `current` never names a half-written release. Returns the findings.
+    func repair<Content: ReleaseContent>(
+        release id: String, manifest: Manifest, manifestBytes: [UInt8], owners: [String: (UInt32, UInt32)],
+        previousIndex: (String) -> [String: StatRecord], content: (Manifest) throws -> Content,
+        outcome: inout Outcome
+    ) throws -> [String] {
+        let findings = audit(release: id, manifest: manifest).map(\.description)
+        guard !findings.isEmpty else { return [] }
+        progress("repairing release \(id): \(findings.count) finding\(findings.count == 1 ? "" : "s")")
+        let source = try content(manifest)
+        let releases = try Directory.open(releasesDirectory)
+        let temporary = ".tmp-\(id)-\(getpid())"
+        do {
+            try write(
+                source, manifest: manifest, manifestBytes: manifestBytes, release: id, owners: owners,
+                into: temporary, of: releases, previous: id, previousIndex: previousIndex, outcome: &outcome)
+            try releases.exchange(temporary, id)
+        } catch {
+            try? releases.removeTree(temporary)
+            throw error
+        }
+        // What was there (now under the temporary name) goes; an interruption here leaves it to cleanLeftovers.
+        try releases.removeTree(temporary)
+        return findings
     }
 
     /// Writes a release into the directory `name` of `releases` (the releases directory): every file's bytes checked against

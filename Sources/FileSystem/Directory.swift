@@ -148,6 +148,15 @@ public final class Directory: Sendable {
         else { throw SystemError("rename \(display(from)) to \(display(to))") }
     }
 
+    /// Swaps the entries `a` and `b` beneath this directory in one step (renameat2 RENAME_EXCHANGE): there is
+    /// no moment at which either name is missing, so a directory that a link points into is replaced whole.
+    public func exchange(_ a: String, _ b: String) throws(SystemError) {
+        let (aParent, aName) = try parent(of: a)
+        let (bParent, bName) = try parent(of: b)
+        guard clinux_exchange(aParent?.descriptor ?? descriptor, aName, bParent?.descriptor ?? descriptor, bName) == 0
+        else { throw SystemError("exchange \(display(a)) and \(display(b))") }
+    }
+
     /// Removes the file or symlink `relative`; one that is not there is fine.
     public func removeFile(_ relative: String) throws(SystemError) {
         let (parent, name) = try parent(of: relative)

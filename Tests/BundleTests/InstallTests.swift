@@ -117,6 +117,52 @@ func failure(_ body: () throws -> Void) -> String? {
         #expect(try world.installer.audit().isEmpty)
     }
 
+    /// A drifted current release (an edited file shared with the previous release by a hard link, a set-id bit,
+    /// a file the manifest does not name) is "already current" to a plain install and repaired by --repair:
+    /// rewritten in a fresh copy swapped in whole, the fix reaching no other release.
+    @Test func repairRewritesWhatDriftedInTheCurrentReleaseOnly() throws {
+        let world = try InstallWorld(extraFiles: 3)
+        defer { world.remove() }
+        let v1 = try world.installer.install(repository: world.repo, ref: "v1")
+        let v2 = try world.installer.install(repository: world.repo, ref: "v2")
+        let current = world.base + "/current"
+        let old = world.base + "/releases/" + v1.release
+        var shared = stat()
+        var inV1 = stat()
+        #expect(stat(current + "/bin/web", &shared) == 0 && stat(old + "/bin/web", &inV1) == 0)
+        #expect(shared.st_ino == inV1.st_ino, "bin/web is one file in both releases")
+
+        try "#!/bin/sh\necho edited\n".write(toFile: current + "/bin/web", atomically: false, encoding: .utf8)
+        #expect(chmod(current + "/etc/prod.conf", 0o4640) == 0)
+        try "planted\n".write(toFile: current + "/etc/extra.conf", atomically: false, encoding: .utf8)
+        let findings = try world.installer.audit().map(\.description)
+        #expect(findings.count >= 3, "\(findings)")
+
+        let plain = try world.installer.install(repository: world.repo, ref: "v2")
+        #expect(plain.alreadyCurrent && plain.repaired == nil)
+        #expect(!(try world.installer.audit().isEmpty), "a plain install repairs nothing")
+
+        let repaired = try world.installer.install(repository: world.repo, ref: "v2", repair: true)
+        #expect(repaired.release == v2.release && repaired.alreadyCurrent)
+        #expect(repaired.repaired == findings)
+        #expect(try world.installer.audit().isEmpty)
+        #expect(try String(contentsOfFile: current + "/bin/web", encoding: .utf8) == "#!/bin/sh\necho web\n")
+        #expect(!FileManager.default.fileExists(atPath: current + "/etc/extra.conf"))
+        var conf = stat()
+        #expect(stat(current + "/etc/prod.conf", &conf) == 0 && conf.st_mode & 0o7777 == 0o640)
+        var now = stat()
+        #expect(stat(current + "/bin/web", &now) == 0 && now.st_ino != inV1.st_ino, "the fix is a new file")
+        #expect(world.leftovers().isEmpty)
+        #expect(try world.installer.install(repository: world.repo, ref: "v2", repair: true).repaired == [])
+
+        // The edit reached v1 through the shared link; installing v1 again finds it damaged and rewrites it.
+        #expect(try String(contentsOfFile: old + "/bin/web", encoding: .utf8) == "#!/bin/sh\necho edited\n")
+        let back = try world.installer.install(repository: world.repo, ref: "v1")
+        #expect(back.release == v1.release && !back.alreadyCurrent)
+        #expect(try world.installer.audit().isEmpty)
+        #expect(try String(contentsOfFile: current + "/bin/web", encoding: .utf8) == "#!/bin/sh\necho web\n")
+    }
+
     @Test func aDriftedFileIsRewrittenNotLinked() throws {
         let world = try InstallWorld()
         defer { world.remove() }

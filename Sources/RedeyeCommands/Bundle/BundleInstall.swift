@@ -13,10 +13,15 @@ extension BundleCommand {
             discussion: """
                 Fetches through libgit2, writes ROOT/releases/<id> (unchanged files hard-linked from the current \
                 release), applies modes and owners, checks every hash against the manifest, runs the hooks and \
-                renames ROOT/current over to it. Installing the current release does nothing.
+                renames ROOT/current over to it. Installing the current release does nothing, unless --repair: then \
+                the current release is audited and, if anything in it changed (an edited file, a mode or owner, a \
+                file the manifest does not name), rewritten from the bundle in a fresh copy that is swapped in whole; \
+                rewritten files are new files, so the fix never reaches another release through a hard link. The \
+                services are not restarted (`redeye service restart` does).
 
                 EXAMPLES:
                   redeye bundle install --repo /srv/redeye/bundles/web.git --ref v1652 --root /opt/web
+                  redeye bundle install --repo /srv/redeye/bundles/web.git --ref v1652 --root /opt/web --repair
                   redeye bundle install --repo file:///srv/bundles/web.git --ref v1652 --root /opt/web --keep 3 --json
                   redeye bundle install --repo ssh://deploy@bundles.example:2222/srv/web.git --ref v1652 --root /opt/web --ssh-key /etc/redeye/id_ed25519
                 """)
@@ -39,6 +44,7 @@ extension BundleCommand {
             help: ArgumentHelp(
                 "Private key for ssh:// repositories (ed25519 or ECDSA; default: ssh-agent).", valueName: "file"))
         var sshKey: String?
+        @Flag(help: "Audit the current release and rewrite what changed in it.") var repair = false
         @Flag(help: "Print the outcome as JSON.") var json = false
 
         func validate() throws {
@@ -52,9 +58,16 @@ extension BundleCommand {
                 if !knownHosts.isEmpty { installer.knownHosts = knownHosts }
                 installer.sshKey = sshKey
                 installer.accounts = accounts(user: user, group: group)
-                let outcome = try installer.install(repository: repo, ref: ref)
+                let outcome = try installer.install(repository: repo, ref: ref, repair: repair)
                 if json {
                     try printJSON(outcome)
+                } else if let repaired = outcome.repaired, !repaired.isEmpty {
+                    for finding in repaired { print("repaired \(finding)") }
+                    print(
+                        "repaired release \(outcome.release) (\(ref)): \(repaired.count) finding\(repaired.count == 1 ? "" : "s"); \(outcome.filesWritten) file\(outcome.filesWritten == 1 ? "" : "s") rewritten, \(outcome.filesLinked) unchanged"
+                    )
+                } else if outcome.repaired != nil {
+                    print("\(ref) (\(outcome.release)) is current and matches its manifest; nothing to repair")
                 } else if outcome.alreadyCurrent {
                     print("\(ref) (\(outcome.release)) is already current; nothing to do")
                 } else {
