@@ -41,6 +41,15 @@ public struct SQLRow: Sendable, Hashable {
 
     public func string(_ name: String) -> String? { self[name].text }
 
+    public func double(_ name: String) -> Double? {
+        switch self[name] {
+        case .integer(let i): return Double(i)
+        case .real(let d): return d
+        case .text(let s): return Double(s)
+        case .null: return nil
+        }
+    }
+
     public func int(_ name: String) -> Int64? {
         switch self[name] {
         case .integer(let i): return i

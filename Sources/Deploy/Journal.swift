@@ -51,6 +51,9 @@ public final class Journal: @unchecked Sendable {
 
     public func close() { inventory.close() }
 
+    /// The inventory's facts of every host (status, site, role, tags), for selecting hosts.
+    public func hostFacts() throws -> [String: HostFacts] { try locked { try HostFactsReader.read(db) } }
+
     /// A deployment row's change, for the change log (before: the row as it was).
     func logDeployment(_ id: Int64, _ action: ChangeAction, before: Record?) throws {
         try store.recordChange("deployment", key: [String(id)], action: action, before: before)
@@ -142,13 +145,17 @@ public final class Journal: @unchecked Sendable {
             _ = try db.query(
                 """
                 UPDATE deployment_host SET state = $3, step = $4, error = $5, release_before = $6, release_after = $7,
-                    finished_at = $8 WHERE deployment = $1 AND host = $2
+                    finished_at = $8, files_sent = $9, bytes_sent = $10, seconds = $11, step_seconds = $12
+                WHERE deployment = $1 AND host = $2
                 """,
                 [
                     .integer(deployment), .text(outcome.host), .text(outcome.state.rawValue),
                     outcome.step.map { SQLValue.text($0.rawValue) } ?? .null, outcome.error.map(SQLValue.text) ?? .null,
                     outcome.releaseBefore.map(SQLValue.text) ?? .null, outcome.releaseAfter.map(SQLValue.text) ?? .null,
-                    now(),
+                    now(), .integer(Int64(outcome.filesSent)), .integer(outcome.bytesSent), .real(outcome.seconds),
+                    outcome.stepSeconds.isEmpty
+                        ? .null
+                        : .text(String(decoding: try JSONEncoder().encode(outcome.stepSeconds), as: UTF8.self)),
                 ])
         }
     }
@@ -198,18 +205,43 @@ public final class Journal: @unchecked Sendable {
         try locked {
             try db.query(
                 """
-                SELECT host, batch, state, step, error, release_before, release_after, started_at, finished_at
+                SELECT host, batch, state, step, error, release_before, release_after, started_at, finished_at,
+                    files_sent, bytes_sent, seconds, step_seconds
                 FROM deployment_host WHERE deployment = $1 ORDER BY batch, host
                 """, [.integer(deployment)]
             ).map { row in
-                HostOutcome(
+                var outcome = HostOutcome(
                     host: row.string("host") ?? "", batch: Int(row.int("batch") ?? 0),
                     state: HostOutcome.State(rawValue: row.string("state") ?? "") ?? .pending,
                     step: row.string("step").flatMap(HostStep.init(rawValue:)), error: row.string("error"),
                     releaseBefore: row.string("release_before"),
                     releaseAfter: row.string("release_after"), startedAt: row.string("started_at"),
                     finishedAt: row.string("finished_at"))
+                outcome.filesSent = Int(row.int("files_sent") ?? 0)
+                outcome.bytesSent = row.int("bytes_sent") ?? 0
+                outcome.seconds = row.double("seconds") ?? 0
+                outcome.stepSeconds =
+                    row.string("step_seconds").flatMap {
+                        try? JSONDecoder().decode([HostOutcome.StepTime].self, from: Data($0.utf8))
+                    } ?? []
+                return outcome
             }
+        }
+    }
+
+    /// The release `host` ran when a deploy of `role` last finished with it (what a host that a stopped deploy
+    /// skipped still runs), or nil when no deploy ever reached it.
+    public func lastKnownRelease(host: String, role: String) throws -> String? {
+        try locked {
+            let rows = try db.query(
+                """
+                SELECT dh.state, dh.release_before, dh.release_after FROM deployment_host dh
+                JOIN deployment d ON d.id = dh.deployment
+                WHERE dh.host = $1 AND d.role = $2 AND dh.state IN ('succeeded', 'failed', 'rolled_back')
+                ORDER BY dh.deployment DESC LIMIT 1
+                """, [.text(host), .text(role)])
+            guard let row = rows.first else { return nil }
+            return row.string("state") == "succeeded" ? row.string("release_after") : row.string("release_before")
         }
     }
 
@@ -381,7 +413,7 @@ extension DeployOptions {
     public init(resuming record: DeploymentRecord, role: String, cacheDirectory: String) throws {
         self.init(role: role, cacheDirectory: cacheDirectory)
         ref = record.ref
-        hosts = record.options?.hosts
+        hosts = try record.options?.hosts.map { try HostSelection(parsing: $0) }
         batch = try record.options?.batch.map { try BatchPlan(parsing: $0.joined(separator: ",")) }
         window = record.options?.window
         maxFail = try record.options?.maxFail.map { try FailureBudget(parsing: $0) }

@@ -1,4 +1,5 @@
 import Foundation
+import Inventory
 import Plan
 import SSH
 
@@ -49,8 +50,10 @@ public struct DeployOptions: Sendable {
     public var role: String
     /// The bundle version; nil deploys the ref the role pins in the plans.
     public var ref: String?
-    /// Comma-separated glob patterns over host names; nil selects every host of the role.
-    public var hosts: String?
+    /// Which of the role's hosts (`web0*`, `fra1:&tag=canary:!web03`); nil selects every host of the role.
+    public var hosts: HostSelection?
+    /// The inventory's facts of the hosts (status, tags), that a selection may name.
+    public var inventoryFacts: [String: HostFacts] = [:]
     /// Batches (`5`, `25%`, a ramp `1,5,25%`); nil uses the role's rollout from the plans.
     public var batch: BatchPlan?
     /// Keep this many hosts in flight, starting the next as soon as one finishes (instead of batches).
@@ -121,7 +124,7 @@ public struct HostOutcome: Sendable, Encodable {
     /// How long each step took, in order.
     public var stepSeconds: [StepTime] = []
 
-    public struct StepTime: Sendable, Encodable {
+    public struct StepTime: Sendable, Codable {
         public var step: HostStep
         public var seconds: Double
     }
@@ -237,9 +240,4 @@ public func makeBatches(_ count: Int, plan: BatchPlan) -> [Range<Int>] {
         step += 1
     }
     return out
-}
-
-/// Whether `name` matches one of the comma-separated glob patterns.
-public func matchesHostPattern(_ name: String, _ patterns: String) -> Bool {
-    patterns.split(separator: ",").contains { fnmatch(String($0).trimmingCharacters(in: .whitespaces), name, 0) == 0 }
 }

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Git
 import Glibc
+import Inventory
 import Net
 import Plan
 import SSH
@@ -44,7 +45,14 @@ public final class Rollout: Sendable {
     public func targets() throws -> [DeployTarget] {
         let role = try role
         var hosts = plans.hosts.filter { $0.role == role.name }
-        if let pattern = options.hosts { hosts = hosts.filter { matchesHostPattern($0.name, pattern) } }
+        if let selection = options.hosts {
+            hosts = hosts.filter { host in
+                var facts = options.inventoryFacts[host.name] ?? HostFacts(name: host.name)
+                facts.role = host.role
+                facts.site = host.site ?? facts.site
+                return selection.matches(facts)
+            }
+        }
         guard !hosts.isEmpty else {
             throw DeployError(
                 options.hosts.map { "no host of role \(role.name) matches '\($0)'" }
@@ -218,7 +226,7 @@ public final class Rollout: Sendable {
         try journal.acquireLock(role: role.name, owner: actor, message: options.message, staleAfter: 600)
         do {
             let recorded = DeployOptions.Recorded(
-                hosts: options.hosts, batch: options.batch?.steps.map(\.description), window: options.window,
+                hosts: options.hosts?.text, batch: options.batch?.steps.map(\.description), window: options.window,
                 maxFail: options.maxFail?.amount.description, repository: role.bundleRepository)
             let previousRef = try journal.deployments(role: role.name, limit: 20).first { $0.state == .succeeded }?.ref
             let id = try journal.start(
@@ -284,6 +292,8 @@ public final class Rollout: Sendable {
         return targets.filter { !reached.contains($0.name) }.map { target in
             var skipped = HostOutcome(host: target.name, batch: target.batch, state: interrupted ? .pending : .skipped)
             skipped.error = reason?.description
+            // Never reached, so the release it runs is the one the last deploy left it on.
+            skipped.releaseBefore = try? journal?.lastKnownRelease(host: target.name, role: options.role)
             if !interrupted { try? journal?.hostFinished(deployment, skipped) }
             return skipped
         }

@@ -38,7 +38,7 @@ public struct Redeye: ParsableCommand {
         version: version,
         subcommands: [
             SchemaCommand.self, InventoryCommand.self, PlanCommand.self, BundleCommand.self, DeployCommand.self,
-            ServiceCommand.self, BootCommand.self, ConfigCommand.self,
+            ServiceCommand.self, BootCommand.self, StatusCommand.self, ConfigCommand.self,
         ]
     )
 

@@ -310,6 +310,10 @@ public enum BuiltInSchema {
                   release_after: {type: text, null: true}
                   started_at: {type: timestamp, null: true}
                   finished_at: {type: timestamp, null: true}
+                  files_sent: {type: integer, default: 0, comment: "Files sent to the host (it had the others)."}
+                  bytes_sent: {type: integer, default: 0, comment: "Bytes of file content sent."}
+                  seconds: {type: real, default: 0, comment: "Wall time of the host's deploy."}
+                  step_seconds: {type: json, null: true, comment: "Each step and its seconds, in order: [{step, seconds}]."}
                 indexes:
                   - {columns: [host]}
 

@@ -82,6 +82,21 @@ struct Summary: Decodable {
         #expect(history.stdout.contains("web v2  rolling  succeeded"))
         #expect(history.stdout.contains("web04: succeeded"))
 
+        // The record keeps what each host was sent and how long each step took.
+        let recorded = try runRedeye([
+            "deploy", "history", "web", "--json", "--plans", fleet.plans, "--db", "sqlite:\(fleet.dir)/inventory.db",
+        ])
+        let deployments = try JSONSerialization.jsonObject(with: Data(recorded.stdout.utf8)) as? [[String: Any]] ?? []
+        let upgraded = deployments.first { $0["id"] as? Int == upgrade.deployment }
+        let hosts = upgraded?["hosts"] as? [[String: Any]] ?? []
+        #expect(hosts.count == 4, "\(recorded.stdout.prefix(2000))")
+        for h in hosts {
+            #expect(h["files_sent"] as? Int == 1)
+            #expect((h["bytes_sent"] as? Int ?? 0) > 0)
+            #expect((h["seconds"] as? Double ?? 0) > 0)
+            #expect((h["step_seconds"] as? [[String: Any]])?.isEmpty == false)
+        }
+
         // The journal's records are in the change log: the deployment started and finished, each host's outcome.
         let logged = try runRedeye([
             "inventory", "history", "deployment", "1", "--json", "--db", "sqlite:\(fleet.dir)/inventory.db",
@@ -95,6 +110,48 @@ struct Summary: Decodable {
             "--schema", repositoryRoot + "/Schemas",
         ])
         #expect(host.stdout.contains("state: \"running\" → \"succeeded\""), "\(host.stdout)")
+    }
+
+    /// One host list: tags put in the inventory select hosts for a deploy and for `status`, which shows each
+    /// host's release and ref, its last deploy and its health from the records alone.
+    @Test func tagsSelectHostsAndStatusShowsTheFleet() throws {
+        let fleet = try Fleet()
+        defer { fleet.remove() }
+        let db = ["--db", "sqlite:\(fleet.dir)/inventory.db", "--plans", fleet.plans]
+        #expect(try fleet.deploy(["web", "--ref", "v1", "--window", "4", "--yes"]).status == 0)
+        let v1 = try fleet.release("v1")
+        let v2 = try fleet.release("v2")
+        let tagged = try runRedeye(["inventory", "tag", "host", "web03", "canary"] + db)
+        #expect(tagged.status == 0, "\(tagged.stderr)")
+        #expect(try runRedeye(["inventory", "tag", "host", "web04", "canary", "edge"] + db).status == 0)
+
+        let canary = try fleet.deploy(["web", "--ref", "v2", "--hosts", "tag=canary:!web04", "--yes", "--json"])
+        #expect(canary.status == 0, "\(canary.stderr)")
+        #expect(try Summary(canary).hosts.map(\.host) == ["web03"])
+        #expect(fleet.current("web03") == v2 && fleet.current("web04") == v1 && fleet.current("web01") == v1)
+
+        let status = try runRedeye(["status", "--json"] + db)
+        #expect(status.status == 0, "\(status.stderr)")
+        let hosts = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(hosts.map { $0["host"] as? String } == fleet.names)
+        for host in hosts {
+            let name = host["host"] as? String ?? ""
+            #expect(host["release"] as? String == (name == "web03" ? v2 : v1), "\(name)")
+            #expect(host["ref"] as? String == (name == "web03" ? "v2" : "v1"), "\(name)")
+            #expect(host["health"] as? String == "good")
+            #expect(host["role"] as? String == "web")
+            #expect((host["last_deploy"] as? [String: Any])?["state"] as? String == "succeeded")
+        }
+        let selected = try runRedeye(["status", "canary:&edge"] + db)
+        #expect(selected.status == 0)
+        #expect(selected.stdout.contains("web04") && !selected.stdout.contains("web03"), "\(selected.stdout)")
+        #expect(selected.stdout.contains("1 host: 1 good, 0 bad, 0 ugly"))
+        let none = try runRedeye(["status", "tag=nothing"] + db)
+        #expect(none.status == 5 && none.stderr.contains("no host matches 'tag=nothing'"))
+        let bad = try runRedeye(["status", "web:&colour=red"] + db)
+        #expect(bad.status == 64)
+        #expect(
+            bad.stderr.contains("host selection 'web:&colour=red', column 5: unknown field 'colour'"), "\(bad.stderr)")
     }
 
     @Test func aFailingHealthCheckRollsThatHostBackAndTheBudgetDecides() throws {
@@ -129,6 +186,8 @@ struct Summary: Decodable {
         #expect(stopped.host("web02")?.state == "rolled_back")
         #expect(stopped.host("web03")?.state == "skipped")
         #expect(fleet.current("web03") == v1 && fleet.current("web04") == v1)
+        // The summary names every host's release: a skipped host's is the one its last deploy left.
+        #expect(stopped.host("web03")?.releaseBefore == v1 && stopped.host("web04")?.releaseBefore == v1)
         #expect(strict.stdout.contains("\"stopped_because\""))
 
         // A version whose health page is bad everywhere: the first host rolls back and nothing else starts.

@@ -35,6 +35,16 @@ private struct Document: Decodable {
 
 /// The fuzz targets by name; each takes one input and must neither crash, hang nor leak, whatever it holds.
 let targets: [String: ([UInt8]) -> Void] = [
+    "selection": { bytes in
+        let text = String(decoding: bytes, as: UTF8.self)
+        if let selection = try? HostSelection(parsing: text) {
+            let host = HostFacts(name: "web01", role: "web", site: "fra1", status: "active", tags: ["canary"])
+            // A selection and the same selection with every host excluded afterwards cannot both keep the host.
+            let none = try? HostSelection(parsing: text + ":!*")
+            agree(!(none?.matches(host) ?? false), "'\(text):!*' kept a host")
+            _ = selection.matches(host)
+        }
+    },
     "settings": { bytes in
         if let file = try? ConfigFile.parse(bytes, path: "/etc/redeye/redeye.yaml", home: "/root") {
             for (setting, entry) in file.values {

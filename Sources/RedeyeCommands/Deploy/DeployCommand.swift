@@ -160,7 +160,22 @@ struct DeployCommand: ParsableCommand {
 
 }
 
+/// The help of every `--hosts`.
+let hostsHelp = ArgumentHelp(
+    "Only these hosts: globs over name, role, site or tag joined by ':' or ','; &TERM keeps, !TERM removes; name=, role=, site=, tag=, status= look at one field (web0*:&tag=canary:!web03).",
+    valueName: "selection")
+
 extension GlobalOptions {
+    /// The inventory's facts of the hosts, when there is an inventory to read (a deploy's first run may have none).
+    func inventoryHostFacts(_ plans: Plans) -> [String: HostFacts] {
+        guard
+            let journal = try? Journal.openExisting(
+                try inventoryURL(plans: plans), schema: try loadSchema(), actor: currentActor())
+        else { return [:] }
+        defer { journal.close() }
+        return (try? journal.hostFacts()) ?? [:]
+    }
+
     /// The inventory for commands that only read or release locks.
     func openExistingJournal() throws -> Journal {
         try Journal.openExisting(

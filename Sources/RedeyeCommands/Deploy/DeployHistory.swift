@@ -46,6 +46,10 @@ extension DeployCommand {
                         } else if let after = h.releaseAfter ?? h.releaseBefore {
                             line += " (\(after))"
                         }
+                        if h.filesSent > 0 {
+                            line += ", sent \(h.filesSent) file\(h.filesSent == 1 ? "" : "s") (\(h.bytesSent) B)"
+                        }
+                        if h.seconds > 0 { line += String(format: ", %.2f s", h.seconds) }
                         if let error = h.error { line += ": \(error.prefix(160))" }
                         print(line)
                     }

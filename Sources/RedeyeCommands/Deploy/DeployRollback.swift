@@ -26,7 +26,7 @@ extension DeployCommand {
                 "Roll back to this ref (a tag or branch of the role's bundle) instead of the one that ran before.",
                 valueName: "ref"))
         var to: String?
-        @Option(help: "Only hosts whose name matches one of these comma-separated globs.") var hosts: String?
+        @Option(help: hostsHelp) var hosts: String?
         @Option(help: "Batch sizes: N, P%, or a ramp like 1,5,25%.") var batch: String?
         @Option(help: "Hosts in flight at once, instead of batches.") var window: Int?
 
@@ -47,7 +47,10 @@ extension DeployCommand {
                 }
                 var options = DeployOptions(role: role, cacheDirectory: try common.global.cacheDirectory())
                 options.ref = target
-                options.hosts = hosts
+                options.hosts = try hosts.map { h in
+                    do { return try HostSelection(parsing: h) } catch { throw ValidationError("\(error)") }
+                }
+                options.inventoryFacts = try journal.hostFacts()
                 options.batch = try batch.map { try BatchPlan(parsing: $0) }
                 options.window = window
                 options.kind = .rollback

@@ -28,7 +28,7 @@ extension DeployCommand {
 
         @OptionGroup var common: RoleRun
         @Option(help: "The bundle version (default: the ref the role pins in the plans).") var ref: String?
-        @Option(help: "Only hosts whose name matches one of these comma-separated globs.") var hosts: String?
+        @Option(help: hostsHelp) var hosts: String?
         @Option(help: "Batch sizes: N, P%, or a ramp like 1,5,25%.") var batch: String?
         @Option(help: "Hosts in flight at once, instead of batches.") var window: Int?
         @Option(help: "Failures tolerated over the run: N or P%.") var maxFail: String?
@@ -44,6 +44,7 @@ extension DeployCommand {
             if window != nil && batch != nil { throw ValidationError("give --batch or --window, not both") }
             if let batch { _ = try parse { try BatchPlan(parsing: batch) } }
             if let maxFail { _ = try parse { try FailureBudget(parsing: maxFail) } }
+            if let hosts { _ = try parse { try HostSelection(parsing: hosts) } }
         }
 
         func parse<T>(_ body: () throws -> T) throws -> T {
@@ -53,7 +54,7 @@ extension DeployCommand {
         func options() throws -> DeployOptions {
             var options = DeployOptions(role: common.role, cacheDirectory: try common.global.cacheDirectory())
             options.ref = ref
-            options.hosts = hosts
+            options.hosts = try hosts.map { h in try parse { try HostSelection(parsing: h) } }
             options.batch = try batch.map { b in try parse { try BatchPlan(parsing: b) } }
             options.window = window
             options.maxFail = try maxFail.map { m in try parse { try FailureBudget(parsing: m) } }
@@ -65,7 +66,8 @@ extension DeployCommand {
         func run() throws {
             try reportingErrors {
                 let plans = try common.global.loadPlans()
-                let options = try options()
+                var options = try options()
+                if options.hosts != nil { options.inventoryFacts = common.global.inventoryHostFacts(plans) }
                 let rollout = Rollout(
                     plans: plans, options: options, settings: try common.global.sshSettings(), output: printError)
                 if plan {

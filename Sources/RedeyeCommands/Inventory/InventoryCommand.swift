@@ -23,7 +23,7 @@ struct InventoryCommand: ParsableCommand {
               redeye inventory delete host web01
               redeye inventory import fleet.yaml
             """,
-        subcommands: [Get.self, Put.self, Delete.self, List.self, Import.self, History.self]
+        subcommands: [Get.self, Put.self, Delete.self, List.self, Import.self, History.self, Tag.self]
     )
 
     struct Options: ParsableArguments {

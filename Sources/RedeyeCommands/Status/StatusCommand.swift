@@ -1,0 +1,87 @@
+import ArgumentParser
+import Deploy
+import Foundation
+import Inventory
+import Plan
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "The fleet as its records know it: per host its role, release and ref, last boot, last deploy.",
+        discussion: """
+            Every host of the plans and of the inventory, with the release it runs by its newest record (a boot or \
+            a deploy, whichever is newer) and that release's ref, its last boot (state, time) and its last deploy \
+            (outcome, step, time). HEALTH is good (runs a release, nothing recent failed), bad (its last boot or \
+            deploy failed) or ugly (never ran a release, or only the inventory knows it). Read from the inventory \
+            only: no host is contacted.
+
+            EXAMPLES:
+              redeye status
+              redeye status web
+              redeye status 'fra1:&tag=canary:!web03' --json
+
+            EXIT CODES:
+              0   printed (whatever the hosts' health)
+              1   the inventory or the plans cannot be read
+              5   the selection matches no host
+              64  usage
+            """)
+
+    @Argument(help: hostsHelp) var selection: String?
+    @Flag(help: "Print the hosts as JSON.") var json = false
+    @OptionGroup(title: "Global Options") var global: GlobalOptions
+
+    func run() throws {
+        let chosen: HostSelection?
+        do {
+            chosen = try selection.map { try HostSelection(parsing: $0) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        try reportingErrors {
+            // The plans are optional here: an inventory alone still has hosts and their history.
+            let plans =
+                FileManager.default.fileExists(atPath: try global.plansDirectory()) ? try global.loadPlans() : nil
+            let journal = try global.openExistingJournal()
+            defer { journal.close() }
+            var hosts = try journal.fleetStatus(plans: plans)
+            if let chosen { hosts = hosts.filter { chosen.matches($0.facts) } }
+            if hosts.isEmpty, let selection {
+                printError("redeye: no host matches '\(selection)'")
+                throw ExitCode(ExitStatus.notFound)
+            }
+            if json {
+                struct Row: Encodable {
+                    var status: HostStatus
+                    func encode(to encoder: any Encoder) throws {
+                        try status.encode(to: encoder)
+                        var container = encoder.container(keyedBy: Key.self)
+                        try container.encode(status.health, forKey: .health)
+                    }
+                    enum Key: String, CodingKey { case health }
+                }
+                try printJSON(hosts.map(Row.init))
+                return
+            }
+            var rows = [["HOST", "ROLE", "SITE", "HEALTH", "RELEASE", "REF", "LAST BOOT", "LAST DEPLOY", "TAGS"]]
+            for h in hosts {
+                let boot = h.lastBoot.map { "\($0.state) \($0.at ?? "")" } ?? "-"
+                let deploy =
+                    h.lastDeploy.map { d in
+                        "#\(d.deployment) \(d.ref) \(d.state.rawValue)"
+                            + (d.state == .succeeded ? "" : d.step.map { " at \($0.rawValue)" } ?? "")
+                    } ?? "-"
+                rows.append([
+                    h.host, h.role ?? "-", h.site ?? "-", h.health.rawValue, h.release ?? "-", h.ref ?? "-", boot,
+                    deploy, h.tags.joined(separator: ","),
+                ])
+            }
+            print(table(rows))
+            let counts = Dictionary(grouping: hosts, by: \.health)
+            print(
+                "\n\(hosts.count) host\(hosts.count == 1 ? "" : "s"): "
+                    + [HostStatus.Health.good, .bad, .ugly].map { "\(counts[$0]?.count ?? 0) \($0.rawValue)" }.joined(
+                        separator: ", "))
+        }
+    }
+}
