@@ -69,7 +69,7 @@ let package = Package(
             name: "RedeyeCommands",
             dependencies: [
                 "YAML", "Git", "Net", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundles", "Service",
-                "Deploy", "Boot", "InstallRoot", "Failures", "Settings",
+                "Deploy", "Boot", "InstallRoot", "Failures", "Settings", "FileSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

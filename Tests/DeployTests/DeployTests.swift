@@ -148,6 +148,39 @@ struct Summary: Decodable {
         #expect(selected.stdout.contains("1 host: 1 good, 0 bad, 0 ugly"))
         let none = try runRedeye(["status", "tag=nothing"] + db)
         #expect(none.status == 5 && none.stderr.contains("no host matches 'tag=nothing'"))
+        // A bad deploy on web02 (its health check fails), then the feed: valid Atom, read by a real parser.
+        try fleet.writePlans(vars: ["web02": "health: missing"])
+        #expect(try fleet.deploy(["web", "--ref", "v2", "--hosts", "web02", "--yes"]).status == 9)
+        let feeds = fleet.dir + "/feeds"
+        try FileManager.default.createDirectory(atPath: feeds, withIntermediateDirectories: true)
+        let wrote = try runRedeye(["status", "--atom", feeds] + db)
+        #expect(wrote.status == 0, "\(wrote.stderr)")
+        #expect(wrote.stdout.contains("wrote \(feeds)/web.atom: 6 entries"), "\(wrote.stdout)")
+        let lint = try runTool("xmllint", ["--noout", feeds + "/web.atom"])
+        #expect(lint.status == 0, "\(lint.stderr)")
+        let reader = """
+            import feedparser, json, sys
+            d = feedparser.parse(sys.argv[1])
+            print(json.dumps({"bozo": d.bozo, "version": d.version, "title": d.feed.title,
+                "entries": [{"title": e.title, "id": e.id, "content": e.content[0].value} for e in d.entries]}))
+            """
+        let parsed = try runProcess("/usr/bin/python3", ["-c", reader, feeds + "/web.atom"])
+        #expect(parsed.status == 0, "\(parsed.stderr)")
+        let feed = try JSONSerialization.jsonObject(with: Data(parsed.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(feed["bozo"] as? Int == 0 && feed["version"] as? String == "atom10", "\(parsed.stdout)")
+        #expect(feed["title"] as? String == "redeye: web")
+        let entries = feed["entries"] as? [[String: Any]] ?? []
+        #expect(entries.count == 6, "4 hosts in the first deploy, 1 canary, 1 bad")
+        let newest = entries.first
+        #expect(
+            (newest?["title"] as? String)?.hasPrefix("web02: bad — rolling #3 of v2: rolled back at health") == true,
+            "\(entries)")
+        #expect((newest?["content"] as? String)?.contains("answered 404, expected 200") == true)
+        #expect(
+            entries.contains {
+                ($0["title"] as? String)?.hasPrefix("web03: good — rolling #2 of v2: succeeded") == true
+            })
+
         let bad = try runRedeye(["status", "web:&colour=red"] + db)
         #expect(bad.status == 64)
         #expect(

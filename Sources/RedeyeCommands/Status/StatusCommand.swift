@@ -1,5 +1,6 @@
 import ArgumentParser
 import Deploy
+import FileSystem
 import Foundation
 import Inventory
 import Plan
@@ -15,10 +16,15 @@ struct StatusCommand: ParsableCommand {
             deploy failed) or ugly (never ran a release, or only the inventory knows it). Read from the inventory \
             only: no host is contacted.
 
+            --atom DIR writes one Atom feed (RFC 4287) per role of the selected hosts, DIR/ROLE.atom, each \
+            replaced atomically: an entry per boot and per host's part in a deploy, newest first, titled \
+            `host: good|bad|ugly — what`, the details in its content. Point a feed reader at it.
+
             EXAMPLES:
               redeye status
               redeye status web
               redeye status 'fra1:&tag=canary:!web03' --json
+              redeye status --atom /var/www/status     # one Atom feed per role: web.atom, db.atom, …
 
             EXIT CODES:
               0   printed (whatever the hosts' health)
@@ -29,6 +35,8 @@ struct StatusCommand: ParsableCommand {
 
     @Argument(help: hostsHelp) var selection: String?
     @Flag(help: "Print the hosts as JSON.") var json = false
+    @Option(help: ArgumentHelp("Write one Atom feed per role into this directory.", valueName: "dir")) var atom: String?
+    @Option(help: "Entries per feed.") var entries = 50
     @OptionGroup(title: "Global Options") var global: GlobalOptions
 
     func run() throws {
@@ -49,6 +57,10 @@ struct StatusCommand: ParsableCommand {
             if hosts.isEmpty, let selection {
                 printError("redeye: no host matches '\(selection)'")
                 throw ExitCode(ExitStatus.notFound)
+            }
+            if let atom {
+                try writeFeeds(into: atom, roles: Set(hosts.compactMap(\.role)), journal: journal)
+                return
             }
             if json {
                 struct Row: Encodable {
@@ -82,6 +94,22 @@ struct StatusCommand: ParsableCommand {
                 "\n\(hosts.count) host\(hosts.count == 1 ? "" : "s"): "
                     + [HostStatus.Health.good, .bad, .ugly].map { "\(counts[$0]?.count ?? 0) \($0.rawValue)" }.joined(
                         separator: ", "))
+        }
+    }
+
+    /// One feed per role, each written to a temporary file of its own and renamed over the old one.
+    func writeFeeds(into path: String, roles: Set<String>, journal: Journal) throws {
+        let directory = try Directory.open(path)
+        for role in roles.sorted() {
+            // A role's name becomes a file name: only names that cannot climb out of the directory.
+            guard !role.hasPrefix("."), role.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
+                printError("redeye: warning: role '\(role)' is not a file name; no feed written for it")
+                continue
+            }
+            let events = try journal.events(role: role, limit: entries)
+            let feed = AtomFeed.render(role: role, events: events, now: Date())
+            try directory.writeAtomically(role + ".atom", Array(feed.utf8), mode: 0o644)
+            print("wrote \(path)/\(role).atom: \(events.count) entr\(events.count == 1 ? "y" : "ies")")
         }
     }
 }
