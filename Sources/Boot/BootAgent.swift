@@ -297,7 +297,8 @@ public struct BootAgent {
         let detail =
             outcome.alreadyCurrent
             ? "release \(outcome.release) (\(plan.bundle.ref)) is already current under \(root)"
-            : "release \(outcome.release) (\(plan.bundle.ref)) installed under \(root): \(outcome.filesWritten) files written, \(outcome.filesLinked) kept from \(outcome.previous ?? "no previous release")"
+            : "release \(outcome.release) (\(plan.bundle.ref)) installed under \(root): \(outcome.filesWritten) file\(outcome.filesWritten == 1 ? "" : "s") written"
+                + (outcome.previous.map { ", \(outcome.filesLinked) unchanged from \($0)" } ?? "")
         return (installer, detail)
     }
 

@@ -170,10 +170,11 @@ public final class Rollout: Sendable {
         var targets = try targets()
         try checkLimits(targets)
         let version = try fetchVersion()
+        // Said once the deploy is sure to start: a refusal (the role is locked) prints only why.
+        let record = try openRecord(journal, actor: actor, role: role, ref: ref, targets: &targets, resume: resume)
         output(
             "deploying \(role.name) \(ref) (\(version.commit.short)) to \(targets.count) host\(targets.count == 1 ? "" : "s")"
         )
-        let record = try openRecord(journal, actor: actor, role: role, ref: ref, targets: &targets, resume: resume)
         let heartbeat = startHeartbeat(role: role.name, journal: journal)
         defer { heartbeat.cancel() }
         let allowed = (options.maxFail ?? role.maxFail).amount.of(resume == nil ? targets.count : max(targets.count, 1))
@@ -218,7 +219,9 @@ public final class Rollout: Sendable {
             let recorded = try journal.hosts(of: resume.id)
             let done = Set(recorded.filter { [.succeeded, .failed, .rolledBack].contains($0.state) }.map(\.host))
             targets = targets.filter { !done.contains($0.name) }
-            output("resuming deployment \(resume.id): \(done.count) hosts done, \(targets.count) to go")
+            output(
+                "resuming deployment \(resume.id): \(done.count) host\(done.count == 1 ? "" : "s") done, \(targets.count) to go"
+            )
             return OpenRecord(
                 deployment: resume.id,
                 previousAttempts: Dictionary(recorded.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a }))

@@ -169,6 +169,11 @@ func table(_ rows: [[String]]) -> String {
     }.joined(separator: "\n")
 }
 
+/// "1 host", "3 hosts": a count with its noun.
+func counted(_ count: Int, _ noun: String, plural: String? = nil) -> String {
+    "\(count) " + (count == 1 ? noun : plural ?? noun + "s")
+}
+
 /// Writes a line to standard error.
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))

@@ -66,6 +66,35 @@ enum ExitStatus {
     /// Stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
     static let interrupted: Int32 = 130
 
+    /// What each status means, in the words every command's help uses.
+    static let meanings: [Int32: String] = [
+        0: "success",
+        1: "failure: bad input, a database error, a refused constraint",
+        3: "drift: --check found changes to apply",
+        4: "refused: destructive, or reaches other records; nothing changed",
+        5: "not found: no such record, host, deployment or status",
+        6: "untrusted: no valid signature by an allowed signer",
+        7: "missing content: files not sent (a deploy sends them and retries)",
+        8: "partial: some hosts failed, were rolled back or were not reached",
+        9: "no host succeeded",
+        10: "locked: another deploy holds the role's lock",
+        12: "switched, but restarting the services failed",
+        11: "enlisted: no host in the plans has this machine's MAC",
+        13: "not recorded: installed; the record waits on the host for the next pass",
+        130: "interrupted (Ctrl-C or SIGTERM): `redeye deploy resume` continues",
+        64: "usage: unknown command or option, missing argument",
+    ]
+
+    /// The EXIT CODES section of a command's help: success, failure and usage, and the command's own `codes`.
+    static func section(_ codes: Int32...) -> String {
+        let all = [0, 1] + codes.filter { $0 != 0 && $0 != 1 && $0 != 64 } + [64]
+        return "\n\nEXIT CODES:\n"
+            + all.map { code in
+                let number = String(code)
+                return "  " + number + String(repeating: " ", count: max(1, 4 - number.count)) + (meanings[code] ?? "")
+            }.joined(separator: "\n")
+    }
+
     /// The exit status of a kind of failure: the one place errors become exit codes.
     static func of(_ kind: FailureKind) -> Int32 {
         switch kind {

@@ -21,6 +21,7 @@ import Testing
             let name = (["redeye"] + command).joined(separator: " ")
             #expect(result.status == 0, "\(name) --help")
             #expect(result.stdout.contains("EXAMPLES:"), "\(name) --help has no examples")
+            #expect(result.stdout.contains("EXIT CODES:\n  0   "), "\(name) --help lists no exit codes")
             pending += Self.subcommands(inHelp: result.stdout).map { command + [$0] }
             checked.append(name)
         }

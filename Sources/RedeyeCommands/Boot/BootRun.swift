@@ -8,14 +8,10 @@ extension BootCommand {
         static let configuration = CommandConfiguration(
             commandName: "run", abstract: "Boot this host (the default subcommand).",
             discussion: """
-                Exit status: 0 installed or unchanged and recorded, 13 installed or unchanged but not recorded in
-                the inventory (the record is kept on the host and delivered by the next pass), 11 enlisted (no role
-                yet), 6 the plans are not trusted, 1 any other failure.
-
                 EXAMPLES:
                   redeye boot run --once
                   redeye boot run --once --plans ssh://git@plans.example/fleet.git --json
-                """)
+                """ + ExitStatus.section(6, 11, 13))
 
         @OptionGroup var paths: Paths
         @Flag(help: "One pass, then exit with its outcome.") var once = false

@@ -14,7 +14,7 @@ extension BootCommand {
                 EXAMPLES:
                   redeye boot status
                   redeye boot status --json
-                """)
+                """ + ExitStatus.section(5))
         @OptionGroup var paths: Paths
         @Flag(help: "Print the status file as it is.") var json = false
 

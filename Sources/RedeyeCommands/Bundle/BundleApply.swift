@@ -30,7 +30,7 @@ extension BundleCommand {
                   redeye bundle apply --root /opt/web --objects /opt/web/.redeye/incoming/42 \\
                       --commit 3f2a9c1b07de… --ref v1652 --repository /srv/bundles/web.git \\
                       --restart --unit web.service --json < manifest.yaml
-                """)
+                """ + ExitStatus.section(7, 12))
 
         @Option(help: "The install root.") var root: String
         @Option(help: "Where the file system starts.") var prefix: String = "/"

@@ -15,7 +15,7 @@ extension BundleCommand {
 
                 EXAMPLES:
                   redeye bundle audit --root /opt/web
-                """)
+                """ + ExitStatus.section())
 
         @Option(help: "The install root.") var root: String
         @Option(help: "Where the file system starts.") var prefix: String = "/"

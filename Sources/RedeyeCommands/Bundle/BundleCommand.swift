@@ -18,7 +18,7 @@ struct BundleCommand: ParsableCommand {
               redeye bundle commit ./web --repo /srv/redeye/bundles/web.git --tag v1652 -m "release 1652"
               redeye bundle install --repo /srv/redeye/bundles/web.git --ref v1652 --root /opt/web
               redeye bundle rollback --root /opt/web
-            """,
+            """ + ExitStatus.section(7, 12),
         subcommands: [
             Init.self, Verify.self, Commit.self, Log.self, Diff.self, Install.self, Apply.self, Rollback.self,
             Status.self, Audit.self,

@@ -15,7 +15,7 @@ extension BundleCommand {
 
                 EXAMPLES:
                   redeye bundle commit ./web --repo web.git --tag v1652 -m "release 1652"
-                """)
+                """ + ExitStatus.section())
 
         @Argument(help: "The bundle directory.") var directory: String
         @Option(help: "The bundle repository (path).") var repo: String

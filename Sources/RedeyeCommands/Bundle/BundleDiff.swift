@@ -13,7 +13,7 @@ extension BundleCommand {
             discussion: """
                 EXAMPLES:
                   redeye bundle diff --repo web.git v1651 v1652
-                """)
+                """ + ExitStatus.section())
 
         @Option(help: "The bundle repository (path).") var repo: String
         @Argument(help: "The older version.") var from: String

@@ -16,7 +16,7 @@ extension BundleCommand {
                 EXAMPLES:
                   redeye bundle init ./web
                   redeye bundle init ./web --owner root --group web
-                """)
+                """ + ExitStatus.section())
 
         @Argument(help: "The bundle directory.") var directory: String
         @Option(help: "Owner of paths the manifest does not list yet.") var owner: String = "root"
@@ -31,7 +31,7 @@ extension BundleCommand {
                 let manifest = try Manifest.describe(
                     try TreeScanner.scan(directory), owner: owner, group: group, previous: previous)
                 try manifest.yaml.write(toFile: path, atomically: true, encoding: .utf8)
-                print("wrote \(path) (\(manifest.entries.count) paths)")
+                print("wrote \(path) (\(counted(manifest.entries.count, "path")))")
             }
         }
     }

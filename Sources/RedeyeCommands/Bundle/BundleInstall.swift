@@ -24,7 +24,7 @@ extension BundleCommand {
                   redeye bundle install --repo /srv/redeye/bundles/web.git --ref v1652 --root /opt/web --repair
                   redeye bundle install --repo file:///srv/bundles/web.git --ref v1652 --root /opt/web --keep 3 --json
                   redeye bundle install --repo ssh://deploy@bundles.example:2222/srv/web.git --ref v1652 --root /opt/web --ssh-key /etc/redeye/id_ed25519
-                """)
+                """ + ExitStatus.section())
 
         @Option(help: "The bundle repository: a path, file:// or ssh://USER@HOST[:PORT]/PATH URL.") var repo: String
         @Option(help: "The version: a tag, branch or commit.") var ref: String

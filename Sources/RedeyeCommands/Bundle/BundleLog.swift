@@ -13,7 +13,7 @@ extension BundleCommand {
             discussion: """
                 EXAMPLES:
                   redeye bundle log --repo web.git
-                """)
+                """ + ExitStatus.section())
 
         @Option(help: "The bundle repository (path).") var repo: String
         @Flag(help: "Print the versions as JSON.") var json = false

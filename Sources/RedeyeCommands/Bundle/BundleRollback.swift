@@ -14,7 +14,7 @@ extension BundleCommand {
                 EXAMPLES:
                   redeye bundle rollback --root /opt/web
                   redeye bundle rollback --root /opt/web --to 3f2a9c1b07de
-                """)
+                """ + ExitStatus.section())
 
         @Option(help: "The install root.") var root: String
         @Option(help: "Where the file system starts.") var prefix: String = "/"

@@ -14,7 +14,7 @@ extension BundleCommand {
                 EXAMPLES:
                   redeye bundle status --root /opt/web
                   redeye bundle status --root /opt/web --json
-                """)
+                """ + ExitStatus.section())
 
         @Option(help: "The install root.") var root: String
         @Option(help: "Where the file system starts.") var prefix: String = "/"

@@ -18,7 +18,7 @@ extension BundleCommand {
                 EXAMPLES:
                   redeye bundle verify ./web
                   redeye bundle verify ./web --json
-                """)
+                """ + ExitStatus.section())
 
         @Argument(help: "The bundle directory.") var directory: String
         @Flag(help: "Print the findings as JSON.") var json = false
@@ -30,7 +30,9 @@ extension BundleCommand {
                     if json {
                         print(#"{"valid": true, "paths": \#(manifest.entries.count)}"#)
                     } else {
-                        print("\(directory): the tree and the manifest agree (\(manifest.entries.count) paths)")
+                        print(
+                            "\(directory): the tree and the manifest agree (\(counted(manifest.entries.count, "path")))"
+                        )
                     }
                 } catch let error as BundleError {
                     if json { print("{\"valid\": false, \"findings\": \(jsonString(error.message))}") }

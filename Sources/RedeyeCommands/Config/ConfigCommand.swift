@@ -17,7 +17,7 @@ struct ConfigCommand: ParsableCommand {
               redeye config show
               redeye config show --json
               REDEYE_SSH_USER=deploy redeye config show --config /etc/redeye/redeye.yaml
-            """,
+            """ + ExitStatus.section(),
         subcommands: [Show.self])
 
     struct Show: ParsableCommand {

@@ -128,7 +128,9 @@ struct DeployCommand: ParsableCommand {
                 } else if h.current == h.target {
                     print("  \(h.host): already runs \(h.target)")
                 } else {
-                    print("  \(h.host): \(h.current ?? "nothing") → \(h.target), \(h.changes.count) paths change")
+                    print(
+                        "  \(h.host): \(h.current ?? "nothing") → \(h.target), \(counted(h.changes.count, "path")) change"
+                    )
                     for change in h.changes.prefix(20) { print("      \(change)") }
                     if h.changes.count > 20 { print("      … and \(h.changes.count - 20) more") }
                 }

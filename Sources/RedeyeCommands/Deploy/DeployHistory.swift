@@ -17,7 +17,7 @@ extension DeployCommand {
                 EXAMPLES:
                   redeye deploy history
                   redeye deploy history web --limit 5 --json
-                """)
+                """ + ExitStatus.section())
 
         @Argument(help: "Only this role.") var role: String?
         @Option(help: "How many deployments.") var limit: Int = 10

@@ -21,7 +21,7 @@ extension DeployCommand {
                 EXAMPLES:
                   redeye deploy lock status
                   redeye deploy lock release web
-                """,
+                """ + ExitStatus.section(5),
             subcommands: [Status.self, Release.self])
 
         struct Status: ParsableCommand {
@@ -31,7 +31,7 @@ extension DeployCommand {
                     EXAMPLES:
                       redeye deploy lock status
                       redeye deploy lock status --db postgres://redeye@db.example/inventory --json
-                    """)
+                    """ + ExitStatus.section(5))
             @OptionGroup(title: "Global Options") var global: GlobalOptions
             @Flag(help: "Print JSON.") var json = false
 
@@ -63,7 +63,7 @@ extension DeployCommand {
 
                     EXAMPLES:
                       redeye deploy lock release web
-                    """)
+                    """ + ExitStatus.section(5))
             @Argument(help: "The role.") var role: String
             @OptionGroup(title: "Global Options") var global: GlobalOptions
 

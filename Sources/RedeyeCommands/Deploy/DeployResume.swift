@@ -19,7 +19,7 @@ extension DeployCommand {
 
                 EXAMPLES:
                   redeye deploy resume web --yes
-                """)
+                """ + ExitStatus.section(5, 8, 9, 10, 130))
 
         @OptionGroup var common: RoleRun
 

@@ -18,7 +18,7 @@ extension DeployCommand {
                   redeye deploy rollback web --yes
                   redeye deploy rollback web --to v1652 --yes
                   redeye deploy rollback web --window 5 --yes --json
-                """)
+                """ + ExitStatus.section(5, 8, 9, 10, 130))
 
         @OptionGroup var common: RoleRun
         @Option(

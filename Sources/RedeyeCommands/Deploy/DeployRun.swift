@@ -24,7 +24,7 @@ extension DeployCommand {
                   redeye deploy web --ref v1653 --batch 1,5,25% --max-fail 10% --yes
                   redeye deploy web --window 10 --identity ~/.ssh/id_ed25519 --yes --json
                   redeye deploy web --ref v1653 --jump ops@bastion.example.org:2222 --yes
-                """)
+                """ + ExitStatus.section(8, 9, 10, 130))
 
         @OptionGroup var common: RoleRun
         @Option(help: "The bundle version (default: the ref the role pins in the plans).") var ref: String?

@@ -22,7 +22,7 @@ struct InventoryCommand: ParsableCommand {
               redeye inventory list host --where site=dc1
               redeye inventory delete host web01
               redeye inventory import fleet.yaml
-            """,
+            """ + ExitStatus.section(4, 5),
         subcommands: [Get.self, Put.self, Delete.self, List.self, Import.self, History.self, Tag.self]
     )
 

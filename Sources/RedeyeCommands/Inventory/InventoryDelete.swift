@@ -22,7 +22,7 @@ extension InventoryCommand {
                   redeye inventory delete host web01 --dry-run
                   redeye inventory delete site fra1 --cascade
                   redeye inventory delete host_role web01 web
-                """)
+                """ + ExitStatus.section(4, 5))
 
         @OptionGroup var options: Options
         @Argument(help: "The table.") var table: String

@@ -18,7 +18,7 @@ extension InventoryCommand {
                   redeye inventory get host web01
                   redeye inventory get mac_address 52:54:00:12:34:56 --json
                   redeye inventory get host_role web01 web
-                """)
+                """ + ExitStatus.section(5))
 
         @OptionGroup var options: Options
         @Argument(help: "The table.") var table: String

@@ -15,7 +15,7 @@ extension InventoryCommand {
                 EXAMPLES:
                   redeye inventory history host web01
                   redeye inventory history deployment 12 --json
-                """)
+                """ + ExitStatus.section(5))
 
         @OptionGroup var options: Options
         @Argument(help: "The table.") var table: String

@@ -20,7 +20,7 @@ extension InventoryCommand {
                   redeye inventory import hosts.csv --table host --json
                   redeye inventory import host.csv interface.csv   # one transaction
                   redeye inventory import --from-plans --plans Plans --prune
-                """)
+                """ + ExitStatus.section())
 
         @OptionGroup var options: Options
         @Argument(help: "One or more .yaml/.yml or .csv files, imported together.") var files: [String] = []
@@ -58,7 +58,8 @@ extension InventoryCommand {
                         }
                         if prune { print("pruned \(summary.pruned) record\(summary.pruned == 1 ? "" : "s")") }
                         print(
-                            "imported the plans in \(plans): \(loaded.hosts.count) hosts, \(loaded.roles.count) roles")
+                            "imported the plans in \(plans): \(counted(loaded.hosts.count, "host")), \(counted(loaded.roles.count, "role"))"
+                        )
                     }
                 }
                 return

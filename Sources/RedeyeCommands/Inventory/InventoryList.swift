@@ -24,7 +24,7 @@ extension InventoryCommand {
                   redeye inventory list host --where 'name~web*' --where 'status in active,failed' --sort -vcpus
                   redeye inventory list certificate --where 'not_after<2026-06-01'
                   redeye inventory list host --where attrs.tier=gold --columns name,site,status --limit 20
-                """)
+                """ + ExitStatus.section())
 
         @OptionGroup var options: Options
         @Argument(help: "The table.") var table: String

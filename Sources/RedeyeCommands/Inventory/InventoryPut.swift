@@ -16,7 +16,7 @@ extension InventoryCommand {
                   redeye inventory put host name=web01 kind=virtual site=dc1
                   redeye inventory put mac_address mac=52-54-00-12-34-56 interface=1
                   redeye inventory put host name=web01 serial=      # set serial to NULL
-                """)
+                """ + ExitStatus.section())
 
         @OptionGroup var options: Options
         @Argument(help: "The table.") var table: String

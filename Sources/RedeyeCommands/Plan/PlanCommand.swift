@@ -18,7 +18,7 @@ struct PlanCommand: ParsableCommand {
               redeye plan commit --plans Plans --repo /srv/redeye/plans.git -m "web to v1653" --sign-key ~/.ssh/id_ed25519
               redeye plan verify --repo /srv/redeye/plans.git --ref main --allowed-signers /etc/redeye/allowed_signers
               redeye plan diff HEAD~1 HEAD --repo /srv/redeye/plans.git
-            """,
+            """ + ExitStatus.section(5, 6),
         subcommands: [Validate.self, Show.self, Commit.self, Verify.self, Diff.self]
     )
 

@@ -28,7 +28,7 @@ extension PlanCommand {
                   redeye plan commit --repo plans.git -m "add web05"
                   redeye plan commit --repo plans.git -m "web to v1653" --sign-key ~/.ssh/id_ed25519
                   redeye plan commit --repo plans.git -m "x" --sign-key ~/.ssh/id_ed25519.pub --author "Ops <ops@example.org>"
-                """)
+                """ + ExitStatus.section())
 
         @OptionGroup var repoOption: RepositoryOption
         @Option(name: .shortAndLong, help: "The commit message.") var message: String

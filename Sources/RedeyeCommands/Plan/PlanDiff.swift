@@ -13,7 +13,7 @@ extension PlanCommand {
                 EXAMPLES:
                   redeye plan diff HEAD~1 HEAD --repo plans.git
                   redeye plan diff v11 v12 --repo plans.git --json
-                """)
+                """ + ExitStatus.section())
 
         @Argument(help: "The older commit.") var from: String
         @Argument(help: "The newer commit.") var to: String

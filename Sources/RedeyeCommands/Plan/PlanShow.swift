@@ -13,7 +13,7 @@ extension PlanCommand {
                 EXAMPLES:
                   redeye plan show web01
                   redeye plan show 52:54:00:12:34:56 --json
-                """)
+                """ + ExitStatus.section(5))
 
         @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Argument(help: "A host name or one of its MAC addresses.") var host: String

@@ -13,7 +13,7 @@ extension PlanCommand {
                 EXAMPLES:
                   redeye plan validate
                   redeye plan validate --plans ./plans --json
-                """)
+                """ + ExitStatus.section())
 
         @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Flag(help: "Print a JSON summary or the errors.") var json = false
@@ -26,7 +26,7 @@ extension PlanCommand {
                     try printJSON(Summary(roles: plans.roles.count, hosts: plans.hosts.count, sites: plans.sites.count))
                 } else {
                     print(
-                        "\(try global.plansDirectory()): valid (\(plans.roles.count) roles, \(plans.hosts.count) hosts, \(plans.sites.count) sites)"
+                        "\(try global.plansDirectory()): valid (\(counted(plans.roles.count, "role")), \(counted(plans.hosts.count, "host")), \(counted(plans.sites.count, "site")))"
                     )
                 }
             } catch let error as PlanError {

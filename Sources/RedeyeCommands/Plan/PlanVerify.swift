@@ -18,7 +18,7 @@ extension PlanCommand {
                 EXAMPLES:
                   redeye plan verify --repo plans.git --ref main --allowed-signers /etc/redeye/allowed_signers
                   redeye plan verify --repo plans.git --ref v12 --allowed-signers allowed_signers --json
-                """)
+                """ + ExitStatus.section(6))
 
         @OptionGroup var repoOption: RepositoryOption
         @Option(help: "The commit, tag or branch to verify.") var ref: String = "main"

@@ -15,7 +15,7 @@ struct SchemaCommand: ParsableCommand {
               redeye schema sql --dialect postgres > inventory.sql
               redeye schema plan --db sqlite:inventory.db
               redeye schema migrate --db postgres://redeye@db.example:5432/inventory
-            """,
+            """ + ExitStatus.section(3, 4),
         subcommands: [Validate.self, Show.self, SQL.self, Plan.self, Migrate.self, Doc.self]
     )
 

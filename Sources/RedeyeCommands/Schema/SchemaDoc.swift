@@ -12,7 +12,7 @@ extension SchemaCommand {
                 EXAMPLES:
                   redeye schema doc > docs/inventory.md
                   redeye schema doc --schema ./site-schema
-                """)
+                """ + ExitStatus.section())
 
         @OptionGroup(title: "Global Options") var global: GlobalOptions
 

@@ -19,7 +19,7 @@ extension SchemaCommand {
                   redeye schema migrate --db postgres://redeye@db.example/inventory
                   redeye schema migrate --allow-destructive
                   redeye schema migrate --check   # change nothing; exit 3 if the database has drifted
-                """)
+                """ + ExitStatus.section(3, 4))
 
         @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Flag(help: "Apply changes that drop tables or columns or narrow types.") var allowDestructive = false

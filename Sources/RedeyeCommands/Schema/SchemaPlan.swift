@@ -16,7 +16,7 @@ extension SchemaCommand {
                   redeye schema plan
                   redeye schema plan --db sqlite:inventory.db --json
                   redeye schema plan --check   # exit 3 when the database has drifted from the files
-                """)
+                """ + ExitStatus.section(3))
 
         @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Flag(help: "Print the plan as JSON.") var json = false

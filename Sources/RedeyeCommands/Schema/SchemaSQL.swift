@@ -12,7 +12,7 @@ extension SchemaCommand {
                 EXAMPLES:
                   redeye schema sql
                   redeye schema sql --dialect postgres | psql inventory
-                """)
+                """ + ExitStatus.section())
 
         @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Option(help: "sqlite or postgres.") var dialect: String = "sqlite"

@@ -15,7 +15,7 @@ extension SchemaCommand {
                 EXAMPLES:
                   redeye schema show
                   redeye schema show > my-schema/motherbrain.yaml
-                """)
+                """ + ExitStatus.section())
 
         func run() throws {
             for (i, file) in BuiltInSchema.files.enumerated() {

@@ -14,7 +14,7 @@ extension SchemaCommand {
                 EXAMPLES:
                   redeye schema validate
                   redeye schema validate --schema ./my-schema --json
-                """)
+                """ + ExitStatus.section())
 
         @OptionGroup(title: "Global Options") var global: GlobalOptions
         @Flag(help: "Print a JSON summary (tables and column counts, or the errors).") var json = false
@@ -34,7 +34,7 @@ extension SchemaCommand {
                 } else {
                     let columns = schema.tables.reduce(0) { $0 + $1.columns.count }
                     print(
-                        "\((try global.settings().text(.schema)) ?? "the built-in schema"): valid (\(schema.tables.count) tables, \(columns) columns)"
+                        "\((try global.settings().text(.schema)) ?? "the built-in schema"): valid (\(counted(schema.tables.count, "table")), \(counted(columns, "column")))"
                     )
                 }
             } catch let error as SchemaError {

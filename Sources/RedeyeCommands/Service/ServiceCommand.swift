@@ -15,7 +15,7 @@ struct ServiceCommand: ParsableCommand {
               redeye service restart --root /opt/web --unit web.service
               redeye service restart --root /srv/demo/web01 --run 'exec ./bin/web --port 8080'
               redeye service stop --root /srv/demo/web01
-            """,
+            """ + ExitStatus.section(),
         subcommands: [Restart.self, Stop.self])
 
 }

@@ -9,7 +9,7 @@ extension ServiceCommand {
             discussion: """
                 EXAMPLES:
                   redeye service stop --root /srv/demo/web01
-                """)
+                """ + ExitStatus.section())
         @Option(help: "The install root (its file system path).") var root: String
 
         func run() throws {
