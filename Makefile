@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 
-.PHONY: all deps build release test demo bench fuzz lint clean
+.PHONY: all deps build release test demo bench fuzz lint man clean
 
 all: build
 
@@ -29,6 +29,12 @@ bench: deps
 
 fuzz: deps
 	scripts/fuzz $${FUZZ_SECONDS:-300}
+
+# The man page, generated from the commands' own help (swift-argument-parser's generate-manual plugin).
+man: deps
+	$(SWIFT) package --allow-writing-to-package-directory generate-manual --authors "the Redeye team" \
+		--date "$$(git log -1 --format=%cs)"
+	cp .build/plugins/GenerateManual/outputs/redeye/redeye.1 docs/redeye.1
 
 lint:
 	$(SWIFT) format lint -r Sources Tests

@@ -16,12 +16,21 @@ import Testing
     @Test func everyCommandHasHelpWithExamples() throws {
         var pending: [[String]] = [[]]
         var checked: [String] = []
+        let manual = try String(contentsOfFile: repositoryRoot + "/docs/redeye.1", encoding: .utf8)
         while let command = pending.popLast(), checked.count < 200 {
             let result = try runRedeye(command + ["--help"])
             let name = (["redeye"] + command).joined(separator: " ")
             #expect(result.status == 0, "\(name) --help")
             #expect(result.stdout.contains("EXAMPLES:"), "\(name) --help has no examples")
             #expect(result.stdout.contains("EXIT CODES:\n  0   "), "\(name) --help lists no exit codes")
+            // The man page is generated from the same help: each command's abstract is in it (else `make man`).
+            if let overview = result.stdout.split(separator: "\n").first, overview.hasPrefix("OVERVIEW: "),
+                !command.isEmpty
+            {
+                // The first words of the abstract: the help wraps lines, the manual does not.
+                let abstract = overview.dropFirst("OVERVIEW: ".count).prefix(40)
+                #expect(manual.contains(abstract), "docs/redeye.1 lacks \(name): run make man")
+            }
             pending += Self.subcommands(inHelp: result.stdout).map { command + [$0] }
             checked.append(name)
         }

@@ -85,7 +85,8 @@ struct DeployCommand: ParsableCommand {
         for h in summary.hosts {
             rows.append([
                 h.host, String(h.batch), h.state.rawValue, h.step?.rawValue ?? "", h.runs ?? "-",
-                h.bytesSent > 0 ? "\(h.filesSent) files, \(h.bytesSent) B" : "", String(format: "%.2f", h.seconds),
+                h.bytesSent > 0 ? "\(counted(h.filesSent, "file")), \(h.bytesSent) B" : "",
+                String(format: "%.2f", h.seconds),
                 h.error.map { String($0.prefix(100)) } ?? "",
             ])
         }

@@ -99,7 +99,7 @@ struct StatusCommand: ParsableCommand {
 
     /// One feed per role, each written to a temporary file of its own and renamed over the old one.
     func writeFeeds(into path: String, roles: Set<String>, journal: Journal) throws {
-        let directory = try Directory.open(path)
+        let directory = try Directory.open(path, create: 0o755)
         for role in roles.sorted() {
             // A role's name becomes a file name: only names that cannot climb out of the directory.
             guard !role.hasPrefix("."), role.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
