@@ -73,6 +73,86 @@ public struct BundleRepository {
         let (_, b) = try manifest(at: to)
         return BundleChange.between(a, b)
     }
+
+    /// The content of every file whose bytes differ between two versions (added, removed or changed): a
+    /// unified diff for text, size and SHA-256 for binary files and for files too large to show.
+    public func contentDiff(_ from: String, _ to: String) throws -> [ContentDiff] {
+        let (a, old) = try manifest(at: from)
+        let (b, new) = try manifest(at: to)
+        return try ContentDiff.between(old, new) { path, side in
+            try repository.file(path, at: side == .old ? a : b)
+        } diff: { path, x, y in
+            try repository.unifiedDiff(old: x, new: y, path: path)
+        }
+    }
+}
+
+/// One file's change of content, as a person reviews it.
+public struct ContentDiff: Sendable, Encodable, CustomStringConvertible {
+    public enum Side: Sendable { case old, new }
+
+    public var path: String
+    /// The unified diff, for text files.
+    public var patch: String?
+    /// For binary (or very large) files: sizes and digests on each side (nil: absent there).
+    public var oldSize: Int?
+    public var newSize: Int?
+    public var oldSHA256: String?
+    public var newSHA256: String?
+
+    enum CodingKeys: String, CodingKey {
+        case path, patch
+        case oldSize = "old_size"
+        case newSize = "new_size"
+        case oldSHA256 = "old_sha256"
+        case newSHA256 = "new_sha256"
+    }
+
+    /// Larger files are shown by size and digest: a review reads diffs, not megabytes.
+    public static let maxTextBytes = 1 << 20
+
+    public var description: String {
+        if let patch { return patch }
+        func side(_ size: Int?, _ digest: String?) -> String {
+            size.map { "\($0) bytes, sha256 \(digest?.prefix(16) ?? "?")…" } ?? "absent"
+        }
+        return "binary \(path): \(side(oldSize, oldSHA256)) → \(side(newSize, newSHA256))\n"
+    }
+
+    /// Whether bytes read as text: valid UTF-8 with no control character but tab, line breaks and form feed.
+    /// A bundle's author controls these bytes and the operator's terminal shows them: escape sequences are
+    /// never printed, such a file is shown as binary.
+    static func isText(_ bytes: [UInt8]) -> Bool {
+        !bytes.contains { ($0 < 0x20 && ![0x09, 0x0A, 0x0C, 0x0D].contains($0)) || $0 == 0x7F }
+            && String(validating: bytes, as: UTF8.self) != nil
+    }
+
+    /// The content changes between two manifests; `read` gives a file's bytes on one side, `diff` a unified
+    /// diff of two contents.
+    static func between(
+        _ old: Manifest, _ new: Manifest, read: (String, Side) throws -> [UInt8]?,
+        diff: (String, [UInt8]?, [UInt8]?) throws -> String
+    ) throws -> [ContentDiff] {
+        let a = Dictionary(
+            old.entries.filter { $0.kind == .file }.map { ($0.path, $0) }, uniquingKeysWith: { x, _ in x })
+        let b = Dictionary(
+            new.entries.filter { $0.kind == .file }.map { ($0.path, $0) }, uniquingKeysWith: { x, _ in x })
+        var out: [ContentDiff] = []
+        for path in Set(a.keys).union(b.keys).sorted() where a[path]?.sha256 != b[path]?.sha256 {
+            let x = a[path] == nil ? nil : try read(path, .old)
+            let y = b[path] == nil ? nil : try read(path, .new)
+            let small = (x?.count ?? 0) <= maxTextBytes && (y?.count ?? 0) <= maxTextBytes
+            if small, x.map(isText) ?? true, y.map(isText) ?? true {
+                out.append(ContentDiff(path: path, patch: try diff(path, x, y)))
+            } else {
+                out.append(
+                    ContentDiff(
+                        path: path, oldSize: x?.count, newSize: y?.count, oldSHA256: a[path]?.sha256,
+                        newSHA256: b[path]?.sha256))
+            }
+        }
+        return out
+    }
 }
 
 /// One path that differs between two bundle versions.

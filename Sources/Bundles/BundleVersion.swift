@@ -24,6 +24,23 @@ public final class BundleVersion: @unchecked Sendable {
     private var cached: [String: [UInt8]] = [:]
     private var cachedBytes = 0
 
+    /// What a host running `release` (a release id: its commit's first 12 hex digits) would see change in
+    /// content on moving to this version; nil when that commit is not in the cache (then only paths are known).
+    public func contentDiff(fromRelease release: String) throws -> [ContentDiff]? {
+        guard release.count == 12, release.allSatisfy(\.isHexDigit) else { return nil }
+        return try lock.withLock {
+            guard let old = try? repository.resolveCommit(release), old.hex.hasPrefix(release.lowercased()),
+                let bytes = try repository.file(Manifest.fileName, at: old)
+            else { return nil }
+            let manifest = try Manifest.parse(bytes, file: "\(release):\(Manifest.fileName)")
+            return try ContentDiff.between(manifest, self.manifest) { path, side in
+                try repository.file(path, at: side == .old ? old : commit)
+            } diff: { path, x, y in
+                try repository.unifiedDiff(old: x, new: y, path: path)
+            }
+        }
+    }
+
     init(
         repository: Repository, url: String, ref: String, commit: ObjectID, manifestBytes: [UInt8],
         manifest: Manifest, blobs: [String: ObjectID]?, verified: Bool

@@ -118,11 +118,14 @@ public final class Rollout: Sendable {
         public var current: String?
         public var target: String
         public var changes: [String]
+        /// With `content`: the content diff from the host's release (nil when that release is unknown here).
+        public var content: [ContentDiff]?
         public var error: String?
     }
 
-    /// What a deploy would do, without changing anything: batches, and per host its release and changed files.
-    public func preview() throws -> [PreviewHost] {
+    /// What a deploy would do, without changing anything: batches, and per host its release and changed files;
+    /// with `content`, each changed file's content too (a unified diff of text), computed once per release.
+    public func preview(content: Bool = false) throws -> [PreviewHost] {
         let targets = try targets()
         let version = try fetchVersion()
         let settings = settings
@@ -141,7 +144,15 @@ public final class Rollout: Sendable {
             }
             return item
         }
-        return results
+        guard content else { return results }
+        var diffs: [String: [ContentDiff]?] = [:]
+        return try results.map { host in
+            var host = host
+            guard let current = host.current, current != host.target else { return host }
+            if diffs[current] == nil { diffs[current] = .some(try version.contentDiff(fromRelease: current)) }
+            host.content = diffs[current] ?? nil
+            return host
+        }
     }
 
     /// Paths added, changed or removed between a host's manifest and the new one.

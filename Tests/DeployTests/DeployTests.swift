@@ -46,6 +46,19 @@ struct Summary: Decodable {
         #expect(first.stderr.contains("batch 1/2: web01, web02"))
         #expect(first.stderr.contains("batch 2/2: web03, web04"))
 
+        // The plan with content: per release, the unified diff of what would change, nothing changed.
+        let preview = try fleet.deploy(["web", "--ref", "v2", "--plan", "--diff"])
+        #expect(preview.status == 0, "\(preview.stderr)")
+        #expect(
+            preview.stdout.contains("\(v1) → \(try fleet.release("v2")) (web01, web02, web03, web04):"),
+            "\(preview.stdout)")
+        #expect(
+            preview.stdout.contains("@@ -1 +1 @@\n-<h1>web v1</h1>\n+<h1>web v2, a little longer than v1</h1>\n"),
+            "\(preview.stdout)")
+        #expect(!preview.stdout.contains("module1.txt"), "unchanged files are not shown")
+        for name in fleet.names { #expect(fleet.current(name) == v1) }
+        #expect(try fleet.deploy(["web", "--ref", "v2", "--diff"]).status == 64, "--diff needs --plan")
+
         // One file changed: only it travels, plus a manifest delta and the commands.
         let second = try fleet.deploy(["web", "--ref", "v2", "--yes", "--json"])
         #expect(second.status == 0, "\(second.stderr)")

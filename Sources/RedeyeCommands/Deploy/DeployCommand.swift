@@ -115,8 +115,8 @@ struct DeployCommand: ParsableCommand {
 
     // MARK: run
 
-    static func preview(_ rollout: Rollout, json: Bool) throws {
-        let hosts = try rollout.preview()
+    static func preview(_ rollout: Rollout, json: Bool, content: Bool = false) throws {
+        let hosts = try rollout.preview(content: content)
         if json {
             try printJSON(hosts)
             return
@@ -136,6 +136,22 @@ struct DeployCommand: ParsableCommand {
                     if h.changes.count > 20 { print("      … and \(h.changes.count - 20) more") }
                 }
             }
+        }
+        guard content else { return }
+        // Hosts on the same release see the same change: each diff is printed once, naming its hosts.
+        let groups = Dictionary(grouping: hosts.filter { $0.current != nil && $0.current != $0.target }) {
+            $0.current ?? ""
+        }
+        for (release, group) in groups.sorted(by: { $0.key < $1.key }) {
+            let names = group.map(\.host).joined(separator: ", ")
+            guard let diffs = group.first?.content else {
+                print(
+                    "\n\(release) → \(group[0].target) (\(names)): \(release) is not in the bundle repository; paths only"
+                )
+                continue
+            }
+            print("\n\(release) → \(group[0].target) (\(names)):")
+            diffs.forEach { print($0, terminator: "") }
         }
     }
 

@@ -20,7 +20,7 @@ extension DeployCommand {
                 run; once exceeded no new host starts and those in flight finish or roll back.
 
                 EXAMPLES:
-                  redeye deploy web --ref v1653 --plan
+                  redeye deploy web --ref v1653 --plan --diff
                   redeye deploy web --ref v1653 --batch 1,5,25% --max-fail 10% --yes
                   redeye deploy web --window 10 --identity ~/.ssh/id_ed25519 --yes --json
                   redeye deploy web --ref v1653 --jump ops@bastion.example.org:2222 --yes
@@ -36,6 +36,9 @@ extension DeployCommand {
         var message: String?
         @Flag(help: "Show the batches and, per host, its release and the files that would change; change nothing.")
         var plan = false
+        @Flag(
+            help: "With --plan: also each changed file's content (a unified diff of text; binaries by size and hash).")
+        var diff = false
         @Flag(help: "Deploy a --ref other than the one the signed plans pin (the bundle server's word for it).")
         var unpinned = false
 
@@ -45,6 +48,7 @@ extension DeployCommand {
             if let batch { _ = try parse { try BatchPlan(parsing: batch) } }
             if let maxFail { _ = try parse { try FailureBudget(parsing: maxFail) } }
             if let hosts { _ = try parse { try HostSelection(parsing: hosts) } }
+            if diff && !plan { throw ValidationError("--diff goes with --plan") }
         }
 
         func parse<T>(_ body: () throws -> T) throws -> T {
@@ -71,7 +75,7 @@ extension DeployCommand {
                 let rollout = Rollout(
                     plans: plans, options: options, settings: try common.global.sshSettings(), output: printError)
                 if plan {
-                    try DeployCommand.preview(rollout, json: common.json)
+                    try DeployCommand.preview(rollout, json: common.json, content: diff)
                     return
                 }
                 // Refused before anything is asked or opened: a pin the ref goes past, no host to deploy.
