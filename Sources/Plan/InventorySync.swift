@@ -76,20 +76,26 @@ public struct InventorySync {
                     row($0.location, [("name", $0.name), ("site", $0.site), ("primary_address", $0.address)])
                 }))
         first.append(batch("host_role", hosts.map { row($0.location, [("host", $0.name), ("role", $0.role)]) }))
-        first.append(
-            batch(
-                "interface",
-                hosts.flatMap { host in
-                    host.macs.indices.map { row(host.location, [("host", host.name), ("name", "nic\($0)")]) }
-                }))
-        var written = try store.importBatches(first.filter { !$0.rows.isEmpty })
-
-        // MAC addresses and monitors refer to generated ids: look them up now that interfaces exist.
         // A booting host reads its own records only, not every host's.
         func records(_ table: String) throws -> [Record] {
             guard only != nil else { return try store.list(table) }
             return try hosts.flatMap { try store.list(table, where: [("host", $0.name)]) }
         }
+        // A MAC the inventory already has on an interface of the same host keeps that interface (eno1 stays
+        // eno1); only a MAC new to the host gets a generated name, nicN.
+        let interfaceName = try interfaceNames(hosts, existing: try records("interface"), wholeFleet: only == nil)
+        first.append(
+            batch(
+                "interface",
+                hosts.flatMap { host in
+                    host.macs.indices.compactMap { i in
+                        let name = interfaceName["\(host.name)/\(i)"] ?? "nic\(i)"
+                        return row(host.location, [("host", host.name), ("name", name)])
+                    }
+                }))
+        var written = try store.importBatches(first.filter { !$0.rows.isEmpty })
+
+        // MAC addresses and monitors refer to generated ids: look them up now that interfaces exist.
         var interfaceIDs: [String: String] = [:]
         for record in try records("interface") {
             interfaceIDs["\(record["host"])/\(record["name"])"] = record["id"].description
@@ -103,7 +109,8 @@ public struct InventorySync {
         var knownMonitors: [ImportRow] = []
         for host in hosts {
             for (i, mac) in host.macs.enumerated() {
-                macRows.append(row(host.location, [("mac", mac), ("interface", interfaceIDs["\(host.name)/nic\(i)"])]))
+                let name = interfaceName["\(host.name)/\(i)"] ?? "nic\(i)"
+                macRows.append(row(host.location, [("mac", mac), ("interface", interfaceIDs["\(host.name)/\(name)"])]))
             }
             for monitor in plans.plan(for: host).monitors {
                 var values: [(String, String?)] = [
@@ -129,6 +136,36 @@ public struct InventorySync {
         var pruned = 0
         if prune { pruned = try self.prune() }
         return Summary(written: written, pruned: pruned)
+    }
+
+    /// For each host's MAC (by "host/index"), the name of the interface the inventory already has it on, when
+    /// that interface belongs to the same host.
+    func interfaceNames(_ hosts: [Plans.Host], existing interfaces: [Record], wholeFleet: Bool) throws -> [String:
+        String]
+    {
+        var byID: [String: (host: String, name: String)] = [:]
+        for record in interfaces {
+            if let host = record["host"].text, let name = record["name"].text {
+                byID[record["id"].description] = (host, name)
+            }
+        }
+        // One query for the whole fleet; a booting host asks for its own MACs only.
+        var boundTo: [String: String] = [:]
+        let macs: [Record] =
+            wholeFleet
+            ? try store.list("mac_address")
+            : try hosts.flatMap { try $0.macs.compactMap { try store.get("mac_address", key: [$0]) } }
+        for record in macs {
+            if let mac = record["mac"].text, let id = record["interface"].text { boundTo[mac] = id }
+        }
+        var names: [String: String] = [:]
+        for host in hosts {
+            for (i, mac) in host.macs.enumerated() {
+                guard let id = boundTo[mac], let interface = byID[id], interface.host == host.name else { continue }
+                names["\(host.name)/\(i)"] = interface.name
+            }
+        }
+        return names
     }
 
     /// Removes what the plans no longer declare: monitors and role assignments of planned hosts, and hosts

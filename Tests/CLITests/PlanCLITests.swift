@@ -90,4 +90,43 @@ import Testing
         let mac = try runRedeye(["inventory", "get", "mac_address", "52:54:00:12:34:56", "--json"] + db, in: dir)
         #expect(mac.status == 0)
     }
+
+    /// The inventory's own interface names stand: a MAC already on web03's eno1 stays there, no nic0 beside it.
+    @Test func importFromThePlansKeepsExistingInterfaceNames() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = ["--db", "sqlite:inv.db"]
+        try writeFiles(
+            [
+                "fleet.yaml": """
+                host:
+                  - {name: web03}
+                interface:
+                  - {host: web03, name: eno1}
+                mac_address:
+                  - {mac: "52:54:00:12:34:58", interface: 1}
+                """
+            ], under: dir)
+        #expect(try runRedeye(["schema", "migrate"] + db, in: dir).status == 0)
+        let seeded = try runRedeye(["inventory", "import", "fleet.yaml"] + db, in: dir)
+        #expect(seeded.status == 0, "\(seeded.stderr)")
+        let result = try runRedeye(
+            ["inventory", "import", "--from-plans", "--plans", repositoryRoot + "/Plans"] + db, in: dir)
+        #expect(result.status == 0, "\(result.stderr)")
+        let listed = try runRedeye(
+            ["inventory", "list", "interface", "--where", "host=web03", "--columns", "name", "--json"] + db, in: dir)
+        let names = (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []).map {
+            $0["name"] as? String
+        }
+        // The first MAC keeps eno1; the second, new to the inventory, gets a generated name.
+        #expect(names.sorted { ($0 ?? "") < ($1 ?? "") } == ["eno1", "nic1"], "\(listed.stdout)")
+        let mac = try runRedeye(["inventory", "get", "mac_address", "52:54:00:12:34:58", "--json"] + db, in: dir)
+        #expect(mac.stdout.contains("\"interface\": 1,"), "\(mac.stdout)")
+        // A second import changes nothing.
+        let again = try runRedeye(
+            ["inventory", "import", "--from-plans", "--plans", repositoryRoot + "/Plans", "--json"] + db, in: dir)
+        #expect(again.status == 0)
+        let listedAgain = try runRedeye(["inventory", "list", "interface", "--where", "host=web03"] + db, in: dir)
+        #expect(!listedAgain.stdout.contains("nic0"), "\(listedAgain.stdout)")
+    }
 }
