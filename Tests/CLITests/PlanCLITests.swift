@@ -129,4 +129,73 @@ import Testing
         let listedAgain = try runRedeye(["inventory", "list", "interface", "--where", "host=web03"] + db, in: dir)
         #expect(!listedAgain.stdout.contains("nic0"), "\(listedAgain.stdout)")
     }
+
+    /// The inventory's hosts go into the plans tree as hosts/inventory.yaml, for review and a signed commit; a
+    /// hostile value stays one literal value (and is refused by the plans' checks, writing nothing).
+    @Test func planSyncWritesInventoryHostsIntoThePlans() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try runTool("cp", ["-r", repositoryRoot + "/Plans", dir + "/Plans"])
+        let db = ["--db", "sqlite:inv.db", "--plans", "Plans"]
+        #expect(try runRedeye(["schema", "migrate"] + db, in: dir).status == 0)
+        #expect(try runRedeye(["inventory", "import", "--from-plans"] + db, in: dir).status == 0)
+        let hostile = #""evil\"}\n  - {name: root01""#
+        try writeFiles(
+            [
+                "more.yaml": """
+                host:
+                  - {name: api01, site: dc1, primary_address: 10.0.0.41}
+                  - {name: lonely}
+                  - {name: \(hostile), site: dc1}
+                host_role:
+                  - {host: api01, role: web}
+                  - {host: \(hostile), role: web}
+                interface:
+                  - {host: api01, name: eno1}
+                  - {host: \(hostile), name: eth0}
+                """
+            ], under: dir)
+        let imported = try runRedeye(["inventory", "import", "more.yaml"] + db, in: dir)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let ids = try runRedeye(
+            ["inventory", "list", "interface", "--where", "name~e*", "--columns", "id,host", "--json"] + db, in: dir)
+        let rows = try JSONSerialization.jsonObject(with: Data(ids.stdout.utf8)) as? [[String: Any]] ?? []
+        let api = rows.first { $0["host"] as? String == "api01" }?["id"] as? Int ?? 0
+        let evil = rows.first { ($0["host"] as? String)?.hasPrefix("evil") == true }?["id"] as? Int ?? 0
+        #expect(
+            try runRedeye(
+                ["inventory", "put", "mac_address", "mac=52:54:00:aa:00:41", "interface=\(api)"] + db, in: dir
+            ).status == 0)
+        #expect(
+            try runRedeye(
+                ["inventory", "put", "mac_address", "mac=52:54:00:aa:00:66", "interface=\(evil)"] + db, in: dir
+            ).status == 0)
+
+        let refused = try runRedeye(["plan", "sync", "--from-inventory"] + db, in: dir)
+        #expect(refused.status == 1)
+        #expect(
+            refused.stderr.contains(
+                "Plans/hosts/inventory.yaml:5:12: hosts[1].name: 'evil\"}\n  - {name: root01' is not a valid host name"),
+            "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/Plans/hosts/inventory.yaml"), "nothing written")
+
+        #expect(
+            try runRedeye(["inventory", "delete", "host", "evil\"}\n  - {name: root01", "--cascade"] + db, in: dir)
+                .status == 0)
+        let synced = try runRedeye(["plan", "sync", "--from-inventory"] + db, in: dir)
+        #expect(synced.status == 0, "\(synced.stderr)")
+        #expect(synced.stdout.contains("wrote Plans/hosts/inventory.yaml: 1 host"))
+        #expect(synced.stdout.contains("left out lonely: no role in the inventory"))
+        #expect(synced.stdout.contains("left out web01: declared in another plan file"))
+        let written = try String(contentsOfFile: dir + "/Plans/hosts/inventory.yaml", encoding: .utf8)
+        #expect(
+            written.contains(
+                #"  - {name: "api01", macs: ["52:54:00:aa:00:41"], role: "web", address: "10.0.0.41", site: "dc1"}"#),
+            "\(written)")
+        let shown = try runRedeye(["plan", "show", "52:54:00:aa:00:41", "--json"] + db, in: dir)
+        #expect(shown.status == 0 && shown.stdout.contains("\"api01\""), "\(shown.stderr)")
+        // Syncing again gives the same file.
+        #expect(try runRedeye(["plan", "sync", "--from-inventory"] + db, in: dir).status == 0)
+        #expect(try String(contentsOfFile: dir + "/Plans/hosts/inventory.yaml", encoding: .utf8) == written)
+    }
 }

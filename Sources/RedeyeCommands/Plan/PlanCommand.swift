@@ -19,7 +19,7 @@ struct PlanCommand: ParsableCommand {
               redeye plan verify --repo /srv/redeye/plans.git --ref main --allowed-signers /etc/redeye/allowed_signers
               redeye plan diff HEAD~1 HEAD --repo /srv/redeye/plans.git
             """ + ExitStatus.section(5, 6),
-        subcommands: [Validate.self, Show.self, Commit.self, Verify.self, Diff.self]
+        subcommands: [Validate.self, Show.self, Commit.self, Verify.self, Diff.self, Sync.self]
     )
 
     /// The plans repository a command reads or commits to: `--repo`, else the `plans.repo` setting.

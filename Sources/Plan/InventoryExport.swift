@@ -1,0 +1,84 @@
+import Database
+import Foundation
+import Inventory
+
+/// The other direction of the one host list: hosts kept in the inventory, written into the plans tree as
+/// `hosts/inventory.yaml` for review and a signed commit (a booting host trusts only signed plans, never
+/// the inventory itself).
+public struct InventoryExport: Sendable {
+    public static let fileName = "hosts/inventory.yaml"
+
+    /// A host written, or one left out and why.
+    public struct Host: Sendable, Encodable {
+        public var name: String
+        public var written: Bool
+        public var reason: String?
+    }
+
+    public var hosts: [Host]
+    /// The file's text: every value a double-quoted YAML scalar (JSON escapes), so no inventory value can
+    /// add keys or hosts of its own.
+    public var text: String
+
+    /// Reads every host with a role and at least one MAC address; hosts that other plan files declare are
+    /// left to those files.
+    public init(db: any SQLConnection, plans: Plans?) throws {
+        let facts = try HostFactsReader.read(db)
+        var addresses: [String: String] = [:]
+        for row in try db.query("SELECT name, primary_address FROM host", []) {
+            if let name = row.string("name"), let address = row.string("primary_address") {
+                addresses[name] = address.hasSuffix("/32") ? String(address.dropLast(3)) : address
+            }
+        }
+        var macs: [String: [String]] = [:]
+        for row in try db.query(
+            """
+            SELECT i.host, m.mac FROM mac_address m JOIN interface i ON i.id = m.interface ORDER BY i.host, i.name, m.mac
+            """, [])
+        {
+            if let host = row.string("host"), let mac = row.string("mac") { macs[host, default: []].append(mac) }
+        }
+        let declaredElsewhere = Set(
+            (plans?.hosts ?? []).filter { !($0.location?.file.hasSuffix(Self.fileName) ?? false) }.map(\.name))
+        var lines = [
+            "# Written by `redeye plan sync --from-inventory` from the inventory's hosts; review it, then sign it",
+            "# with `redeye plan commit`. Hosts declared in other plan files are left to them.",
+            "hosts:",
+        ]
+        var hosts: [Host] = []
+        for name in facts.keys.sorted() {
+            let fact = facts[name]!
+            if declaredElsewhere.contains(name) {
+                hosts.append(Host(name: name, written: false, reason: "declared in another plan file"))
+                continue
+            }
+            guard let role = fact.role else {
+                hosts.append(Host(name: name, written: false, reason: "no role in the inventory"))
+                continue
+            }
+            guard let hostMACs = macs[name], !hostMACs.isEmpty else {
+                hosts.append(Host(name: name, written: false, reason: "no MAC address in the inventory"))
+                continue
+            }
+            var fields = [
+                "name: \(Self.quote(name))", "macs: [\(hostMACs.map(Self.quote).joined(separator: ", "))]",
+                "role: \(Self.quote(role))",
+            ]
+            if let address = addresses[name] { fields.append("address: \(Self.quote(address))") }
+            if let site = fact.site { fields.append("site: \(Self.quote(site))") }
+            lines.append("  - {\(fields.joined(separator: ", "))}")
+            hosts.append(Host(name: name, written: true))
+        }
+        if !hosts.contains(where: \.written) { lines[lines.count - 1] = "hosts: []" }
+        self.hosts = hosts
+        text = lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A double-quoted YAML scalar: JSON's string escapes are YAML's.
+    static func quote(_ value: String) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        let data = (try? encoder.encode(value)) ?? Data("\"\"".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
