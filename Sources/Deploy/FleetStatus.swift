@@ -37,9 +37,11 @@ public struct HostStatus: Sendable, Encodable {
     public var ref: String?
     public var lastBoot: LastBoot?
     public var lastDeploy: LastDeploy?
+    /// What the host itself said, when asked (`status --live`).
+    public var live: LiveState?
 
     enum CodingKeys: String, CodingKey {
-        case host, role, site, status, tags, address, release, ref
+        case host, role, site, status, tags, address, release, ref, live
         case inPlans = "in_plans"
         case lastBoot = "last_boot"
         case lastDeploy = "last_deploy"
@@ -52,10 +54,14 @@ public struct HostStatus: Sendable, Encodable {
     }
 
     public var health: Health {
+        if let live {
+            if live.error != nil { return .ugly }
+            if !live.drift.isEmpty { return .bad }
+        }
         if lastBoot?.state == "failed" || lastDeploy.map({ [.failed, .rolledBack].contains($0.state) }) == true {
             return .bad
         }
-        return release == nil || !inPlans ? .ugly : .good
+        return (live.map { $0.release == nil } ?? (release == nil)) || !inPlans ? .ugly : .good
     }
 }
 

@@ -73,11 +73,7 @@ struct HostDeploy {
     }
 
     /// Connects within the configured timeout, checking the host key strictly.
-    func connect() throws -> SSHConnection {
-        try SSHConnection(
-            host: target.address, port: target.sshPort, user: target.sshUser, hostKeys: settings.hostKeys,
-            authentication: settings.authentication, timeout: settings.connectTimeout, through: settings.jump)
-    }
+    func connect() throws -> SSHConnection { try target.connect(settings) }
 
     /// The release a host runs and its manifest (for `--plan`, and before sending).
     static func inspect(_ connection: SSHConnection, root: String) throws -> RemoteState {

@@ -58,24 +58,7 @@ public final class Rollout: Sendable {
                 options.hosts.map { "no host of role \(role.name) matches '\($0)'" }
                     ?? "role \(role.name) has no hosts in the plans")
         }
-        var targets: [DeployTarget] = []
-        for host in hosts {
-            guard let address = host.address else {
-                throw DeployError("host \(host.name) has no address in the plans: a deploy cannot reach it")
-            }
-            let plan = plans.plan(for: host)
-            var port = settings.port
-            if let text = plan.vars["ssh_port"] {
-                guard let p = Int(text), (1...65535).contains(p) else {
-                    throw DeployError("host \(host.name): ssh_port '\(text)' is not a port")
-                }
-                port = p
-            }
-            targets.append(
-                DeployTarget(
-                    plan: plan, batch: 0, address: address, sshPort: port,
-                    sshUser: plan.vars["ssh_user"] ?? settings.user))
-        }
+        var targets = try hosts.map { try DeployTarget(host: $0, plans: plans, settings: settings) }
         if options.window == nil {
             for (number, range) in makeBatches(targets.count, plan: options.batch ?? role.batch).enumerated() {
                 for i in range { targets[i].batch = number + 1 }
@@ -375,4 +358,31 @@ func parallelMap<T: Sendable, R: Sendable>(
     }
     group.wait()
     return state.withLock { $0.results.map { $0! } }
+}
+
+extension DeployTarget {
+    /// How to reach one host of the plans: its address, and its `ssh_port` and `ssh_user` variables over the
+    /// settings' defaults.
+    public init(host: Plans.Host, plans: Plans, settings: SSHSettings) throws {
+        guard let address = host.address else {
+            throw DeployError("host \(host.name) has no address in the plans: a deploy cannot reach it")
+        }
+        let plan = plans.plan(for: host)
+        var port = settings.port
+        if let text = plan.vars["ssh_port"] {
+            guard let p = Int(text), (1...65535).contains(p) else {
+                throw DeployError("host \(host.name): ssh_port '\(text)' is not a port")
+            }
+            port = p
+        }
+        self.init(
+            plan: plan, batch: 0, address: address, sshPort: port, sshUser: plan.vars["ssh_user"] ?? settings.user)
+    }
+
+    /// One SSH connection to the host, its key checked against the settings' known hosts.
+    func connect(_ settings: SSHSettings) throws -> SSHConnection {
+        try SSHConnection(
+            host: address, port: sshPort, user: sshUser, hostKeys: settings.hostKeys,
+            authentication: settings.authentication, timeout: settings.connectTimeout, through: settings.jump)
+    }
 }

@@ -194,6 +194,21 @@ struct Summary: Decodable {
                 ($0["title"] as? String)?.hasPrefix("web03: good — rolling #2 of v2: succeeded") == true
             })
 
+        // --live asks the hosts themselves: web01's release drifted (a set-uid bit), web03's is intact.
+        #expect(chmod(fleet.root("web01") + "/current/public/index.html", 0o4755) == 0)
+        let live = try runRedeye(["status", "--live", "--json"] + fleet.sshArguments())
+        #expect(live.status == 0, "\(live.stderr)")
+        let asked = try JSONSerialization.jsonObject(with: Data(live.stdout.utf8)) as? [[String: Any]] ?? []
+        let web01 = asked.first { $0["host"] as? String == "web01" }
+        let web03 = asked.first { $0["host"] as? String == "web03" }
+        #expect(web01?["health"] as? String == "bad", "\(live.stdout)")
+        let drift = (web01?["live"] as? [String: Any])?["drift"] as? [String] ?? []
+        #expect(drift.contains { $0.contains("public/index.html: has a setuid/setgid bit") }, "\(drift)")
+        #expect((web03?["live"] as? [String: Any])?["release"] as? String == v2)
+        #expect(web03?["health"] as? String == "good")
+        let text = try runRedeye(["status", "web01", "--live"] + fleet.sshArguments())
+        #expect(text.stdout.contains("runs \(v1), 2 drifted: public/index.html"), "\(text.stdout)")
+
         let bad = try runRedeye(["status", "web:&colour=red"] + db)
         #expect(bad.status == 64)
         #expect(

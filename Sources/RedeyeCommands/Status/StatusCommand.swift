@@ -14,7 +14,9 @@ struct StatusCommand: ParsableCommand {
             a deploy, whichever is newer) and that release's ref, its last boot (state, time) and its last deploy \
             (outcome, step, time). HEALTH is good (runs a release, nothing recent failed), bad (its last boot or \
             deploy failed) or ugly (never ran a release, or only the inventory knows it). Read from the inventory \
-            only: no host is contacted.
+            only: no host is contacted. --live also asks each selected host of the plans over SSH (the deploy's \
+            settings: identity, known_hosts, jump) for the release it runs and runs its `redeye bundle audit`: a \
+            host whose release drifted is bad, one that cannot be asked is ugly, with the reason.
 
             --atom DIR writes one Atom feed (RFC 4287) per role of the selected hosts, DIR/ROLE.atom, each \
             replaced atomically: an entry per boot and per host's part in a deploy, newest first, titled \
@@ -24,6 +26,7 @@ struct StatusCommand: ParsableCommand {
               redeye status
               redeye status web
               redeye status 'fra1:&tag=canary:!web03' --json
+              redeye status web --live
               redeye status --atom /var/www/status     # one Atom feed per role: web.atom, db.atom, …
 
             EXIT CODES:
@@ -35,6 +38,7 @@ struct StatusCommand: ParsableCommand {
 
     @Argument(help: hostsHelp) var selection: String?
     @Flag(help: "Print the hosts as JSON.") var json = false
+    @Flag(help: "Ask each host over SSH for its release and audit it.") var live = false
     @Option(help: ArgumentHelp("Write one Atom feed per role into this directory.", valueName: "dir")) var atom: String?
     @Option(help: "Entries per feed.") var entries = 50
     @OptionGroup(title: "Global Options") var global: GlobalOptions
@@ -58,6 +62,12 @@ struct StatusCommand: ParsableCommand {
                 printError("redeye: no host matches '\(selection)'")
                 throw ExitCode(ExitStatus.notFound)
             }
+            if live, let plans {
+                let names = Set(hosts.map(\.host))
+                let answers = LiveProbe.probe(
+                    plans.hosts.filter { names.contains($0.name) }, plans: plans, settings: try global.sshSettings())
+                for i in hosts.indices { hosts[i].live = answers[hosts[i].host] }
+            }
             if let atom {
                 try writeFeeds(into: atom, roles: Set(hosts.compactMap(\.role)), journal: journal)
                 return
@@ -75,7 +85,10 @@ struct StatusCommand: ParsableCommand {
                 try printJSON(hosts.map(Row.init))
                 return
             }
-            var rows = [["HOST", "ROLE", "SITE", "HEALTH", "RELEASE", "REF", "LAST BOOT", "LAST DEPLOY", "TAGS"]]
+            var rows = [
+                ["HOST", "ROLE", "SITE", "HEALTH", "RELEASE", "REF", "LAST BOOT", "LAST DEPLOY", "TAGS"]
+                    + (live ? ["LIVE"] : [])
+            ]
             for h in hosts {
                 let boot = h.lastBoot.map { "\($0.state) \($0.at ?? "")" } ?? "-"
                 let deploy =
@@ -83,10 +96,11 @@ struct StatusCommand: ParsableCommand {
                         "#\(d.deployment) \(d.ref) \(d.state.rawValue)"
                             + (d.state == .succeeded ? "" : d.step.map { " at \($0.rawValue)" } ?? "")
                     } ?? "-"
-                rows.append([
-                    h.host, h.role ?? "-", h.site ?? "-", h.health.rawValue, h.release ?? "-", h.ref ?? "-", boot,
-                    deploy, h.tags.joined(separator: ","),
-                ])
+                rows.append(
+                    [
+                        h.host, h.role ?? "-", h.site ?? "-", h.health.rawValue, h.release ?? "-", h.ref ?? "-", boot,
+                        deploy, h.tags.joined(separator: ","),
+                    ] + (live ? [Self.describe(h.live)] : []))
             }
             print(table(rows))
             let counts = Dictionary(grouping: hosts, by: \.health)
@@ -95,6 +109,15 @@ struct StatusCommand: ParsableCommand {
                     + [HostStatus.Health.good, .bad, .ugly].map { "\(counts[$0]?.count ?? 0) \($0.rawValue)" }.joined(
                         separator: ", "))
         }
+    }
+
+    /// The LIVE column: what the host said, in a few words.
+    static func describe(_ live: LiveState?) -> String {
+        guard let live else { return "not asked (not in the plans)" }
+        if let error = live.error { return "unreachable: \(error.prefix(80))" }
+        guard let release = live.release else { return "runs nothing" }
+        return live.drift.isEmpty
+            ? "runs \(release), intact" : "runs \(release), \(live.drift.count) drifted: \(live.drift[0].prefix(60))"
     }
 
     /// One feed per role, each written to a temporary file of its own and renamed over the old one.
