@@ -119,12 +119,19 @@ public struct ContentDiff: Sendable, Encodable, CustomStringConvertible {
         return "binary \(path): \(side(oldSize, oldSHA256)) → \(side(newSize, newSHA256))\n"
     }
 
-    /// Whether bytes read as text: valid UTF-8 with no control character but tab, line breaks and form feed.
+    /// Whether bytes read as text: valid UTF-8 with no control character but tab, newline and form feed.
     /// A bundle's author controls these bytes and the operator's terminal shows them: escape sequences are
     /// never printed, such a file is shown as binary.
     static func isText(_ bytes: [UInt8]) -> Bool {
-        !bytes.contains { ($0 < 0x20 && ![0x09, 0x0A, 0x0C, 0x0D].contains($0)) || $0 == 0x7F }
-            && String(validating: bytes, as: UTF8.self) != nil
+        // CR alone could overwrite a line on screen and hide a change under review; C1 controls (CSI among
+        // them) and bidirectional overrides reorder or drive what is shown.
+        guard !bytes.contains(where: { ($0 < 0x20 && ![0x09, 0x0A, 0x0C].contains($0)) || $0 == 0x7F }),
+            let text = String(validating: bytes, as: UTF8.self)
+        else { return false }
+        return !text.unicodeScalars.contains {
+            (0x80...0x9F).contains($0.value) || (0x202A...0x202E).contains($0.value)
+                || (0x2066...0x2069).contains($0.value)
+        }
     }
 
     /// The content changes between two manifests; `read` gives a file's bytes on one side, `diff` a unified

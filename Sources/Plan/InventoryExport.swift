@@ -39,7 +39,10 @@ public struct InventoryExport: Sendable {
             if let host = row.string("host"), let mac = row.string("mac") { macs[host, default: []].append(mac) }
         }
         let declaredElsewhere = Set(
-            (plans?.hosts ?? []).filter { !($0.location?.file.hasSuffix(Self.fileName) ?? false) }.map(\.name))
+            (plans?.hosts ?? []).filter { host in
+                guard let file = host.location?.file else { return true }
+                return !(file == Self.fileName || file.hasSuffix("/" + Self.fileName))
+            }.map(\.name))
         var lines = [
             "# Written by `redeye plan sync --from-inventory` from the inventory's hosts; review it, then sign it",
             "# with `redeye plan commit`. Hosts declared in other plan files are left to them.",

@@ -30,8 +30,58 @@ public struct ConfigFile: Sendable {
 
     /// Reads and checks a settings file; every problem in it is reported at once, with file, line and column.
     public static func load(path: String, home: String, owner: uid_t = geteuid()) throws(SettingsError) -> ConfigFile {
-        let bytes = try readTrusted(path: path, owner: owner)
-        return try parse(bytes, path: path, home: home)
+        // The real path: every directory on it is then checked, and the file is opened by it, so a symlink on
+        // the way (in a directory someone else controls) cannot be swapped after the check.
+        var link = stat()
+        if lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK {
+            throw SettingsError(issues: [
+                .init(
+                    location: SourceLocation(file: path, line: 0, column: 0),
+                    message: "is a symbolic link; a settings file is read only as a regular file")
+            ])
+        }
+        guard let resolved = realpath(path, nil) else {
+            throw SettingsError(issues: [
+                .init(
+                    location: SourceLocation(file: path, line: 0, column: 0),
+                    message: "cannot open: \(String(cString: strerror(errno)))")
+            ])
+        }
+        let real = String(cString: resolved)
+        free(resolved)
+        try checkDirectories(of: real, shown: path, owner: owner)
+        let bytes = try readTrusted(path: real, owner: owner, shown: path)
+        var file = try parse(bytes, path: real, home: home)
+        file.path = path
+        return file
+    }
+
+    /// Every directory from the file's up to `/` must belong to this user or root and be writable by no one
+    /// else (a sticky directory such as /tmp excepted: there no one renames another's entries); otherwise
+    /// whoever may write one could rename a trusted file into place or swap the directory under it.
+    static func checkDirectories(of real: String, shown: String, owner: uid_t) throws(SettingsError) {
+        var directory = URL(fileURLWithPath: real).deletingLastPathComponent().path
+        for _ in 0..<256 {
+            var info = stat()
+            guard lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+                throw SettingsError(issues: [
+                    .init(
+                        location: SourceLocation(file: shown, line: 0, column: 0), message: "cannot check \(directory)")
+                ])
+            }
+            let writableByOthers = info.st_mode & (S_IWGRP | S_IWOTH) != 0 && info.st_mode & S_ISVTX == 0
+            if !(info.st_uid == owner || info.st_uid == 0) || writableByOthers {
+                throw SettingsError(issues: [
+                    .init(
+                        location: SourceLocation(file: shown, line: 0, column: 0),
+                        message:
+                            "lies in \(directory), which \(writableByOthers ? "others may write (mode \(String(info.st_mode & 0o7777, radix: 8)))" : "belongs to uid \(info.st_uid)"): not trusted (pass --config, or --no-config)"
+                    )
+                ])
+            }
+            if directory == "/" { return }
+            directory = URL(fileURLWithPath: directory).deletingLastPathComponent().path
+        }
     }
 
     /// Parses settings text (no file system access but the path names the file in errors and anchors
@@ -133,9 +183,11 @@ public struct ConfigFile: Sendable {
     }
 
     /// The file's bytes, if it is a regular file that only its owner (this user or root) may write.
-    static func readTrusted(path: String, owner: uid_t) throws(SettingsError) -> [UInt8] {
+    static func readTrusted(path: String, owner: uid_t, shown: String? = nil) throws(SettingsError) -> [UInt8] {
         func fail(_ message: String) -> SettingsError {
-            SettingsError(issues: [.init(location: SourceLocation(file: path, line: 0, column: 0), message: message)])
+            SettingsError(issues: [
+                .init(location: SourceLocation(file: shown ?? path, line: 0, column: 0), message: message)
+            ])
         }
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
@@ -160,6 +212,8 @@ public struct ConfigFile: Sendable {
                 "may be written by others (mode \(String(info.st_mode & 0o777, radix: 8))): not trusted (chmod go-w it)"
             )
         }
+        // A second name elsewhere could be a root-owned file linked into a place someone else controls.
+        guard info.st_nlink == 1 else { throw fail("has \(info.st_nlink) hard links; a settings file has one name") }
         guard info.st_size <= maxBytes else {
             throw fail("is \(info.st_size) bytes; a settings file is at most \(maxBytes)")
         }

@@ -127,6 +127,21 @@ import Testing
         #expect(result.stderr.contains("is a symbolic link"))
 
         #expect(try runRedeye(["config", "show", "--no-config"], in: dir).status == 0)
+
+        // A trusted file in a directory someone else owns (they could have renamed it there), or with a second
+        // name: refused too.
+        try FileManager.default.removeItem(atPath: file)
+        try writeFiles(["theirs/redeye.yaml": "ssh:\n  user: x\n"], under: dir)
+        #expect(chown(dir + "/theirs", 65534, 65534) == 0)
+        result = try runRedeye(["config", "show"], in: dir + "/theirs")
+        #expect(result.status == 1)
+        #expect(
+            result.stderr.contains("lies in \(dir)/theirs, which belongs to uid 65534: not trusted"), "\(result.stderr)"
+        )
+        #expect(link(dir + "/real.yaml", dir + "/redeye.yaml") == 0)
+        result = try runRedeye(["config", "show"], in: dir)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("has 2 hard links"), "\(result.stderr)")
     }
 
     /// Commands take their settings from the file: an inventory written through one, read through another.

@@ -186,13 +186,18 @@ let hostsHelp = ArgumentHelp(
 
 extension GlobalOptions {
     /// The inventory's facts of the hosts, when there is an inventory to read (a deploy's first run may have none).
-    func inventoryHostFacts(_ plans: Plans) -> [String: HostFacts] {
-        guard
-            let journal = try? Journal.openExisting(
-                try inventoryURL(plans: plans), schema: try loadSchema(), actor: currentActor())
-        else { return [:] }
+    /// A SQLite inventory that does not exist yet has no facts; one that exists but cannot be read is an
+    /// error, never "no tags": a selection that excludes by tag or status must not fail open.
+    func inventoryHostFacts(_ plans: Plans) throws -> [String: HostFacts] {
+        let url = try inventoryURL(plans: plans)
+        if case .sqlite(let path) = try DatabaseURL(url), path != ":memory:",
+            !FileManager.default.fileExists(atPath: path)
+        {
+            return [:]
+        }
+        let journal = try Journal.openExisting(url, schema: try loadSchema(), actor: currentActor())
         defer { journal.close() }
-        return (try? journal.hostFacts()) ?? [:]
+        return try journal.hostFacts()
     }
 
     /// The inventory for commands that only read or release locks.

@@ -71,7 +71,7 @@ extension DeployCommand {
             try reportingErrors {
                 let plans = try common.global.loadPlans()
                 var options = try options()
-                if options.hosts != nil { options.inventoryFacts = common.global.inventoryHostFacts(plans) }
+                if options.hosts != nil { options.inventoryFacts = try common.global.inventoryHostFacts(plans) }
                 let rollout = Rollout(
                     plans: plans, options: options, settings: try common.global.sshSettings(), output: printError)
                 if plan {

@@ -4,6 +4,7 @@ import FileSystem
 import Foundation
 import Inventory
 import Plan
+import SSH
 
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -102,7 +103,8 @@ struct StatusCommand: ParsableCommand {
                         deploy, h.tags.joined(separator: ","),
                     ] + (live ? [Self.describe(h.live)] : []))
             }
-            print(table(rows))
+            // Boot rows are written by the hosts themselves, tags by anyone with the inventory: shown, not obeyed.
+            print(table(rows.map { $0.map(printable) }))
             let counts = Dictionary(grouping: hosts, by: \.health)
             print(
                 "\n\(hosts.count) host\(hosts.count == 1 ? "" : "s"): "
