@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Git", dependencies: ["CGit2"]),
         .target(name: "FileSystem", dependencies: ["CLinux"]),
         .target(name: "Failures"),
-        .target(name: "Settings", dependencies: ["YAML"]),
+        .target(name: "Settings", dependencies: ["YAML", "FileSystem"]),
         .target(name: "InstallRoot"),
         .target(name: "Spawn", dependencies: ["CLinux", "FileSystem"]),
         .target(name: "Net", dependencies: ["FileSystem"]),

@@ -1,6 +1,7 @@
 import Database
 import Foundation
 import Inventory
+import YAML
 
 /// The other direction of the one host list: hosts kept in the inventory, written into the plans tree as
 /// `hosts/inventory.yaml` for review and a signed commit (a booting host trusts only signed plans, never
@@ -16,8 +17,8 @@ public struct InventoryExport: Sendable {
     }
 
     public var hosts: [Host]
-    /// The file's text: every value a double-quoted YAML scalar (JSON escapes), so no inventory value can
-    /// add keys or hosts of its own.
+    /// The file's text: every value a double-quoted YAML scalar (`jsonQuote`: JSON's escapes are YAML's), so no
+    /// inventory value can add keys or hosts of its own.
     public var text: String
 
     /// Reads every host with a role and at least one MAC address; hosts that other plan files declare are
@@ -64,24 +65,16 @@ public struct InventoryExport: Sendable {
                 continue
             }
             var fields = [
-                "name: \(Self.quote(name))", "macs: [\(hostMACs.map(Self.quote).joined(separator: ", "))]",
-                "role: \(Self.quote(role))",
+                "name: \(jsonQuote(name))", "macs: [\(hostMACs.map(jsonQuote).joined(separator: ", "))]",
+                "role: \(jsonQuote(role))",
             ]
-            if let address = addresses[name] { fields.append("address: \(Self.quote(address))") }
-            if let site = fact.site { fields.append("site: \(Self.quote(site))") }
+            if let address = addresses[name] { fields.append("address: \(jsonQuote(address))") }
+            if let site = fact.site { fields.append("site: \(jsonQuote(site))") }
             lines.append("  - {\(fields.joined(separator: ", "))}")
             hosts.append(Host(name: name, written: true))
         }
         if !hosts.contains(where: \.written) { lines[lines.count - 1] = "hosts: []" }
         self.hosts = hosts
         text = lines.joined(separator: "\n") + "\n"
-    }
-
-    /// A double-quoted YAML scalar: JSON's string escapes are YAML's.
-    static func quote(_ value: String) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .withoutEscapingSlashes
-        let data = (try? encoder.encode(value)) ?? Data("\"\"".utf8)
-        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -1,3 +1,4 @@
+import FileSystem
 import Foundation
 import YAML
 
@@ -44,7 +45,7 @@ public struct ConfigFile: Sendable {
             throw SettingsError(issues: [
                 .init(
                     location: SourceLocation(file: path, line: 0, column: 0),
-                    message: "cannot open: \(String(cString: strerror(errno)))")
+                    message: "cannot open: \(SystemError.describe(errno))")
             ])
         }
         let real = String(cString: resolved)
@@ -195,7 +196,7 @@ public struct ConfigFile: Sendable {
             throw fail(
                 code == ELOOP
                     ? "is a symbolic link; a settings file is read only as a regular file"
-                    : "cannot open: \(String(cString: strerror(code)))")
+                    : "cannot open: \(SystemError.describe(code))")
         }
         defer { close(fd) }
         var info = stat()
