@@ -20,10 +20,12 @@ public struct ApplyRequest: Sendable, Equatable {
     public var accounts: InstallAccounts?
     /// Restart the role's services once `current` has moved, in the same command.
     public var restart: RestartRequest?
+    /// When the release is current already: audit it and rewrite what changed (`deploy --repair`).
+    public var repair = false
 
     public init(
         redeye: String, root: String, objects: String, commit: String, ref: String, repository: String, keep: Int,
-        accounts: InstallAccounts? = nil, restart: RestartRequest?
+        accounts: InstallAccounts? = nil, restart: RestartRequest?, repair: Bool = false
     ) {
         self.redeye = redeye
         self.root = root
@@ -34,6 +36,7 @@ public struct ApplyRequest: Sendable, Equatable {
         self.keep = keep
         self.accounts = accounts
         self.restart = restart
+        self.repair = repair
     }
 
     /// The command line, program first; the deploy quotes each word for the remote shell.
@@ -44,6 +47,7 @@ public struct ApplyRequest: Sendable, Equatable {
         ]
         if let accounts { words += ["--user", accounts.user, "--group", accounts.group] }
         if let restart { words += ["--restart"] + restart.arguments }
+        if repair { words.append("--repair") }
         return words
     }
 }
@@ -114,6 +118,8 @@ public struct ApplyReport: Sendable, Codable, Equatable {
     public var restartSeconds: Double?
     /// Content hashes the host needs sent (exit 7).
     public var missing: [String]?
+    /// With `--repair`: what the audit found changed in the current release, now rewritten (empty: intact).
+    public var repaired: [String]?
 
     public init() {}
 
@@ -126,10 +132,11 @@ public struct ApplyReport: Sendable, Codable, Equatable {
         filesWritten = outcome.filesWritten
         filesLinked = outcome.filesLinked
         bytesWritten = outcome.bytesWritten
+        repaired = outcome.repaired
     }
 
     enum CodingKeys: String, CodingKey {
-        case release, commit, ref, previous, services, missing
+        case release, commit, ref, previous, services, missing, repaired
         case alreadyCurrent = "already_current"
         case filesWritten = "files_written"
         case filesLinked = "files_linked"
@@ -164,14 +171,16 @@ extension BundleInstaller {
         do {
             outcome = try apply(
                 manifestBytes: manifest, objects: request.objects, commit: request.commit, ref: request.ref,
-                repository: request.repository)
+                repository: request.repository, repair: request.repair)
         } catch let missing as MissingContent {
             var report = ApplyReport()
             report.missing = missing.sha256
             return (.missingContent, report)
         }
         var report = ApplyReport(outcome)
-        guard let restart = request.restart else { return (.switched, report) }
+        // A current release left as it was needs no restart: nothing the services read has changed.
+        let unchanged = outcome.alreadyCurrent && (outcome.repaired ?? []).isEmpty
+        guard let restart = request.restart, !unchanged else { return (.switched, report) }
         let started = clock()
         do {
             report.services = try ServiceManager(layout: layout).restart(units: restart.units, run: restart.run)

@@ -115,10 +115,12 @@ public struct BundleInstaller {
     }
 
     /// Installs a release that a deploy staged on this host: the manifest as committed, and under `objects` the
-    /// files the host did not have, named by their sha256. Everything else is taken from the current release.
-    /// The same rules as `install`: verified hashes, modes and owners, an atomic switch, hooks, keep N.
+    /// files the host did not have, named by their sha256. Everything else is taken from the current release,
+    /// from files found intact. The same rules as `install`: verified hashes, modes and owners, an atomic
+    /// switch, hooks, keep N. With `repair`, a current release that the audit finds changed is rewritten.
     public func apply(
-        manifestBytes: [UInt8], objects: String, commit: String, ref: String, repository: String
+        manifestBytes: [UInt8], objects: String, commit: String, ref: String, repository: String,
+        repair: Bool = false
     ) throws -> Outcome {
         // The staged content is this install's alone: removed whatever happens, unless more is to be sent.
         var contentComplete = true
@@ -133,17 +135,17 @@ public struct BundleInstaller {
         let manifest = try Manifest.parse(manifestBytes, file: "\(ref):\(Manifest.fileName)")
         if let finding = LeastBit.checkManifest(manifest).first { throw BundleError("\(ref): \(finding)") }
         let outcome = try installRelease(
-            commit: commit, ref: ref, repository: repository, manifestBytes: manifestBytes, manifest: manifest
+            commit: commit, ref: ref, repository: repository, manifestBytes: manifestBytes, manifest: manifest,
+            repair: repair
         ) { manifest in
             let previous = currentRelease()
-            let previousDirectory = previous.map { releasesDirectory + "/" + $0 }
             let content = try StagedContent(
-                objects: objects, previousDirectory: previousDirectory,
-                previousManifest: previous.flatMap { try? self.manifest(ofRelease: $0) })
-            let missing = content.missing(for: manifest)
-            if !missing.isEmpty {
+                objects: objects, previous: previous.flatMap { try? Directory.open(releasesDirectory + "/" + $0) },
+                previousManifest: previous.flatMap { try? self.manifest(ofRelease: $0) },
+                previousIndex: previous.map(loadIndex) ?? [:], for: manifest)
+            if !content.missing.isEmpty {
                 contentComplete = false
-                throw MissingContent(sha256: missing)
+                throw MissingContent(sha256: content.missing)
             }
             return content
         }
@@ -240,8 +242,13 @@ public struct BundleInstaller {
             try? releases.removeTree(temporary)
             throw error
         }
-        // What was there (now under the temporary name) goes; an interruption here leaves it to cleanLeftovers.
-        try releases.removeTree(temporary)
+        // What was there (now under the temporary name) goes. The repair is done either way: what cannot be
+        // removed now (an interruption, a file made immutable) is left to the next run's cleanLeftovers.
+        do {
+            try releases.removeTree(temporary)
+        } catch {
+            progress("the replaced copy stays as \(temporary) until the next install: \(error)")
+        }
         return findings
     }
 

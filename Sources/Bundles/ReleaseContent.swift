@@ -1,3 +1,5 @@
+import Digest
+import FileSystem
 import Foundation
 import Git
 import Glibc
@@ -65,22 +67,26 @@ struct GitContent: ReleaseContent {
 }
 
 /// A release a deploy sent to the host: content it did not have, in pack files (`ObjectPack`) under `objects`;
-/// the rest is read from the previous release (a file with the same content, wherever it was).
+/// the rest is read from the previous release (a file with the same content, wherever it was), but only from a
+/// file found intact: its stat unchanged since it was verified (the stat index), or its bytes hashed again. A
+/// file edited on the host since is no source: its content is reported missing, and the deploy sends it.
 struct StagedContent: ReleaseContent {
-    let previousDirectory: String?
-    /// sha256 → a path of the previous release with that content.
+    /// The previous release, opened without following symlinks (a service account may own its directories).
+    let previous: Directory?
+    /// sha256 → a path of the previous release holding that content, found intact.
     let previousByHash: [String: String]
     let packs: [Data]
     /// sha256 → (pack, range)
     let packed: [String: (Int, Range<Int>)]
+    /// The content hashes of the manifest that are neither sent nor intact on the host.
+    let missing: [String]
 
-    init(objects: String, previousDirectory: String?, previousManifest: Manifest?) throws {
-        self.previousDirectory = previousDirectory
-        var byHash: [String: String] = [:]
-        for entry in previousManifest?.entries ?? [] where entry.kind == .file {
-            if let sha = entry.sha256 { byHash[sha] = byHash[sha] ?? entry.path }
-        }
-        previousByHash = byHash
+    init(
+        objects: String, previous: Directory?, previousManifest: Manifest?,
+        previousIndex: [String: BundleInstaller.StatRecord],
+        for manifest: Manifest
+    ) throws {
+        self.previous = previous
         var packs: [Data] = []
         var packed: [String: (Int, Range<Int>)] = [:]
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? []).filter {
@@ -94,23 +100,43 @@ struct StagedContent: ReleaseContent {
         }
         self.packs = packs
         self.packed = packed
+        // Candidate files of the previous release by content; each is looked at only if its content is needed.
+        var candidates: [String: [ManifestEntry]] = [:]
+        for entry in previousManifest?.entries ?? [] where entry.kind == .file {
+            if let sha = entry.sha256 { candidates[sha, default: []].append(entry) }
+        }
+        var byHash: [String: String] = [:]
+        var missing = Set<String>()
+        for entry in manifest.entries where entry.kind == .file {
+            guard let sha = entry.sha256, packed[sha] == nil, byHash[sha] == nil, !missing.contains(sha) else {
+                continue
+            }
+            let intact = previous.flatMap { directory in
+                candidates[sha]?.first {
+                    Self.isIntact($0, in: directory, record: previousIndex[$0.path])
+                }?.path
+            }
+            if let intact { byHash[sha] = intact } else { missing.insert(sha) }
+        }
+        previousByHash = byHash
+        self.missing = missing.sorted()
+    }
+
+    /// Whether the previous release's file `entry` still holds its content: a regular file whose stat is the
+    /// one recorded when it was verified by this entry, or whose bytes hash to the entry's sha256 now.
+    static func isIntact(_ entry: ManifestEntry, in directory: Directory, record: BundleInstaller.StatRecord?) -> Bool {
+        guard let sha256 = entry.sha256, let fd = try? directory.openFile(entry.path) else { return false }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return false }
+        if let record, record.matches(st), record.entry == entry.fingerprint { return true }
+        guard let bytes = try? readAll(fd, limit: Int(st.st_size), display: entry.path) else { return false }
+        let hasher = SHA256Hasher()
+        bytes.withUnsafeBytes { hasher.update($0) }
+        return hexString(hasher.finalize()) == sha256
     }
 
     func check(against manifest: Manifest) throws {}
-
-    /// The content hashes the host cannot supply: neither sent nor in the previous release.
-    func missing(for manifest: Manifest) -> [String] {
-        var out = Set<String>()
-        for entry in manifest.entries where entry.kind == .file {
-            guard let sha = entry.sha256, packed[sha] == nil else { continue }
-            if let path = previousByHash[sha], let previousDirectory, access(previousDirectory + "/" + path, R_OK) == 0
-            {
-                continue
-            }
-            out.insert(sha)
-        }
-        return out.sorted()
-    }
 
     func withBytes(of entry: ManifestEntry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let sha = entry.sha256 ?? ""
@@ -118,16 +144,17 @@ struct StagedContent: ReleaseContent {
             try packs[pack].withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[range])) }
             return
         }
-        guard let path = previousByHash[sha], let previousDirectory else {
+        guard let path = previousByHash[sha], let previous else {
             throw BundleError("no content for \(entry.path) (sha256 \(sha)): it was neither sent nor on the host")
         }
-        let data: Data
+        // Read through a descriptor of the file itself; the installer checks the bytes against the sha256.
+        let bytes: [UInt8]
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: previousDirectory + "/" + path), options: .alwaysMapped)
+            bytes = try previous.read(path, limit: Int.max)
         } catch {
-            throw BundleError("no content for \(entry.path) (sha256 \(sha)): it was neither sent nor on the host")
+            throw BundleError("no content for \(entry.path) (sha256 \(sha)): \(error)")
         }
-        try data.withUnsafeBytes { try body($0) }
+        try bytes.withUnsafeBytes { try body($0) }
     }
 
     var blobs: [String: ObjectID] { [:] }

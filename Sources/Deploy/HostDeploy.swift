@@ -9,6 +9,8 @@ import Synchronization
 struct RemoteState {
     var release: String?
     var manifest: [UInt8]?
+    /// Where `current` points when that is no release of ours (put there by hand, or by something else).
+    var strayCurrent: String?
 }
 
 /// What to send a host that runs a given manifest: the content hashes it lacks, and the manifest as the host's
@@ -66,6 +68,8 @@ struct HostDeploy {
 
     /// How this host fared in the run of the same deployment that stopped before finishing it (`deploy resume`).
     var previousAttempt: HostOutcome?
+    /// `deploy --repair`: a host already on the release has what drifted in it rewritten.
+    var repair = false
 
     struct StepFailure: Error {
         var step: HostStep
@@ -80,8 +84,9 @@ struct HostDeploy {
         let layout = InstallLayout(root: root)
         let sftp = try connection.sftp()
         // A name Redeye never makes is no release of ours (and is never printed or stored as one).
-        guard let link = try sftp.readlink(layout.current), let id = InstallLayout.releaseID(currentLink: link) else {
-            return RemoteState(release: nil, manifest: nil)
+        guard let link = try sftp.readlink(layout.current) else { return RemoteState(release: nil, manifest: nil) }
+        guard let id = InstallLayout.releaseID(currentLink: link) else {
+            return RemoteState(release: nil, manifest: nil, strayCurrent: printable(String(link.prefix(200))))
         }
         return RemoteState(
             release: id, manifest: try sftp.read(layout.release(id) + "/" + Manifest.fileName, limit: 64 << 20))
@@ -115,6 +120,8 @@ struct HostDeploy {
         var timings: [(HostStep, Double)] = []
         var lockHeld = false
         var drained = false
+        /// A failure leaves the host drained: it has no healthy release to go back to (a failed repair).
+        var keepDrained = false
         var switched = false
         let entered: (HostStep) -> Void
 
@@ -164,6 +171,8 @@ struct HostDeploy {
             try? journal?.hostInspected(deployment, target.name, releaseBefore: outcome.releaseBefore)
             if unfinished {
                 try finishStoppedRun(ssh, progress, &outcome)
+            } else if remote.release == release, repair {
+                try repairRelease(ssh, progress, &outcome)
             } else if remote.release == release {
                 log(target.name, "already runs \(version.ref) (\(release)); nothing to do")
                 outcome.releaseAfter = release
@@ -229,6 +238,46 @@ struct HostDeploy {
         try checkAndUndrain(ssh, progress)
     }
 
+    /// `deploy --repair` on a host that runs the release: its installer audits it and rewrites what changed, in
+    /// a fresh copy swapped in whole, asking for the content it no longer has intact. Only when something was
+    /// rewritten are the services drained, restarted, checked and undrained. A host whose health check then
+    /// fails stays drained: its drifted copy is gone and the release it runs is the one asked for.
+    func repairRelease(_ ssh: SSHConnection, _ progress: Progress, _ outcome: inout HostOutcome) throws {
+        outcome.releaseAfter = release
+        progress.enter(.send)
+        let staging = layout.staging(deployment: deployment)
+        _ = try send([], to: staging, over: ssh)
+        progress.enter(.repair)
+        let applied = try apply(ssh, staging: staging, manifestInput: version.manifestBytes, repair: true)
+        outcome.filesSent += applied.extraFiles
+        let findings = applied.repaired ?? []
+        // A run that stopped after repairing (or while restarting) left the services unchecked.
+        let unfinished =
+            previousAttempt?.state == .running
+            && (previousAttempt?.step.map { [.repair, .drain, .restart, .health, .undrain].contains($0) } ?? false)
+        guard !findings.isEmpty || unfinished else {
+            log(target.name, "\(release) matches its manifest; nothing to repair")
+            return
+        }
+        if findings.isEmpty {
+            log(target.name, "the stopped run repaired \(release); finishing: restart, health check, undrain")
+        } else {
+            let shown = findings.prefix(3).joined(separator: "; ") + (findings.count > 3 ? "; …" : "")
+            log(
+                target.name,
+                "repaired \(findings.count) finding\(findings.count == 1 ? "" : "s") in \(release): \(shown)")
+        }
+        progress.keepDrained = true
+        if let drain = target.plan.hooks.drain {
+            progress.enter(.drain)
+            progress.drained = true
+            try hook(ssh, drain, step: .drain)
+        }
+        progress.enter(.restart)
+        try restart(ssh)
+        try checkAndUndrain(ssh, progress)
+    }
+
     /// A failed host: the step and why; past the switch it goes back to the release before, else it is
     /// undrained; its lock is released.
     func failed(_ error: any Error, _ connection: SSHConnection?, _ progress: Progress, _ outcome: inout HostOutcome) {
@@ -240,6 +289,9 @@ struct HostDeploy {
         guard let ssh = connection else { return }
         if progress.switched {
             outcome.state = recover(ssh, previous: outcome.releaseBefore, outcome: &outcome)
+        } else if progress.drained && progress.keepDrained {
+            outcome.error =
+                message + " (left drained: the repaired release is the one asked for, with nothing to go back to)"
         } else if progress.drained {
             try? hook(ssh, target.plan.hooks.undrain, step: .undrain)
         }
@@ -377,26 +429,31 @@ struct HostDeploy {
     /// What the host's installer did: files sent again on its request, and the restart it ran after switching.
     struct Applied {
         var extraFiles = 0
+        /// With a repair: what the host's audit found changed, now rewritten.
+        var repaired: [String]?
         var restartSeconds: Double = 0
         var services: String?
         var restartError: String?
     }
 
-    /// The request for the host's installer: the staged content, and the role's services to restart.
-    func applyRequest(staging: String) -> ApplyRequest {
+    /// The request for the host's installer: the staged content, and the role's services to restart (a repair
+    /// restarts them itself, after the drain).
+    func applyRequest(staging: String, repair: Bool = false) -> ApplyRequest {
         ApplyRequest(
             redeye: redeye, root: root, objects: staging, commit: version.commit.hex, ref: version.ref,
             repository: version.url, keep: target.plan.install.keep,
             accounts: InstallAccounts(user: target.plan.install.user, group: target.plan.install.group),
-            restart: RestartRequest(units: target.plan.services, run: target.plan.run))
+            restart: repair ? nil : RestartRequest(units: target.plan.services, run: target.plan.run), repair: repair)
     }
 
     /// Runs the host's installer on the staged content and, in the same remote command, restarts the role's
     /// services once `current` has moved; sends what it reports missing (drifted files) once more. Throws only
     /// when the release was not switched. A host that exits 0 without its report has not shown that it switched:
     /// that is a failure of the switch, never a success.
-    func apply(_ ssh: SSHConnection, staging: String, manifestInput input: [UInt8]) throws -> Applied {
-        let command = applyRequest(staging: staging).arguments.map(shellQuote).joined(separator: " ")
+    func apply(_ ssh: SSHConnection, staging: String, manifestInput input: [UInt8], repair: Bool = false) throws
+        -> Applied
+    {
+        let command = applyRequest(staging: staging, repair: repair).arguments.map(shellQuote).joined(separator: " ")
         var applied = Applied()
         // At most two runs: once more after sending content the host found missing.
         for attempt in 1...2 {
@@ -414,13 +471,15 @@ struct HostDeploy {
                 }
                 applied.restartSeconds = report.restartSeconds ?? 0
                 applied.services = report.services
+                applied.repaired = report.repaired.map { $0.prefix(1000).map(printable) }
                 if result.status == ApplyExit.restartFailed.rawValue {
                     applied.restartError = report.restartError ?? "the restart failed"
                 }
                 return applied
             case .missingContent? where attempt == 1 && report?.missing != nil:
                 let missing = report?.missing ?? []
-                log(target.name, "the host lacks \(missing.count) more files (changed on the host since); sending them")
+                let files = missing.count == 1 ? "1 more file" : "\(missing.count) more files"
+                log(target.name, "the host lacks \(files) (changed on the host since); sending them")
                 applied.extraFiles = try send(missing, to: staging, over: ssh, name: "retry").0
             case .notInstalled?:
                 throw StepFailure(

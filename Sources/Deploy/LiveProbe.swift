@@ -27,6 +27,10 @@ public enum LiveProbe {
                 let connection = try target.connect(settings)
                 let root = target.plan.install.root
                 let remote = try HostDeploy.inspect(connection, root: root)
+                if let stray = remote.strayCurrent {
+                    let finding = "current: points to \(stray), not to a release"
+                    return (host.name, LiveState(release: nil, drift: [finding]))
+                }
                 guard remote.release != nil else { return (host.name, LiveState(release: nil, drift: [])) }
                 let command = [settings.remoteRedeye, "bundle", "audit", "--root", root].map(shellQuote).joined(
                     separator: " ")
@@ -34,7 +38,7 @@ public enum LiveProbe {
                 switch result.status {
                 case 0:
                     return (host.name, LiveState(release: remote.release, drift: []))
-                case 1:
+                case 3:  // drift (`bundle audit`'s own exit status)
                     let prefix = root + ": "
                     let findings = String(decoding: result.stderr, as: UTF8.self).split(separator: "\n").prefix(
                         maxFindings

@@ -44,6 +44,8 @@ public enum DeployKind: String, Sendable, Codable {
     case boot
     /// A deploy back to a ref that ran before.
     case rollback
+    /// A rolling deploy that also rewrites what drifted in the release of hosts already running it.
+    case repair
 }
 
 public struct DeployOptions: Sendable {
@@ -90,12 +92,14 @@ public struct DeployOptions: Sendable {
 /// The steps of deploying one host, in order (`rollback` only after a failure past the switch).
 public enum HostStep: String, Sendable, Codable, CaseIterable {
     case connect, lock, inspect, drain, send, `switch`, restart, health, undrain, unlock, done, rollback
+    /// `deploy --repair` on a host that runs the release: its audit, and what changed rewritten.
+    case repair
 
     /// A run that stopped at this step may have switched the host to the new release already.
     public var mayHaveSwitched: Bool {
         switch self {
         case .switch, .restart, .health, .undrain, .unlock, .done, .rollback: true
-        case .connect, .lock, .inspect, .drain, .send: false
+        case .connect, .lock, .inspect, .drain, .send, .repair: false
         }
     }
 }

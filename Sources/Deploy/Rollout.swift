@@ -74,7 +74,7 @@ public final class Rollout: Sendable {
         let ref = try ref
         guard let pin = plans.pin(of: role.name) else { return nil }
         if ref == role.bundleRef { return pin }
-        if options.kind == .rolling && !options.unpinned {
+        if options.kind != .rollback && !options.unpinned {
             throw DeployError(
                 "role \(role.name)'s signed plans pin \(role.bundleRef) (\(pin.commit.prefix(12))); deploying \(ref) goes past them: commit the plans with the new ref (redeye plan commit), or give --unpinned"
             )
@@ -253,6 +253,7 @@ public final class Rollout: Sendable {
                 log: { [output] name, line in output("[\(name)] \(printable(line))") })
             host.transfers = transfers
             host.previousAttempt = attempts[target.name]
+            host.repair = options.kind == .repair
             let outcome = host.run()
             try? journal?.hostFinished(deployment, outcome)
             if outcome.state != .succeeded {

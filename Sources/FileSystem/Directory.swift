@@ -86,9 +86,21 @@ public final class Directory: Sendable {
     }
 
     /// Opens the regular file `relative` for reading, following no symlink; the caller owns the descriptor.
+    /// Anything else is refused: opened without blocking, so a FIFO put in a file's place (by whoever owns its
+    /// directory) cannot hang the reader, and then checked to be a regular file.
     public func openFile(_ relative: String) throws(SystemError) -> Int32 {
-        let fd = openBeneath(relative, flags: O_RDONLY | O_NOFOLLOW)
+        let fd = openBeneath(relative, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw SystemError("open \(display(relative))") }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let error = SystemError("stat \(display(relative))")
+            close(fd)
+            throw error
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw SystemError("open \(display(relative)) (not a regular file)", code: EINVAL)
+        }
         return fd
     }
 

@@ -241,7 +241,7 @@ func failValidation(
                 }))
     } else {
         printError(text)
-        printError("redeye: \(issues.count) error\(issues.count == 1 ? "" : "s") in the \(noun)")
+        printError("redeye: \(counted(issues.count, "error")) in the \(noun)")
     }
     throw ExitCode(ExitStatus.failure)
 }

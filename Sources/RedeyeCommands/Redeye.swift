@@ -70,7 +70,7 @@ enum ExitStatus {
     static let meanings: [Int32: String] = [
         0: "success",
         1: "failure: bad input, a database error, a refused constraint",
-        3: "drift: --check found changes to apply",
+        3: "drift: changes found (to apply, with --check; in the installed release, by an audit)",
         4: "refused: destructive, or reaches other records; nothing changed",
         5: "not found: no such record, host, deployment or status",
         6: "untrusted: no valid signature by an allowed signer",

@@ -277,14 +277,14 @@ public enum BuiltInSchema {
                   response_minutes: {type: integer, null: true}
 
               deployment:
-                comment: One deploy of a role to a ref (rolling, at boot, or a rollback).
+                comment: One deploy of a role to a ref (rolling, at boot, a rollback, or a rolling deploy that repairs drift).
                 key: id
                 columns:
                   id: {type: integer, generated: true}
                   role: {type: text, null: true, comment: "The role's name, kept as data: a deployment outlives its role."}
                   ref: text
                   previous_ref: {type: text, null: true}
-                  kind: {type: enum, values: [rolling, boot, rollback], default: rolling}
+                  kind: {type: enum, values: [rolling, boot, rollback, repair], default: rolling}
                   state:
                     type: enum
                     values: [planned, running, succeeded, partial, failed, rolled_back, interrupted]

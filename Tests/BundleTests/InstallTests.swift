@@ -163,6 +163,52 @@ func failure(_ body: () throws -> Void) -> String? {
         #expect(try String(contentsOfFile: current + "/bin/web", encoding: .utf8) == "#!/bin/sh\necho web\n")
     }
 
+    /// A deploy's staged install takes a file's content from the previous release only where that file is
+    /// intact: an edited file, and a FIFO planted in a file's place (by whoever owns its directory), are reported
+    /// missing, not read, and never hang the installer; a file whose mode alone changed is still a source.
+    @Test func stagedContentComesOnlyFromIntactFilesOfThePreviousRelease() throws {
+        let world = try InstallWorld(extraFiles: 2, changeExtraFiles: false)
+        defer { world.remove() }
+        _ = try world.installer.install(repository: world.repo, ref: "v1")
+        let current = world.base + "/current"
+        try "#!/bin/sh\necho edited\n".write(toFile: current + "/bin/web", atomically: false, encoding: .utf8)
+        #expect(unlink(current + "/data/f0.txt") == 0 && mkfifo(current + "/data/f0.txt", 0o644) == 0)
+        #expect(chmod(current + "/data/f1.txt", 0o600) == 0)
+
+        func git(_ arguments: [String]) throws -> String {
+            try runTool("git", ["--git-dir", world.repo] + arguments).stdout
+        }
+        let manifestBytes = Array(try git(["show", "v2:" + Manifest.fileName]).utf8)
+        let manifest = try Manifest.parse(manifestBytes, file: "v2")
+        let commit = try git(["rev-parse", "v2^{commit}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let objects = world.dir + "/objects"
+        try FileManager.default.createDirectory(atPath: objects, withIntermediateDirectories: true)
+        func pack(_ paths: [String], as name: String) throws {
+            var bytes: [UInt8] = []
+            for path in paths {
+                let content = Array(try git(["show", "v2:" + path]).utf8)
+                bytes += ObjectPack.header(sha256: manifest.entry(path)!.sha256!, size: content.count) + content
+            }
+            #expect(FileManager.default.createFile(atPath: objects + "/" + name + ".pack", contents: Data(bytes)))
+        }
+        try pack(["etc/prod.conf"], as: "objects")
+        let request = ApplyRequest(
+            redeye: "redeye", root: "/opt/web", objects: objects, commit: commit, ref: "v2", repository: world.repo,
+            keep: 5, restart: nil)
+        let (first, asked) = try world.installer.apply(request, manifestInput: manifestBytes)
+        #expect(first == .missingContent)
+        let sha = { (path: String) in manifest.entry(path)!.sha256! }
+        #expect(asked.missing == [sha("bin/web"), sha("data/f0.txt")].sorted(), "\(asked)")
+
+        try pack(["bin/web", "data/f0.txt"], as: "retry")
+        let (second, report) = try world.installer.apply(request, manifestInput: manifestBytes)
+        #expect(second == .switched, "\(report)")
+        #expect(report.release == String(commit.prefix(12)))
+        #expect(try world.installer.audit().isEmpty)
+        #expect(try String(contentsOfFile: current + "/bin/web", encoding: .utf8) == "#!/bin/sh\necho web\n")
+        #expect(!FileManager.default.fileExists(atPath: objects), "the staged content is removed once used")
+    }
+
     @Test func aDriftedFileIsRewrittenNotLinked() throws {
         let world = try InstallWorld()
         defer { world.remove() }

@@ -208,11 +208,95 @@ struct Summary: Decodable {
         #expect(web03?["health"] as? String == "good")
         let text = try runRedeye(["status", "web01", "--live"] + fleet.sshArguments())
         #expect(text.stdout.contains("runs \(v1), 2 drifted: public/index.html"), "\(text.stdout)")
+        // A `current` that names no release of ours (moved by hand) is bad too, not "runs nothing".
+        let currentLink = fleet.root("web03") + "/current"
+        #expect(unlink(currentLink) == 0 && symlink("/tmp", currentLink) == 0)
+        let stray = try runRedeye(["status", "web03", "--live", "--json"] + fleet.sshArguments())
+        let strayHost = (try JSONSerialization.jsonObject(with: Data(stray.stdout.utf8)) as? [[String: Any]])?.first
+        #expect(strayHost?["health"] as? String == "bad", "\(stray.stdout)")
+        #expect(
+            ((strayHost?["live"] as? [String: Any])?["drift"] as? [String])?.first
+                == "current: points to /tmp, not to a release", "\(stray.stdout)")
 
         let bad = try runRedeye(["status", "web:&colour=red"] + db)
         #expect(bad.status == 64)
         #expect(
             bad.stderr.contains("host selection 'web:&colour=red', column 5: unknown field 'colour'"), "\(bad.stderr)")
+    }
+
+    /// `deploy --repair`: a host whose release drifted (an edited file shared by a hard link with the previous
+    /// release, a set-uid bit, a planted file) gets the content it no longer has intact, is rewritten in a fresh
+    /// copy, restarted and checked; the fix does not reach the previous release; intact hosts are left alone.
+    /// A plain deploy of the same ref leaves the drift as it is.
+    @Test func repairConvergesDriftedHostsAndLeavesIntactOnesAlone() throws {
+        let fleet = try Fleet(hosts: 2)
+        defer { fleet.remove() }
+        #expect(try fleet.deploy(["web", "--ref", "v1", "--yes"]).status == 0)
+        let upgraded = try fleet.deploy(["web", "--ref", "v2", "--yes"])
+        #expect(upgraded.status == 0, "\(upgraded.stderr)")
+        let (v1, v2) = (try fleet.release("v1"), try fleet.release("v2"))
+        let current = fleet.root("web01") + "/current"
+        try "defaced\n".write(toFile: current + "/lib/module3.txt", atomically: false, encoding: .utf8)
+        #expect(chmod(current + "/public/health", 0o4644) == 0)
+        try "<h1>planted</h1>\n".write(toFile: current + "/public/planted.html", atomically: false, encoding: .utf8)
+        let audit = { try runRedeye(["bundle", "audit", "--root", fleet.root("web01")]) }
+        #expect(try audit().status == 3)
+
+        let plain = try Summary(try fleet.deploy(["web", "--ref", "v2", "--yes", "--json"]))
+        #expect(plain.hosts.allSatisfy { $0.state == "succeeded" && $0.filesSent == 0 })
+        #expect(try audit().status == 3, "a plain deploy of the ref repairs nothing")
+
+        let run = try fleet.deploy(["web", "--ref", "v2", "--repair", "--yes", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let repaired = try Summary(run)
+        #expect(repaired.host("web01")?.state == "succeeded")
+        #expect(repaired.host("web01")?.filesSent == 1, "only the edited file's content travels")
+        #expect(repaired.host("web02")?.filesSent == 0)
+        #expect(
+            run.stderr.contains(
+                "[web01] repaired 4 findings in \(v2): public/planted.html: on disk but not in the manifest; lib/module3.txt: content does not match"
+            ), "\(run.stderr)")
+        #expect(run.stderr.contains("[web02] \(v2) matches its manifest; nothing to repair"), "\(run.stderr)")
+        let after = try audit()
+        #expect(after.status == 0, "\(after.stderr)")
+        #expect(try String(contentsOfFile: current + "/lib/module3.txt", encoding: .utf8) == "module 3\n")
+        #expect(!FileManager.default.fileExists(atPath: current + "/public/planted.html"))
+        #expect(fleet.current("web01") == v2)
+        let old = fleet.root("web01") + "/releases/\(v1)/lib/module3.txt"
+        #expect(try String(contentsOfFile: old, encoding: .utf8) == "defaced\n", "the fix is a new file, not v1's")
+        #expect(!FileManager.default.fileExists(atPath: "\(fleet.dir)/hosts/web01/drained"), "undrained")
+
+        let history = try runRedeye([
+            "deploy", "history", "web", "--plans", fleet.plans, "--db", "sqlite:\(fleet.dir)/inventory.db",
+        ])
+        #expect(history.stdout.contains("web v2  repair  succeeded"), "\(history.stdout)")
+
+        // A repaired host that then fails its health check has nothing to go back to: it stays drained.
+        #expect(chmod(current + "/public/health", 0o4644) == 0)
+        try fleet.writePlans(vars: ["web01": "health: missing"])
+        let sick = try fleet.deploy(["web", "--ref", "v2", "--repair", "--yes", "--json"])
+        #expect(sick.status == 8, "\(sick.stderr)")
+        let failed = try Summary(sick).host("web01")
+        #expect(failed?.state == "failed" && failed?.step == "health", "\(sick.stdout)")
+        #expect(failed?.error?.contains("left drained") == true, "\(failed?.error ?? "")")
+        #expect(FileManager.default.fileExists(atPath: "\(fleet.dir)/hosts/web01/drained"))
+        #expect(fleet.current("web01") == v2)
+        #expect(try audit().status == 0)
+    }
+
+    /// An upgrade from a release that drifted on the host: the edited file is no source for the new release;
+    /// the host asks for its content and the deploy sends it, instead of refusing the bundle as tampered.
+    @Test func anUpgradeFromADriftedReleaseAsksForWhatChanged() throws {
+        let fleet = try Fleet(hosts: 1)
+        defer { fleet.remove() }
+        #expect(try fleet.deploy(["web", "--ref", "v1", "--yes"]).status == 0)
+        try "defaced\n".write(
+            toFile: fleet.root("web01") + "/current/lib/module3.txt", atomically: false, encoding: .utf8)
+        let run = try fleet.deploy(["web", "--ref", "v2", "--yes", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try Summary(run).host("web01")?.filesSent == 2, "index.html, and module3.txt once more")
+        #expect(run.stderr.contains("the host lacks 1 more file (changed on the host since)"), "\(run.stderr)")
+        #expect(try runRedeye(["bundle", "audit", "--root", fleet.root("web01")]).status == 0)
     }
 
     @Test func aFailingHealthCheckRollsThatHostBackAndTheBudgetDecides() throws {

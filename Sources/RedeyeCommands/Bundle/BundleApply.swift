@@ -24,6 +24,12 @@ extension BundleCommand {
                 when the switch succeeded and the restart failed (the release stays switched; the deploy rolls \
                 the host back).
 
+                With --repair, a release that is current already is audited, and what changed in it (an edited \
+                file, a mode, an owner, a file the manifest does not name) is rewritten from the staged content and \
+                the files found intact, in a fresh copy swapped in whole; content changed on the host is reported \
+                missing (exit 7) so that the deploy sends it. The services are restarted only when something was \
+                rewritten.
+
                 EXAMPLES:
                   redeye bundle apply --root /opt/web --objects /opt/web/.redeye/incoming/42 \\
                       --commit 3f2a9c1b07de… --ref v1652 --repository /srv/bundles/web.git < manifest.yaml
@@ -48,6 +54,7 @@ extension BundleCommand {
         var units: [String] = []
         @Option(name: .customLong("run"), help: "With --restart: the command to run where systemd is not running.")
         var command: String?
+        @Flag(help: "When the release is current: audit it and rewrite what changed.") var repair = false
         @Flag(help: "Print the outcome as JSON.") var json = false
 
         func validate() throws {
@@ -65,13 +72,21 @@ extension BundleCommand {
                 let request = ApplyRequest(
                     redeye: "redeye", root: root, objects: objects, commit: commit, ref: ref, repository: repository,
                     keep: max(1, keep), accounts: accounts(user: user, group: group),
-                    restart: restart ? RestartRequest(units: units, run: command) : nil)
+                    restart: restart ? RestartRequest(units: units, run: command) : nil, repair: repair)
                 let (exit, report) = try installer.apply(request, manifestInput: input)
                 if json {
                     try printJSON(report)
                 } else if exit == .missingContent {
                     printError(
                         "redeye: \(report.missing?.count ?? 0) files' content was neither sent nor found on the host")
+                } else if let repaired = report.repaired {
+                    for finding in repaired { print("repaired \(finding)") }
+                    print(
+                        repaired.isEmpty
+                            ? "\(ref) (\(report.release ?? "")) is current and matches its manifest; nothing to repair"
+                            : "repaired release \(report.release ?? "") (\(ref)): \(counted(repaired.count, "finding"))"
+                    )
+                    if let services = report.services { print(services) }
                 } else {
                     print(
                         report.alreadyCurrent == true

@@ -64,7 +64,7 @@ extension BundleCommand {
                 } else if let repaired = outcome.repaired, !repaired.isEmpty {
                     for finding in repaired { print("repaired \(finding)") }
                     print(
-                        "repaired release \(outcome.release) (\(ref)): \(repaired.count) finding\(repaired.count == 1 ? "" : "s"); \(outcome.filesWritten) file\(outcome.filesWritten == 1 ? "" : "s") rewritten, \(outcome.filesLinked) unchanged"
+                        "repaired release \(outcome.release) (\(ref)): \(counted(repaired.count, "finding")); \(counted(outcome.filesWritten, "file")) rewritten, \(outcome.filesLinked) unchanged"
                     )
                 } else if outcome.repaired != nil {
                     print("\(ref) (\(outcome.release)) is current and matches its manifest; nothing to repair")

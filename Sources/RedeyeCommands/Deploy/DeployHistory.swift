@@ -47,7 +47,7 @@ extension DeployCommand {
                             line += " (\(after))"
                         }
                         if h.filesSent > 0 {
-                            line += ", sent \(h.filesSent) file\(h.filesSent == 1 ? "" : "s") (\(h.bytesSent) B)"
+                            line += ", sent \(counted(h.filesSent, "file")) (\(h.bytesSent) B)"
                         }
                         if h.seconds > 0 { line += String(format: ", %.2f s", h.seconds) }
                         if let error = h.error { line += ": \(error.prefix(160))" }

@@ -19,11 +19,18 @@ extension DeployCommand {
                 the next as soon as one finishes. --max-fail counts failed and unreachable hosts over the whole \
                 run; once exceeded no new host starts and those in flight finish or roll back.
 
+                --repair also converges hosts that already run the release: each host's own audit finds what \
+                changed in it (an edited file, a mode, an owner, a file the manifest does not name), the deploy \
+                sends the content the host no longer has intact, and the host rewrites it in a fresh copy swapped \
+                in whole; then, only where something was rewritten, drain, restart, health check, undrain. A host \
+                whose health check fails after a repair stays drained (there is no release to go back to).
+
                 EXAMPLES:
                   redeye deploy web --ref v1653 --plan --diff
                   redeye deploy web --ref v1653 --batch 1,5,25% --max-fail 10% --yes
                   redeye deploy web --window 10 --identity ~/.ssh/id_ed25519 --yes --json
                   redeye deploy web --ref v1653 --jump ops@bastion.example.org:2222 --yes
+                  redeye deploy web --repair --hosts 'status=active' --yes
                 """ + ExitStatus.section(8, 9, 10, 130))
 
         @OptionGroup var common: RoleRun
@@ -41,6 +48,8 @@ extension DeployCommand {
         var diff = false
         @Flag(help: "Deploy a --ref other than the one the signed plans pin (the bundle server's word for it).")
         var unpinned = false
+        @Flag(help: "Also rewrite what drifted in the release of hosts that already run it (each host's audit).")
+        var repair = false
 
         func validate() throws {
             if let window, window < 1 { throw ValidationError("--window must be at least 1") }
@@ -64,6 +73,7 @@ extension DeployCommand {
             options.maxFail = try maxFail.map { m in try parse { try FailureBudget(parsing: m) } }
             options.message = message
             options.unpinned = unpinned
+            if repair { options.kind = .repair }
             return options
         }
 
@@ -84,7 +94,7 @@ extension DeployCommand {
                 try common.execute(
                     options, plans: plans, journal: try common.global.openJournal(plans),
                     question:
-                        "deploy \(common.role) \(try rollout.ref) to \(targets.count) host\(targets.count == 1 ? "" : "s")?",
+                        "deploy \(common.role) \(try rollout.ref) to \(counted(targets.count, "host"))?",
                     resume: nil)
             }
         }

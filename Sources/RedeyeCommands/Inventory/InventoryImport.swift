@@ -56,7 +56,7 @@ extension InventoryCommand {
                         for t in summary.written.tables {
                             print("\(t.table): \(t.inserted) inserted, \(t.updated) updated")
                         }
-                        if prune { print("pruned \(summary.pruned) record\(summary.pruned == 1 ? "" : "s")") }
+                        if prune { print("pruned \(counted(summary.pruned, "record"))") }
                         print(
                             "imported the plans in \(plans): \(counted(loaded.hosts.count, "host")), \(counted(loaded.roles.count, "role"))"
                         )
@@ -75,7 +75,7 @@ extension InventoryCommand {
                 } else {
                     for t in summary.tables { print("\(t.table): \(t.inserted) inserted, \(t.updated) updated") }
                     print(
-                        "imported \(summary.records) record\(summary.records == 1 ? "" : "s") from \(files.joined(separator: ", "))"
+                        "imported \(counted(summary.records, "record")) from \(files.joined(separator: ", "))"
                     )
                 }
             }

@@ -79,7 +79,7 @@ extension InventoryCommand {
                             return clipped.padding(toLength: widths[i], withPad: " ", startingAt: 0)
                         }.joined(separator: "  ").trimmingTrailingSpaces())
                 }
-                printError("\(records.count) record\(records.count == 1 ? "" : "s")")
+                printError("\(counted(records.count, "record"))")
             }
         }
     }

@@ -51,7 +51,7 @@ extension SchemaCommand {
                         try printJSON(plan)
                     } else {
                         print(
-                            "applied \(plan.changes.count) change\(plan.changes.count == 1 ? "" : "s") to \(try global.inventoryURL()):"
+                            "applied \(counted(plan.changes.count, "change")) to \(try global.inventoryURL()):"
                         )
                         for change in plan.changes { print("  \(change.summary)") }
                     }

@@ -107,7 +107,7 @@ struct StatusCommand: ParsableCommand {
             print(table(rows.map { $0.map(printable) }))
             let counts = Dictionary(grouping: hosts, by: \.health)
             print(
-                "\n\(hosts.count) host\(hosts.count == 1 ? "" : "s"): "
+                "\n\(counted(hosts.count, "host")): "
                     + [HostStatus.Health.good, .bad, .ugly].map { "\(counts[$0]?.count ?? 0) \($0.rawValue)" }.joined(
                         separator: ", "))
         }
@@ -117,7 +117,9 @@ struct StatusCommand: ParsableCommand {
     static func describe(_ live: LiveState?) -> String {
         guard let live else { return "not asked (not in the plans)" }
         if let error = live.error { return "unreachable: \(error.prefix(80))" }
-        guard let release = live.release else { return "runs nothing" }
+        guard let release = live.release else {
+            return live.drift.first.map { "runs no release: \($0.prefix(60))" } ?? "runs nothing"
+        }
         return live.drift.isEmpty
             ? "runs \(release), intact" : "runs \(release), \(live.drift.count) drifted: \(live.drift[0].prefix(60))"
     }
