@@ -121,6 +121,7 @@ extension Journal {
             status.role = host.role
             status.site = host.site ?? status.site
             status.address = host.address
+            status.tags = Set(status.tags).union(host.tags).sorted()
             status.inPlans = true
             hosts[host.name] = status
         }

@@ -50,6 +50,7 @@ public final class Rollout: Sendable {
                 var facts = options.inventoryFacts[host.name] ?? HostFacts(name: host.name)
                 facts.role = host.role
                 facts.site = host.site ?? facts.site
+                facts.tags.formUnion(host.tags)
                 return selection.matches(facts)
             }
         }

@@ -31,13 +31,17 @@ public struct InventoryExport: Sendable {
                 addresses[name] = address.hasSuffix("/32") ? String(address.dropLast(3)) : address
             }
         }
-        var macs: [String: [String]] = [:]
+        // Each host's MACs with the interface they are on (an interface may hold several MACs).
+        var macs: [String: [(interface: String, mac: String)]] = [:]
         for row in try db.query(
             """
-            SELECT i.host, m.mac FROM mac_address m JOIN interface i ON i.id = m.interface ORDER BY i.host, i.name, m.mac
+            SELECT i.host, i.name, m.mac FROM mac_address m JOIN interface i ON i.id = m.interface
+            ORDER BY i.host, i.name, m.mac
             """, [])
         {
-            if let host = row.string("host"), let mac = row.string("mac") { macs[host, default: []].append(mac) }
+            if let host = row.string("host"), let name = row.string("name"), let mac = row.string("mac") {
+                macs[host, default: []].append((name, mac))
+            }
         }
         let declaredElsewhere = Set(
             (plans?.hosts ?? []).filter { host in
@@ -64,12 +68,21 @@ public struct InventoryExport: Sendable {
                 hosts.append(Host(name: name, written: false, reason: "no MAC address in the inventory"))
                 continue
             }
+            // Interfaces by name where each holds one MAC and is named as the plans allow; else a plain list.
+            let names = hostMACs.map(\.interface)
+            let named = Set(names).count == names.count && names.allSatisfy(isInterfaceName)
             var fields = [
-                "name: \(jsonQuote(name))", "macs: [\(hostMACs.map(jsonQuote).joined(separator: ", "))]",
+                "name: \(jsonQuote(name))",
+                named
+                    ? "interfaces: {\(hostMACs.map { "\(jsonQuote($0.interface)): \(jsonQuote($0.mac))" }.joined(separator: ", "))}"
+                    : "macs: [\(hostMACs.map { jsonQuote($0.mac) }.joined(separator: ", "))]",
                 "role: \(jsonQuote(role))",
             ]
             if let address = addresses[name] { fields.append("address: \(jsonQuote(address))") }
             if let site = fact.site { fields.append("site: \(jsonQuote(site))") }
+            // Tags a selection can name; others (with ':' or spaces, say) stay in the inventory only.
+            let tags = fact.tags.filter(isPlanTag).sorted()
+            if !tags.isEmpty { fields.append("tags: [\(tags.map(jsonQuote).joined(separator: ", "))]") }
             lines.append("  - {\(fields.joined(separator: ", "))}")
             hosts.append(Host(name: name, written: true))
         }

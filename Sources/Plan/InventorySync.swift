@@ -76,6 +76,17 @@ public struct InventorySync {
                     row($0.location, [("name", $0.name), ("site", $0.site), ("primary_address", $0.address)])
                 }))
         first.append(batch("host_role", hosts.map { row($0.location, [("host", $0.name), ("role", $0.role)]) }))
+        // The plans' tags are added to the host's (tags put on with `inventory tag` stay).
+        let tagNames = Set(hosts.flatMap(\.tags)).sorted()
+        first.append(
+            batch(
+                "tag", try tagNames.filter { try store.get("tag", key: [$0]) == nil }.map { row(nil, [("name", $0)]) }))
+        first.append(
+            batch(
+                "tagging",
+                hosts.flatMap { host in
+                    host.tags.map { row(host.location, [("tag", $0), ("table_name", "host"), ("row_key", host.name)]) }
+                }))
         // A booting host reads its own records only, not every host's.
         func records(_ table: String) throws -> [Record] {
             guard only != nil else { return try store.list(table) }
@@ -89,8 +100,7 @@ public struct InventorySync {
                 "interface",
                 hosts.flatMap { host in
                     host.macs.indices.compactMap { i in
-                        let name = interfaceName["\(host.name)/\(i)"] ?? "nic\(i)"
-                        return row(host.location, [("host", host.name), ("name", name)])
+                        row(host.location, [("host", host.name), ("name", interfaceName["\(host.name)/\(i)"]!)])
                     }
                 }))
         var written = try store.importBatches(first.filter { !$0.rows.isEmpty })
@@ -109,7 +119,7 @@ public struct InventorySync {
         var knownMonitors: [ImportRow] = []
         for host in hosts {
             for (i, mac) in host.macs.enumerated() {
-                let name = interfaceName["\(host.name)/\(i)"] ?? "nic\(i)"
+                let name = interfaceName["\(host.name)/\(i)"]!
                 macRows.append(row(host.location, [("mac", mac), ("interface", interfaceIDs["\(host.name)/\(name)"])]))
             }
             for monitor in plans.plan(for: host).monitors {
@@ -138,8 +148,8 @@ public struct InventorySync {
         return Summary(written: written, pruned: pruned)
     }
 
-    /// For each host's MAC (by "host/index"), the name of the interface the inventory already has it on, when
-    /// that interface belongs to the same host.
+    /// For each host's MAC (by "host/index"), the name of its interface: the one the plans give, else the one
+    /// the inventory already has it on (when that interface belongs to the same host), else a new `nicN`.
     func interfaceNames(_ hosts: [Plans.Host], existing interfaces: [Record], wholeFleet: Bool) throws -> [String:
         String]
     {
@@ -160,9 +170,23 @@ public struct InventorySync {
         }
         var names: [String: String] = [:]
         for host in hosts {
+            var taken = Set(host.interfaces.values)
             for (i, mac) in host.macs.enumerated() {
-                guard let id = boundTo[mac], let interface = byID[id], interface.host == host.name else { continue }
-                names["\(host.name)/\(i)"] = interface.name
+                if let named = host.interfaces[mac] {
+                    names["\(host.name)/\(i)"] = named
+                } else if let id = boundTo[mac], let interface = byID[id], interface.host == host.name,
+                    !taken.contains(interface.name)
+                {
+                    names["\(host.name)/\(i)"] = interface.name
+                    taken.insert(interface.name)
+                }
+            }
+            // The rest get generated names, none of them one the host already uses.
+            var next = 0
+            for i in host.macs.indices where names["\(host.name)/\(i)"] == nil {
+                while taken.contains("nic\(next)") { next += 1 }
+                names["\(host.name)/\(i)"] = "nic\(next)"
+                taken.insert("nic\(next)")
             }
         }
         return names

@@ -104,11 +104,26 @@ struct PlanBuilder {
                     continue
                 }
                 seenNames[hostName] = spec.name.location
-                if spec.mac != nil && spec.macs != nil {
-                    issue(entry.location, "give `mac` or `macs`, not both", path: hostPath)
+                if [spec.mac != nil, spec.macs != nil, spec.interfaces != nil].filter({ $0 }).count > 1 {
+                    issue(entry.location, "give one of `mac`, `macs` and `interfaces`", path: hostPath)
+                }
+                // Each MAC with the interface name the plans give it, if any (names sorted: a stable order).
+                var given: [(Located<String>, String?)] = ((spec.mac ?? spec.macs)?.value.values ?? []).map {
+                    ($0, nil)
+                }
+                for (name, mac) in (spec.interfaces?.value ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    if isInterfaceName(name) {
+                        given.append((mac, name))
+                    } else {
+                        issue(
+                            mac.location,
+                            "'\(name)' is not an interface name (1 to 15 letters, digits, '.', '_' or '-')",
+                            path: "\(hostPath).interfaces")
+                    }
                 }
                 var macs: [String] = []
-                for located in (spec.mac ?? spec.macs)?.value.values ?? [] {
+                var interfaces: [String: String] = [:]
+                for (located, interface) in given {
                     do {
                         let mac = try ValueNormalizer.macAddress(located.value)
                         if let (owner, at) = seenMACs[mac] {
@@ -119,9 +134,21 @@ struct PlanBuilder {
                         } else {
                             seenMACs[mac] = (hostName, located.location)
                             macs.append(mac)
+                            interfaces[mac] = interface
                         }
                     } catch {
                         issue(located.location, error.message, path: "\(hostPath).mac")
+                    }
+                }
+                var tags: [String] = []
+                for tag in spec.tags ?? [] {
+                    if isPlanTag(tag.value) {
+                        if !tags.contains(tag.value) { tags.append(tag.value) }
+                    } else {
+                        issue(
+                            tag.location,
+                            "'\(tag.value)' is not a tag (1 to 64 letters, digits, '.', '_' or '-': a selection names it as tag=…)",
+                            path: "\(hostPath).tags")
                     }
                 }
                 var address: String?
@@ -156,8 +183,7 @@ struct PlanBuilder {
                 hosts.append(
                     Plans.Host(
                         name: hostName, macs: macs, role: spec.role.value, address: address, site: spec.site?.value,
-                        vars: vars,
-                        location: entry.location))
+                        vars: vars, location: entry.location, tags: tags, interfaces: interfaces))
             }
         }
         var plans = Plans(defaults: defaults, sites: sites, roles: roles, hosts: hosts)
@@ -389,5 +415,26 @@ struct PlanBuilder {
         // A leading '-' would be read by systemctl as an option.
         guard suffixes.contains(where: { s.hasSuffix($0) }), s.count > 8, s.first != "-" else { return false }
         return s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@:\\".contains($0)) }
+    }
+}
+
+/// A Linux interface name as the kernel takes it (IFNAMSIZ less the NUL), in the characters udev and admins use.
+func isInterfaceName(_ name: String) -> Bool {
+    (1...15).contains(name.utf8.count) && name != "." && name != ".." && name.utf8.allSatisfy(isNameByte)
+}
+
+/// A tag the plans may give a host: what a selection's `tag=` term can name without quoting.
+func isPlanTag(_ tag: String) -> Bool {
+    (1...64).contains(tag.utf8.count) && tag.utf8.allSatisfy(isNameByte)
+}
+
+/// ASCII letters and digits, '.', '_' and '-'.
+private func isNameByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"),
+        UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+        true
+    default: false
     }
 }

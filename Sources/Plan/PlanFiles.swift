@@ -283,6 +283,9 @@ struct HostsFile: Decodable {
         var address: Located<String>?
         var site: Located<String>?
         var vars: [String: YAMLValue]?
+        var tags: [Located<String>]?
+        /// Interface name → MAC address: `mac`/`macs` with the names the host gives its interfaces.
+        var interfaces: Located<[String: Located<String>]>?
     }
 }
 

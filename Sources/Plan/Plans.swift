@@ -56,6 +56,10 @@ public struct Plans: Sendable {
         public var site: String?
         public var vars: [String: String]
         public var location: SourceLocation?
+        /// Labels a selection can name (`tag=canary`), beside the inventory's tags of the host.
+        public var tags: [String] = []
+        /// The name of the interface each MAC is on, where the plans give it (`interfaces: {eno1: MAC}`).
+        public var interfaces: [String: String] = [:]
     }
 
     /// A role's bundle as `plan commit` pinned it (pins.yaml, written with the signed commit).

@@ -182,6 +182,7 @@ import Testing
         #expect(
             try runRedeye(["inventory", "delete", "host", "evil\"}\n  - {name: root01", "--cascade"] + db, in: dir)
                 .status == 0)
+        #expect(try runRedeye(["inventory", "tag", "host", "api01", "canary", "has:colon"] + db, in: dir).status == 0)
         let synced = try runRedeye(["plan", "sync", "--from-inventory"] + db, in: dir)
         #expect(synced.status == 0, "\(synced.stderr)")
         #expect(synced.stdout.contains("wrote Plans/hosts/inventory.yaml: 1 host"))
@@ -190,12 +191,45 @@ import Testing
         let written = try String(contentsOfFile: dir + "/Plans/hosts/inventory.yaml", encoding: .utf8)
         #expect(
             written.contains(
-                #"  - {name: "api01", macs: ["52:54:00:aa:00:41"], role: "web", address: "10.0.0.41", site: "dc1"}"#),
-            "\(written)")
+                #"  - {name: "api01", interfaces: {"eno1": "52:54:00:aa:00:41"}, role: "web", address: "10.0.0.41", site: "dc1", tags: ["canary"]}"#
+            ), "\(written)")
         let shown = try runRedeye(["plan", "show", "52:54:00:aa:00:41", "--json"] + db, in: dir)
         #expect(shown.status == 0 && shown.stdout.contains("\"api01\""), "\(shown.stderr)")
         // Syncing again gives the same file.
         #expect(try runRedeye(["plan", "sync", "--from-inventory"] + db, in: dir).status == 0)
         #expect(try String(contentsOfFile: dir + "/Plans/hosts/inventory.yaml", encoding: .utf8) == written)
+
+        // Back the other way, into a new inventory: the interface keeps its name and the host its tag.
+        let fresh = ["--db", "sqlite:fresh.db", "--plans", "Plans"]
+        #expect(try runRedeye(["schema", "migrate"] + fresh, in: dir).status == 0)
+        let back = try runRedeye(["inventory", "import", "--from-plans"] + fresh, in: dir)
+        #expect(back.status == 0, "\(back.stderr)")
+        let interfaces = try runRedeye(["inventory", "list", "interface", "--where", "host=api01"] + fresh, in: dir)
+        #expect(interfaces.stdout.contains("eno1") && !interfaces.stdout.contains("nic0"), "\(interfaces.stdout)")
+        let tags = try runRedeye(["inventory", "tag", "host", "api01"] + fresh, in: dir)
+        #expect(tags.stdout.contains("host api01: canary"), "\(tags.stdout)")
+    }
+
+    /// Tags and interface names in the plans are checked like every other field: one error each, with where.
+    @Test func planTagsAndInterfaceNamesAreChecked() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try runTool("cp", ["-r", repositoryRoot + "/Plans", dir + "/Plans"])
+        try writeFiles(
+            [
+                "Plans/hosts/extra.yaml": """
+                hosts:
+                  - {name: a01, role: web, interfaces: {"eth0/1": "52:54:00:bb:00:01"}, tags: [ok, "a:b"]}
+                  - {name: a02, role: web, mac: "52:54:00:bb:00:02", interfaces: {eth0: "52:54:00:bb:00:03"}}
+                """
+            ], under: dir)
+        let checked = try runRedeye(["plan", "validate", "--plans", "Plans"], in: dir)
+        #expect(checked.status == 1)
+        #expect(
+            checked.stderr.contains(
+                "Plans/hosts/extra.yaml:2:51: hosts[0].interfaces: 'eth0/1' is not an interface name"),
+            "\(checked.stderr)")
+        #expect(checked.stderr.contains("Plans/hosts/extra.yaml:2:84: hosts[0].tags: 'a:b' is not a tag"))
+        #expect(checked.stderr.contains("hosts[1]: give one of `mac`, `macs` and `interfaces`"))
     }
 }

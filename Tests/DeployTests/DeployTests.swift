@@ -161,6 +161,14 @@ struct Summary: Decodable {
         #expect(selected.stdout.contains("1 host: 1 good, 0 bad, 0 ugly"))
         let none = try runRedeye(["status", "tag=nothing"] + db)
         #expect(none.status == 5 && none.stderr.contains("no host matches 'tag=nothing'"))
+        // Tags may also be written in the plans (as `plan sync --from-inventory` does): both are selected on.
+        try fleet.writePlans(tags: ["web01": ["rack7"]])
+        let planned = try fleet.deploy(["web", "--ref", "v2", "--hosts", "tag=rack7:tag=edge", "--plan", "--json"])
+        #expect(planned.status == 0, "\(planned.stderr)")
+        #expect(planned.stdout.contains("\"web01\"") && planned.stdout.contains("\"web04\""), "\(planned.stdout)")
+        #expect(!planned.stdout.contains("\"web02\""), "\(planned.stdout)")
+        let rack = try runRedeye(["status", "rack7", "--json"] + db)
+        #expect(rack.stdout.contains("\"rack7\"") && !rack.stdout.contains("web03"), "\(rack.stdout)")
         // A bad deploy on web02 (its health check fails), then the feed: valid Atom, read by a real parser.
         try fleet.writePlans(vars: ["web02": "health: missing"])
         #expect(try fleet.deploy(["web", "--ref", "v2", "--hosts", "web02", "--yes"]).status == 9)

@@ -85,7 +85,8 @@ final class Fleet: @unchecked Sendable {
 
     func writePlans(
         batch: String = "2", maxFail: String = "0", drain: String? = nil, vars: [String: String] = [:],
-        sshPorts: [String: Int] = [:], runPrefix: String = "", undrainPrefix: String = "", extraMonitor: String? = nil
+        sshPorts: [String: Int] = [:], runPrefix: String = "", undrainPrefix: String = "", extraMonitor: String? = nil,
+        tags: [String: [String]] = [:]
     ) throws {
         try FileManager.default.createDirectory(atPath: plans + "/roles", withIntermediateDirectories: true)
         try """
@@ -110,7 +111,7 @@ final class Fleet: @unchecked Sendable {
         var lines = ["hosts:"]
         for (i, name) in names.enumerated() {
             lines.append(
-                "  - {name: \(name), mac: \"52:54:00:aa:00:\(String(format: "%02x", i + 1))\", role: web, address: 127.0.0.1, vars: {port: \(ports[name]!), ssh_port: \(sshPorts[name] ?? sshd.port)\(vars[name].map { ", " + $0 } ?? "")}}"
+                "  - {name: \(name), mac: \"52:54:00:aa:00:\(String(format: "%02x", i + 1))\", role: web, address: 127.0.0.1, vars: {port: \(ports[name]!), ssh_port: \(sshPorts[name] ?? sshd.port)\(vars[name].map { ", " + $0 } ?? "")}\(tags[name].map { ", tags: [\($0.joined(separator: ", "))]" } ?? "")}"
             )
         }
         try (lines.joined(separator: "\n") + "\n").write(
