@@ -132,12 +132,14 @@ let targets: [String: ([UInt8]) -> Void] = [
     },
     "schema": { bytes in _ = try? SchemaLoader().load(sources: [(name: "s.yaml", bytes: bytes)]) },
     "plans": { bytes in
-        // A plans tree whose pins.yaml (or role file) is the input.
+        // A plans tree whose pins.yaml (or role file, or hosts file) is the input.
         let site = Array("bundles: file:///srv/bundles\n".utf8)
         let role = Array("bundle: {repo: app.git, ref: v1}\ninstall: {root: /srv/app}\n".utf8)
         _ = try? PlanLoader().load(
             PlanSource(files: ["site.yaml": site, "roles/app.yaml": role, "pins.yaml": bytes], label: ""))
         _ = try? PlanLoader().load(PlanSource(files: ["site.yaml": site, "roles/app.yaml": bytes], label: ""))
+        _ = try? PlanLoader().load(
+            PlanSource(files: ["site.yaml": site, "roles/app.yaml": role, "hosts.yaml": bytes], label: ""))
     },
 ]
 
