@@ -5,7 +5,8 @@ import PackageDescription
 ///
 /// Layers (a lower layer never imports a higher one):
 ///   C modules    CYAML CGit2 CSSH2 CSQLite CLibPQ   module maps over the system libraries
-///   C modules    … CCrypto (libcrypto, for SHA-256), CLinux (glibc's GNU-only calls: syncfs, openat2)
+///   C modules    … CCrypto (libcrypto, for SHA-256), CLinux (glibc's GNU-only calls: syncfs, openat2), CZlib
+///                (zlib, for the netboot image's gzip)
 ///   wrappers     FileSystem                         directories by descriptor: no symlink followed beneath a root
 ///   wrappers     Failures                           the kinds of failure errors classify themselves by
 ///   wrappers     YAML  Git   SSH   Database  Digest owning Swift types, typed errors
@@ -14,6 +15,7 @@ import PackageDescription
 ///   capability   Schema, Inventory                  schemagen and primary-key record access
 ///   capability   Plan, Bundles, Service              role plans in git, least-bit installs, starting services
 ///   capability   Deploy, Boot                       rolling deploys over SSH; the boot agent
+///   capability   Image                              netboot images for blank hosts (cpio, gzip, kernel modules)
 ///   command line RedeyeCommands (library), redeye (thin executable)
 let package = Package(
     name: "redeye",
@@ -31,6 +33,7 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CLinux"),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "Git", dependencies: ["CGit2"]),
@@ -65,11 +68,12 @@ let package = Package(
                 "Net", "Git", "SSH", "Signing", "Plan", "Bundles", "Service", "Inventory", "Schema", "Database", "YAML",
                 "FileSystem", "InstallRoot",
             ]),
+        .target(name: "Image", dependencies: ["CZlib", "FileSystem", "Spawn", "Schema"]),
         .target(
             name: "RedeyeCommands",
             dependencies: [
                 "YAML", "Git", "Net", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundles", "Service",
-                "Deploy", "Boot", "InstallRoot", "Failures", "Settings", "FileSystem",
+                "Deploy", "Boot", "Image", "InstallRoot", "Failures", "Settings", "FileSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -89,7 +93,7 @@ let package = Package(
         .testTarget(
             name: "BundleTests", dependencies: ["Bundles", "Git", "FileSystem", "Spawn", "CLinux", "TestSupport"]),
         .testTarget(name: "DeployTests", dependencies: ["Deploy", "Bundles", "SSH", "TestSupport"]),
-        .testTarget(name: "BootTests", dependencies: ["Boot", "Plan", "TestSupport"]),
+        .testTarget(name: "BootTests", dependencies: ["Boot", "Plan", "Image", "TestSupport"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "Git", "Signing", "Inventory", "Schema", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -3,7 +3,7 @@ import YAML
 
 /// A DHCP option value found in a client's lease, and where.
 public struct LeaseOption: Sendable {
-    /// dhclient, networkd, NetworkManager or dhcpcd.
+    /// dhclient, networkd, NetworkManager, dhcpcd or udhcpc.
     public var client: String
     public var interface: String?
     public var bytes: [UInt8]
@@ -56,6 +56,9 @@ public struct LeaseReader: Sendable {
         add("/var/lib/NetworkManager", { $0.hasPrefix("dhclient") && $0.hasSuffix(".lease") }, dhclient)
         add("/run/systemd/netif/leases", { Int($0) != nil }) { path throws(BootError) in try parseNetworkd(path) }
         add("/var/lib/dhcpcd", { $0.hasSuffix(".lease") }) { path throws(BootError) in try parseDhcpcd(path) }
+        add("/var/lib/udhcpc", { $0.hasSuffix(".lease") && !$0.hasPrefix(".") }) { path throws(BootError) in
+            try parseUdhcpc(path)
+        }
         for file in files.sorted(by: { $0.modified > $1.modified }) {
             do {
                 options += try file.parse(file.path)
@@ -75,6 +78,11 @@ public struct LeaseReader: Sendable {
                 problems.append(
                     BootError(step: .learn, "environment \(variable) (NetworkManager): \(error.message)"))
             }
+        }
+        // RFC 2132 section 2: a receiver drops trailing NULs (servers that count a C string's terminator send
+        // one); every client hands them on differently, so they go here, once for all.
+        for i in options.indices {
+            while options[i].bytes.last == 0 { options[i].bytes.removeLast() }
         }
         return (options, problems)
     }
@@ -165,26 +173,47 @@ public struct LeaseReader: Sendable {
     }
 
     func parseNetworkd(bytes: [UInt8], path: String) throws(BootError) -> [LeaseOption] {
+        let index = Int((path as NSString).lastPathComponent)
+        return try parseKeyValues(
+            bytes: bytes, path: path, client: "networkd", interface: index.flatMap(interfaceName),
+            format: "a systemd-networkd lease file")
+    }
+
+    // MARK: busybox udhcpc
+
+    /// What the image's udhcpc script (`redeye image build`, bootstrap/image/udhcpc.script) keeps of a lease:
+    /// `/var/lib/udhcpc/IFACE.lease`, KEY=VALUE lines as networkd writes them (`OPTION_224=<hex>`), from the
+    /// `optNNN` variables udhcpc gives its script.
+    func parseUdhcpc(_ path: String) throws(BootError) -> [LeaseOption] {
+        try parseUdhcpc(bytes: try read(path), path: path)
+    }
+
+    func parseUdhcpc(bytes: [UInt8], path: String) throws(BootError) -> [LeaseOption] {
+        let interface = String((path as NSString).lastPathComponent.dropLast(".lease".count))
+        return try parseKeyValues(
+            bytes: bytes, path: path, client: "udhcpc", interface: interface, format: "a udhcpc lease file")
+    }
+
+    /// KEY=VALUE lines with the option as `OPTION_CODE=<hex>` (networkd's lease format, and the udhcpc script's).
+    func parseKeyValues(
+        bytes: [UInt8], path: String, client: String, interface: String?, format: String
+    ) throws(BootError) -> [LeaseOption] {
         guard let text = String(bytes: bytes, encoding: .utf8) else {
-            throw BootError(step: .learn, "\(path) is not text: not a systemd-networkd lease file")
+            throw BootError(step: .learn, "\(path) is not text: not \(format)")
         }
         let key = "OPTION_\(code)="
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard line.contains("=") else {
                 throw BootError(
-                    step: .learn, "expected KEY=VALUE (not a systemd-networkd lease file, or a truncated one)",
+                    step: .learn, "expected KEY=VALUE (not \(format), or a truncated one)",
                     location: SourceLocation(file: path, line: i + 1, column: 1))
             }
             guard line.hasPrefix(key) else { continue }
             let location = SourceLocation(file: path, line: i + 1, column: key.count + 1)
             do throws(BootError) {
                 let bytes = try decodeHex(String(line.dropFirst(key.count)), separated: false)
-                let index = Int((path as NSString).lastPathComponent)
-                return [
-                    LeaseOption(
-                        client: "networkd", interface: index.flatMap(interfaceName), bytes: bytes, location: location)
-                ]
+                return [LeaseOption(client: client, interface: interface, bytes: bytes, location: location)]
             } catch {
                 throw BootError(step: .learn, error.message, location: location)
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bundles
 import Failures
+import Glibc
 
 /// The `redeye` command line: a thin layer over the library targets, one file per command group.
 public struct Redeye: ParsableCommand {
@@ -24,7 +25,8 @@ public struct Redeye: ParsableCommand {
             EXIT CODES:
               0   success
               1   failure: bad input, a database error, a refused constraint
-              3   drift: `schema plan --check` / `schema migrate --check` found changes to apply
+              3   drift: `schema plan --check` / `schema migrate --check` found changes to apply;
+                  `bundle audit`: the installed release differs from its manifest
               4   refused: a migration holds destructive or conflicting changes (nothing was changed)
               5   not found: `inventory get` / `inventory delete` / `plan show` found no such record;
                   `boot status`: the agent has not run since the host started
@@ -38,7 +40,7 @@ public struct Redeye: ParsableCommand {
         version: version,
         subcommands: [
             SchemaCommand.self, InventoryCommand.self, PlanCommand.self, BundleCommand.self, DeployCommand.self,
-            ServiceCommand.self, BootCommand.self, StatusCommand.self, ConfigCommand.self,
+            ServiceCommand.self, BootCommand.self, ImageCommand.self, StatusCommand.self, ConfigCommand.self,
         ]
     )
 
@@ -65,6 +67,8 @@ enum ExitStatus {
     static let notRecorded: Int32 = 13
     /// Stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
     static let interrupted: Int32 = 130
+    /// An unknown command or option, a missing argument, or no arguments at all.
+    static let usage: Int32 = 64
 
     /// What each status means, in the words every command's help uses.
     static let meanings: [Int32: String] = [
@@ -105,5 +109,23 @@ enum ExitStatus {
         case .locked: locked
         case .missingContent: missingContent
         }
+    }
+}
+
+extension Redeye {
+    /// The entry point. It fails closed when the process cannot see its own arguments (Linux hands them over
+    /// through /proc/self/cmdline: without /proc, `redeye boot --once` would run as a bare `redeye`, print
+    /// the help and exit 0, "this host runs its release"), and a bare `redeye` is a usage error.
+    public static func start(_ arguments: [String] = CommandLine.arguments) -> Never {
+        guard !arguments.isEmpty else {
+            printError("redeye: cannot read this process's arguments (is /proc mounted?); did nothing")
+            Glibc.exit(ExitStatus.usage)
+        }
+        guard arguments.count > 1 else {
+            printError(helpMessage())
+            Glibc.exit(ExitStatus.usage)
+        }
+        main(Array(arguments.dropFirst()))
+        Glibc.exit(0)
     }
 }

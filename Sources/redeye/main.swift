@@ -1,3 +1,3 @@
 import RedeyeCommands
 
-Redeye.main()
+Redeye.start()

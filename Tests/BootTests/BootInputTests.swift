@@ -98,16 +98,23 @@ struct BootInputTests {
         [UInt8](repeating: 0, count: 236) + [99, 130, 83, 99] + options
     }
 
-    @Test("each DHCP client's lease format yields the option")
-    func leaseFormats() throws {
+    /// Every client's lease yields the option, and (RFC 2132 section 2) without the trailing NULs a server sends
+    /// when it counts a C string's terminator: one server boots every host, whichever client it runs.
+    @Test("each DHCP client's lease format yields the option", arguments: [false, true])
+    func leaseFormats(trailingNUL: Bool) throws {
         let url = "ssh://git@10.0.0.1/plans.git"
-        let hex = url.utf8.map { String(format: "%02x", $0) }
+        let sent = Array(url.utf8) + (trailingNUL ? [0, 0] : [])
+        let hex = sent.map { String(format: "%02x", $0) }
         let cases: [(String, (World) throws -> Void)] = [
             (
                 "dhclient",
                 {
                     try $0.write(
-                        "/var/lib/dhcp/dhclient.eth0.leases", Self.dhclientLease("  option redeye-plans \"\(url)\";"))
+                        "/var/lib/dhcp/dhclient.eth0.leases",
+                        Self.dhclientLease(
+                            trailingNUL
+                                ? "  option redeye-plans \(hex.joined(separator: ":"));"
+                                : "  option redeye-plans \"\(url)\";"))
                 }
             ),
             (
@@ -131,7 +138,14 @@ struct BootInputTests {
                 {
                     try $0.write(
                         "/var/lib/dhcpcd/eth0.lease",
-                        bytes: Self.dhcpcdLease([53, 1, 5, 224, UInt8(url.utf8.count)] + Array(url.utf8) + [255]))
+                        bytes: Self.dhcpcdLease([53, 1, 5, 224, UInt8(sent.count)] + sent + [255]))
+                }
+            ),
+            (
+                "udhcpc",
+                {
+                    try $0.write(
+                        "/var/lib/udhcpc/eth0.lease", "INTERFACE=eth0\nADDRESS=10.0.0.5\nOPTION_224=\(hex.joined())\n")
                 }
             ),
         ]
