@@ -87,9 +87,11 @@ public struct NetbootImage: Sendable {
     /// Builds the image into `out` (created if missing): `vmlinuz`, `initrd.gz`, `boot.ipxe`, `dnsmasq.conf`,
     /// each written under a temporary name and renamed into place.
     public func build(into out: String) throws -> Built {
+        // The trust root first: it is checked in a moment, the kernel package takes seconds to unpack.
+        let trust = try readTrust()
         let kernel = try locateKernel()
         var archive = CpioArchive()
-        try addSystem(to: &archive, kernelModules: kernel.modules)
+        try addSystem(to: &archive, trust: trust, kernelModules: kernel.modules)
         let output = try Directory.open(out, create: 0o755)
         var outputs: [Built.File] = []
         outputs.append(try copy(kernel.vmlinuz, as: "vmlinuz", into: output))
@@ -161,7 +163,10 @@ public struct NetbootImage: Sendable {
     // MARK: the initramfs
 
     /// Everything the initramfs holds, and nothing else.
-    func addSystem(to archive: inout CpioArchive, kernelModules: KernelModules) throws {
+    func addSystem(
+        to archive: inout CpioArchive, trust: [(name: String, bytes: [UInt8], mode: UInt32)],
+        kernelModules: KernelModules
+    ) throws {
         for directory in ["proc", "sys", "dev", "run", "tmp", "var/lib/redeye", "var/lib/udhcpc", "root"] {
             try archive.add(directory, .directory, mode: directory == "tmp" ? 0o1777 : 0o755)
         }
@@ -198,24 +203,7 @@ public struct NetbootImage: Sendable {
             mode: 0o644)
         try archive.add("etc/group", .file(Array("root:x:0:\nnogroup:x:65534:\n".utf8)), mode: 0o644)
         try archive.add("etc/hostname", .file(Array("redeye\n".utf8)), mode: 0o644)
-        // The trust root.
-        let trust: Directory
-        do { trust = try Directory.open(inputs.trust) } catch { throw ImageError("--trust \(inputs.trust): \(error)") }
-        let known = Set(Self.trustFiles.map(\.name))
-        for name in try trust.names().sorted() where !known.contains(name) {
-            throw ImageError(
-                "--trust \(inputs.trust)/\(name): not a file of the trust root (\(Self.trustFiles.map(\.name).joined(separator: ", ")))"
-            )
-        }
-        for (index, file) in Self.trustFiles.enumerated() {
-            guard trust.status(file.name) != nil else {
-                if index < 2 { throw ImageError("--trust \(inputs.trust): \(file.name) is missing (it is required)") }
-                continue
-            }
-            let bytes: [UInt8]
-            do { bytes = try trust.read(file.name, limit: 1 << 20) } catch { throw ImageError("--trust: \(error)") }
-            try archive.add("etc/redeye/" + file.name, .file(bytes), mode: file.mode)
-        }
+        for file in trust { try archive.add("etc/redeye/" + file.name, .file(file.bytes), mode: file.mode) }
         // The inventory schema the agent writes records with.
         for file in BuiltInSchema.files {
             try archive.add("usr/share/redeye/schema/" + file.name, .file(Array((file.text + "\n").utf8)), mode: 0o644)
@@ -231,6 +219,32 @@ public struct NetbootImage: Sendable {
             list += "\(version)/\(path)\n"
         }
         try archive.add("etc/redeye/modules", .file(Array(list.utf8)), mode: 0o644)
+    }
+
+    /// The trust root's files, read without following symlinks; a file that is not one of them is refused (an
+    /// image holds what is declared, nothing else), and the first two are required.
+    func readTrust() throws -> [(name: String, bytes: [UInt8], mode: UInt32)] {
+        let trust: Directory
+        do { trust = try Directory.open(inputs.trust) } catch { throw ImageError("--trust \(inputs.trust): \(error)") }
+        let known = Set(Self.trustFiles.map(\.name))
+        for name in try trust.names().sorted() where !known.contains(name) {
+            throw ImageError(
+                "--trust \(inputs.trust)/\(name): not a file of the trust root (\(Self.trustFiles.map(\.name).joined(separator: ", ")))"
+            )
+        }
+        var files: [(name: String, bytes: [UInt8], mode: UInt32)] = []
+        for (index, file) in Self.trustFiles.enumerated() {
+            guard trust.status(file.name) != nil else {
+                if index < 2 { throw ImageError("--trust \(inputs.trust): \(file.name) is missing (it is required)") }
+                continue
+            }
+            do {
+                files.append((file.name, try trust.read(file.name, limit: 1 << 20), file.mode))
+            } catch {
+                throw ImageError("--trust: \(error)")
+            }
+        }
+        return files
     }
 
     func read(_ path: String, what: String) throws -> [UInt8] {

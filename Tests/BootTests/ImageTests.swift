@@ -1,0 +1,122 @@
+import Foundation
+import Glibc
+import TestSupport
+import Testing
+
+/// The Debian kernel package the image tests build from (`scripts/test-kernel`, run by `make test`).
+func testKernelPackage() throws -> String {
+    if let path = ProcessInfo.processInfo.environment["REDEYE_TEST_KERNEL"], !path.isEmpty { return path }
+    let found = try runProcess(repositoryRoot + "/scripts/test-kernel", [])
+    guard found.status == 0 else { throw TestSetupError(description: "scripts/test-kernel: \(found.stderr)") }
+    return found.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// A trust root as an operator keeps one: the signers, the git server's host key, the agent's key.
+func makeTrustRoot(in dir: String, allowedSigners: String, knownHosts: String, clientKey: String) throws -> String {
+    let trust = dir + "/trust"
+    try FileManager.default.createDirectory(atPath: trust, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: allowedSigners, toPath: trust + "/allowed_signers")
+    try FileManager.default.copyItem(atPath: knownHosts, toPath: trust + "/known_hosts")
+    try FileManager.default.copyItem(atPath: clientKey, toPath: trust + "/id_ed25519")
+    try FileManager.default.copyItem(atPath: clientKey + ".pub", toPath: trust + "/id_ed25519.pub")
+    return trust
+}
+
+@Suite(.serialized) struct ImageTests {
+    /// `redeye image build`: what --list says is exactly what a real cpio unpacks, nothing else; the agent
+    /// runs inside it with only the libraries it holds; drivers come after what they depend on; the agent's key
+    /// is private; and without /proc the agent refuses to run instead of "succeeding" with no arguments.
+    @Test func anImageHoldsTheAgentAndWhatItNeedsAndNothingElse() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = try generateSSHKey(in: dir, name: "client_key")
+        try "ops@example.org namespaces=\"git\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\n".write(
+            toFile: dir + "/signers", atomically: true, encoding: .utf8)
+        try "[10.213.0.1]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\n".write(
+            toFile: dir + "/known", atomically: true, encoding: .utf8)
+        let trust = try makeTrustRoot(
+            in: dir, allowedSigners: dir + "/signers", knownHosts: dir + "/known", clientKey: key)
+        let built = try runRedeye([
+            "image", "build", "--kernel", try testKernelPackage(), "--trust", trust, "--out", dir + "/out",
+            "--module", "virtio_net", "--module", "e1000", "--json",
+        ])
+        #expect(built.status == 0, "\(built.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(built.stdout.utf8)) as? [String: Any] ?? [:]
+        let listed = Set(((report["contents"] as? [[String: Any]]) ?? []).compactMap { $0["path"] as? String })
+        let outputs = ((report["outputs"] as? [[String: Any]]) ?? []).compactMap { $0["path"] as? String }
+        #expect(outputs == ["vmlinuz", "initrd.gz", "boot.ipxe", "dnsmasq.conf"])
+
+        let root = dir + "/root"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let unpacked = try runTool("/bin/sh", ["-c", "cd '\(root)' && zcat ../out/initrd.gz | cpio -idm --quiet"])
+        #expect(unpacked.status == 0, "\(unpacked.stderr)")
+        let found = try runTool("/bin/sh", ["-c", "cd '\(root)' && find . -mindepth 1 | sed 's|^\\.||'"])
+        let onDisk = Set(found.stdout.split(separator: "\n").map(String.init))
+        #expect(
+            onDisk == listed,
+            "unpacked but not listed: \(onDisk.subtracting(listed)); listed, not unpacked: \(listed.subtracting(onDisk))"
+        )
+        for path in [
+            "/init", "/bin/busybox", "/usr/bin/redeye", "/etc/inittab", "/etc/redeye/udhcpc.script",
+            "/etc/redeye/allowed_signers", "/etc/redeye/known_hosts", "/usr/share/redeye/schema/motherbrain.yaml",
+            "/dev/console",
+        ] {
+            #expect(listed.contains(path), "\(path)")
+        }
+        #expect(!listed.contains("/etc/redeye/plans.url"), "optional trust files only when given")
+        var st = stat()
+        #expect(lstat(root + "/etc/redeye/id_ed25519", &st) == 0 && st.st_mode & 0o777 == 0o600)
+
+        // Dependencies first: virtio_net needs net_failover, which needs failover.
+        let order = try String(contentsOfFile: root + "/etc/redeye/modules", encoding: .utf8).split(separator: "\n")
+            .map { ($0 as NSString).lastPathComponent }
+        let at = { (name: String) in order.firstIndex(of: name) ?? -1 }
+        #expect(at("failover.ko") >= 0 && at("failover.ko") < at("net_failover.ko"), "\(order)")
+        #expect(at("net_failover.ko") < at("virtio_net.ko") && at("e1000.ko") >= 0, "\(order)")
+
+        // The agent runs from the image alone (its own loader and libraries), once /proc is there…
+        let inside = try runTool(
+            "/usr/bin/unshare",
+            [
+                "-m", "--propagation", "private", "/usr/sbin/chroot", root, "/bin/sh", "-c",
+                "mount -t proc proc /proc && /usr/bin/redeye --version",
+            ])
+        #expect(inside.status == 0 && inside.stdout == "0.1.0\n", "\(inside.stdout) \(inside.stderr)")
+        // … and without it (no arguments to read) refuses to do anything, rather than exit 0.
+        let blind = try runTool("/usr/sbin/chroot", [root, "/usr/bin/redeye", "boot", "--once"])
+        #expect(blind.status == 64, "\(blind.stdout)")
+        #expect(blind.stderr.contains("cannot read this process's arguments (is /proc mounted?)"))
+        let script = try String(contentsOfFile: dir + "/out/boot.ipxe", encoding: .utf8)
+        #expect(script.hasPrefix("#!ipxe\n") && script.contains("kernel vmlinuz initrd=initrd.gz "))
+    }
+
+    /// Bad inputs: one error each, naming the input, and nothing written.
+    @Test func badInputsAreRefusedBeforeAnythingIsWritten() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = try generateSSHKey(in: dir, name: "client_key")
+        try "signers\n".write(toFile: dir + "/signers", atomically: true, encoding: .utf8)
+        try "known\n".write(toFile: dir + "/known", atomically: true, encoding: .utf8)
+        let trust = try makeTrustRoot(
+            in: dir, allowedSigners: dir + "/signers", knownHosts: dir + "/known", clientKey: key)
+        let kernel = try testKernelPackage()
+        func build(_ extra: [String], kernel: String = kernel) throws -> CommandResult {
+            try runRedeye(["image", "build", "--kernel", kernel, "--trust", trust, "--out", dir + "/out"] + extra)
+        }
+        let unknown = try build(["--module", "nosuchnic"])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("has no module 'nosuchnic', and it is not built in"), "\(unknown.stderr)")
+        let notDeb = try build([], kernel: dir + "/signers")
+        #expect(notDeb.stderr.contains("give a Debian kernel package (.deb) or a root"), "\(notDeb.stderr)")
+
+        try "x\n".write(toFile: trust + "/notes.txt", atomically: true, encoding: .utf8)
+        let extra = try build(["--module", "e1000"])
+        #expect(extra.status == 1)
+        #expect(extra.stderr.contains("notes.txt: not a file of the trust root"), "\(extra.stderr)")
+        try FileManager.default.removeItem(atPath: trust + "/notes.txt")
+        try FileManager.default.removeItem(atPath: trust + "/known_hosts")
+        let missing = try build(["--module", "e1000"])
+        #expect(missing.stderr.contains("known_hosts is missing (it is required)"), "\(missing.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out"), "nothing written")
+    }
+}
