@@ -9,6 +9,12 @@ enum BuiltInImageFiles {
         # DHCP, verifies them, installs the role's bundle and starts its services; it tries again until a pass
         # succeeds (`redeye boot`, docs/boot.md). Its log is on the console.
         export PATH=/bin:/usr/bin
+        # The inventory's password, as systemd's EnvironmentFile= would give it (PGPASSWORD=…; one per line).
+        if [ -r /etc/redeye/inventory.env ]; then
+            set -a
+            . /etc/redeye/inventory.env
+            set +a
+        fi
         exec /usr/bin/redeye boot run --sys /sys --cmdline /proc/cmdline
         """#,
         "inittab": #"""

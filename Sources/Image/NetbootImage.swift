@@ -331,13 +331,13 @@ public struct NetbootImage: Sendable {
             dhcp-userclass=set:ipxe,iPXE
             dhcp-match=set:ipxe,175
             dhcp-boot=tag:ipxe,\(http)boot.ipxe
-            # Other PXE firmware gets iPXE first, over TFTP (Debian's ipxe package: undionly.kpxe for BIOS,
-            # ipxe.efi for UEFI), then asks again as iPXE.
-            enable-tftp
-            tftp-root=/usr/lib/ipxe
-            dhcp-match=set:efi64,option:client-arch,7
-            dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi
-            dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe
+            # Other PXE firmware (most servers' own) gets iPXE first, over TFTP, then asks again as iPXE:
+            # apt-get install ipxe (undionly.kpxe for BIOS, ipxe.efi for UEFI) and uncomment these.
+            #enable-tftp
+            #tftp-root=/usr/lib/ipxe
+            #dhcp-match=set:efi64,option:client-arch,7
+            #dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi
+            #dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe
             # Router advertisements: without them iPXE waits about 13 s for IPv6 before it boots over IPv4.
             enable-ra
 

@@ -85,7 +85,9 @@ final class BootLab: @unchecked Sendable {
 
     /// (Re)starts dnsmasq on the bridge: DHCP with fixed addresses per MAC and `option` (nil: no option 224),
     /// DNS for the domain fleet.test with a TXT record `url=dnsURL` at _redeye-plans._tcp.fleet.test.
-    func startDHCP(option: String?, reservations: [(mac: String, address: String)], dnsURL: String? = nil) throws {
+    func startDHCP(
+        option: String?, reservations: [(mac: String, address: String)], dnsURL: String? = nil, extra: [String] = []
+    ) throws {
         dnsmasq?.stop()
         var lines = [
             "interface=br0", "bind-interfaces", "except-interface=lo", "no-resolv", "no-hosts", "user=root",
@@ -96,6 +98,7 @@ final class BootLab: @unchecked Sendable {
         for r in reservations { lines.append("dhcp-host=\(r.mac),\(r.address)") }
         if let option { lines.append("dhcp-option-force=224,\"\(option)\"") }
         if let dnsURL { lines.append("txt-record=_redeye-plans._tcp.fleet.test,\"url=\(dnsURL)\"") }
+        lines += extra
         try (lines.joined(separator: "\n") + "\n").write(
             toFile: dir + "/dnsmasq.conf", atomically: true, encoding: .utf8)
         try? FileManager.default.removeItem(atPath: dir + "/dnsmasq.leases")
@@ -244,12 +247,13 @@ final class BootLab: @unchecked Sendable {
     /// `key` (nil: unsigned).
     func commitPlans(
         ref: String, hosts: [(name: String, mac: String, address: String)], repository: String? = nil,
-        key: String?, consul: Bool = true
+        key: String?, consul: Bool = true, inventory: String? = nil,
+        run: String = "exec python3 -m http.server 8080 --bind {{address}} --directory www"
     ) throws {
         try FileManager.default.createDirectory(atPath: plansDirectory + "/roles", withIntermediateDirectories: true)
         try """
         bundles: \(url(dir + "/bundles"))
-        inventory: \(inventory)
+        inventory: \(inventory ?? self.inventory)
         monitoring:
           prometheus: {file_sd: /etc/prometheus/file_sd/redeye.json}
           consul: {config_dir: /etc/consul.d\(consul ? ", agent: \"http://127.0.0.1:8500\"" : "")}
@@ -258,7 +262,7 @@ final class BootLab: @unchecked Sendable {
         try """
         bundle: {repo: site.git, ref: \(ref)}
         install: {root: /srv/site, user: root, group: root, keep: 3}
-        run: "exec python3 -m http.server 8080 --bind {{address}} --directory www"
+        run: "\(run)"
         vars: {port: 8080}
         monitors:
           - {name: health, http: "http://{{address}}:8080/health", expect: 200, body: ok, interval: 10s, timeout: 2s}
