@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 
-.PHONY: all deps build release test demo bench fuzz lint man clean
+.PHONY: all deps build release package test demo bench fuzz lint man clean
 
 all: build
 
@@ -16,6 +16,14 @@ build: deps
 # The Swift runtime linked in: hosts need no Swift installation, and every start costs about half.
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib
+
+# The Debian package (.build/package/redeye_VERSION_ARCH.deb): lintian without errors, then installed with apt
+# into a fresh Debian root (debootstrap) and run there.
+package: deps
+	@command -v lintian >/dev/null || apt-get install -y -qq --no-install-recommends lintian >/dev/null
+	@deb=$$(scripts/package) && echo "$$deb" \
+		&& lintian --fail-on error --suppress-tags-from-file scripts/lintian-overrides "$$deb" \
+		&& scripts/package-check "$$deb"
 
 test: deps
 	scripts/run-tests
@@ -34,7 +42,8 @@ fuzz: deps
 man: deps
 	$(SWIFT) package --allow-writing-to-package-directory generate-manual --authors "the Redeye team" \
 		--date "$$(git log -1 --format=%cs)"
-	cp .build/plugins/GenerateManual/outputs/redeye/redeye.1 docs/redeye.1
+	# An empty line is not roff (groff warns on each): a paragraph break is .sp.
+	sed 's/^$$/.sp/' .build/plugins/GenerateManual/outputs/redeye/redeye.1 >docs/redeye.1
 
 lint:
 	$(SWIFT) format lint -r Sources Tests

@@ -21,6 +21,21 @@ final class VMLab: @unchecked Sendable {
         let console: String
         let monitor: String
         let daemon: Daemon
+        /// When it was last powered on or reset, how much of the console was there then, and when the kernel's
+        /// first line of that boot was seen (polled: within half a second).
+        var started = ContinuousClock.now
+        var startOffset = 0
+        var kernelSeen: ContinuousClock.Instant?
+
+        func noteKernel() {
+            guard kernelSeen == nil else { return }
+            let output = Array(self.output.utf8)
+            if output.count > startOffset,
+                String(decoding: output[startOffset...], as: UTF8.self).contains("Linux version")
+            {
+                kernelSeen = .now
+            }
+        }
         init(name: String, mac: String, address: String, console: String, monitor: String, daemon: Daemon) {
             self.name = name
             self.mac = mac
@@ -42,12 +57,16 @@ final class VMLab: @unchecked Sendable {
         // The inventory's password, as an operator bakes it into an image (never into the plans).
         try "PGPASSWORD=\(ProcessInfo.processInfo.environment["PGPASSWORD"] ?? "")\n".write(
             toFile: trust + "/inventory.env", atomically: true, encoding: .utf8)
-        let built = try runRedeye([
-            "image", "build", "--kernel", try testKernelPackage(), "--trust", trust, "--out", image,
-            "--module", "virtio_pci", "--module", "virtio_net", "--append", "console=ttyS0 rootfstype=ramfs panic=10",
-            "--http-url", "http://\(BootLab.serverAddress):\(Self.httpPort)/",
-            "--plans-url", lab.url(lab.plansRepository),
-        ])
+        // `make bench` boots the release build (what hosts run); the tests, the build under test.
+        let agent = ProcessInfo.processInfo.environment["REDEYE_BENCH_AGENT"].map { ["--agent", $0] } ?? []
+        let built = try runRedeye(
+            [
+                "image", "build", "--kernel", try testKernelPackage(), "--trust", trust, "--out", image,
+                "--module", "virtio_pci", "--module", "virtio_net", "--append",
+                "console=ttyS0 rootfstype=ramfs panic=10",
+                "--http-url", "http://\(BootLab.serverAddress):\(Self.httpPort)/",
+                "--plans-url", lab.url(lab.plansRepository),
+            ] + agent)
         guard built.status == 0 else { throw TestSetupError(description: "image build: \(built.stderr)") }
         daemons.append(
             try Daemon(
@@ -130,6 +149,9 @@ final class VMLab: @unchecked Sendable {
             """
         let r = try runTool("python3", ["-c", code, machine.monitor])
         guard r.status == 0 else { throw TestSetupError(description: "reset \(machine.name): \(r.stderr)") }
+        machine.started = .now
+        machine.startOffset = machine.output.utf8.count
+        machine.kernelSeen = nil
     }
 
     /// Waits (at most `seconds`) until GET http://ADDRESS:8080/PATH from the server answers `body`; the last
@@ -140,6 +162,7 @@ final class VMLab: @unchecked Sendable {
         var last: String?
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
+            machine.noteKernel()
             let r = try lab.exec(lab.server, ["python3", "-c", code, "http://\(machine.address):8080/\(path)"])
             if r.status == 0 {
                 last = r.stdout
@@ -155,12 +178,44 @@ final class VMLab: @unchecked Sendable {
     func waitForConsole(_ machine: Machine, after offset: Int, _ text: String, seconds: Int) -> Bool {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
+            machine.noteKernel()
             let output = Array(machine.output.utf8)
             if output.count > offset, String(decoding: output[offset...], as: UTF8.self).contains(text) { return true }
             guard machine.daemon.isRunning else { return false }
             usleep(250_000)
         }
         return false
+    }
+
+    /// For `make bench` (REDEYE_BENCH_VM names the file): a machine's boot since its last reset, power-on to serving, split
+    /// into firmware + iPXE + image download (until the kernel's first line), kernel to /init (its own clock),
+    /// and init to serving (DHCP, the agent's fetch, verify, install, start); with the image's sizes.
+    func recordBoot(_ machine: Machine, servedAt: ContinuousClock.Instant) {
+        guard let file = ProcessInfo.processInfo.environment["REDEYE_BENCH_VM"], let kernelSeen = machine.kernelSeen
+        else { return }
+        let total = (servedAt - machine.started).seconds
+        let firmware = (kernelSeen - machine.started).seconds
+        let output = Array(machine.output.utf8)
+        let line = String(decoding: output[min(machine.startOffset, output.count)...], as: UTF8.self).split(
+            separator: "\n"
+        ).first { $0.contains("Run /init as init process") }
+        let toInit = line.flatMap { Double($0.drop { $0 == "[" || $0 == " " }.prefix { $0 != "]" }) } ?? 0
+        let size = { (name: String) in
+            (try? FileManager.default.attributesOfItem(atPath: self.image + "/" + name)[.size] as? Int) ?? 0
+        }
+        let record = String(
+            format: "%@ %.2f %.2f %.2f %.2f %d %d\n", machine.name, total, firmware, toInit,
+            max(0, total - firmware - toInit), size("initrd.gz"), size("vmlinuz"))
+        if let handle = FileHandle(forWritingAtPath: file)
+            ?? {
+                FileManager.default.createFile(atPath: file, contents: nil)
+                return FileHandle(forWritingAtPath: file)
+            }()
+        {
+            handle.seekToEndOfFile()
+            handle.write(Data(record.utf8))
+            handle.closeFile()
+        }
     }
 
     func shutdown() {
@@ -237,6 +292,8 @@ final class VMLab: @unchecked Sendable {
         #expect(vms.waitForConsole(machines[0], after: before, "Run /init as init process", seconds: 120))
         let upgraded = try vms.waitForPage(machines[0], "index.html", "site v2\n", seconds: 240)
         #expect(upgraded == "site v2\n", "\(machines[0].output.suffix(3000))")
+        // A lone boot (the other VM idle): what `make bench` reports as power-on to serving.
+        vms.recordBoot(machines[0], servedAt: .now)
 
         // A rogue DHCP server (here: the same dnsmasq, told otherwise) points vm02 at plans a foreign key signed.
         let rogue = lab.dir + "/rogue.git"
@@ -257,4 +314,8 @@ final class VMLab: @unchecked Sendable {
         #expect(!console.contains("now runs release"), "\(console.suffix(3000))")
         #expect(try vms.waitForPage(machines[1], "index.html", "", seconds: 2) == nil, "it serves nothing")
     }
+}
+
+extension Swift.Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
