@@ -195,11 +195,15 @@ final class VMLab: @unchecked Sendable {
         else { return }
         let total = (servedAt - machine.started).seconds
         let firmware = (kernelSeen - machine.started).seconds
+        // The kernel's timestamp on its "Run /init" line: `[    4.403284] Run /init as init process`.
         let output = Array(machine.output.utf8)
-        let line = String(decoding: output[min(machine.startOffset, output.count)...], as: UTF8.self).split(
-            separator: "\n"
-        ).first { $0.contains("Run /init as init process") }
-        let toInit = line.flatMap { Double($0.drop { $0 == "[" || $0 == " " }.prefix { $0 != "]" }) } ?? 0
+        let boot = String(decoding: output[min(machine.startOffset, output.count)...], as: UTF8.self)
+        var toInit = 0.0
+        if let run = boot.range(of: "] Run /init as init process"),
+            let open = boot[..<run.lowerBound].lastIndex(of: "[")
+        {
+            toInit = Double(boot[boot.index(after: open)..<run.lowerBound].trimmingCharacters(in: .whitespaces)) ?? 0
+        }
         let size = { (name: String) in
             (try? FileManager.default.attributesOfItem(atPath: self.image + "/" + name)[.size] as? Int) ?? 0
         }
