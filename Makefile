@@ -38,11 +38,11 @@ bench: deps
 fuzz: deps
 	scripts/fuzz $${FUZZ_SECONDS:-300}
 
-# The man page, generated from the commands' own help (swift-argument-parser's generate-manual plugin).
+# The man page, generated from the commands' own help (swift-argument-parser's generate-manual plugin); an
+# empty line is not roff (groff warns on each), so paragraph breaks become .sp.
 man: deps
 	$(SWIFT) package --allow-writing-to-package-directory generate-manual --authors "the Redeye team" \
 		--date "$$(git log -1 --format=%cs)"
-	# An empty line is not roff (groff warns on each): a paragraph break is .sp.
 	sed 's/^$$/.sp/' .build/plugins/GenerateManual/outputs/redeye/redeye.1 >docs/redeye.1
 
 lint:

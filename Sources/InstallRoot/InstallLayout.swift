@@ -15,11 +15,18 @@ public struct InstallLayout: Sendable, Equatable {
     /// test or image directory otherwise).
     public var base: String
 
+    /// Where the host's file system starts on this machine, without a trailing slash ("" for `/`).
+    public var prefix: String
+
     public init(root: String, prefix: String = "/") {
         self.root = root
         let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        self.prefix = p
         base = p + (root.hasPrefix("/") ? root : "/" + root)
     }
+
+    /// `path` (absolute, as the host sees it) on this machine's file system.
+    public func host(_ path: String) -> String { prefix + path }
 
     public var current: String { base + "/current" }
     public var releases: String { base + "/releases" }

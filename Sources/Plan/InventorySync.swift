@@ -181,12 +181,12 @@ public struct InventorySync {
                     taken.insert(interface.name)
                 }
             }
-            // The rest get generated names, none of them one the host already uses.
-            var next = 0
+            // The rest get generated names by their place (nicN for the Nth MAC), none one the host already uses.
             for i in host.macs.indices where names["\(host.name)/\(i)"] == nil {
-                while taken.contains("nic\(next)") { next += 1 }
-                names["\(host.name)/\(i)"] = "nic\(next)"
-                taken.insert("nic\(next)")
+                var n = i
+                while taken.contains("nic\(n)") { n += 1 }
+                names["\(host.name)/\(i)"] = "nic\(n)"
+                taken.insert("nic\(n)")
             }
         }
         return names

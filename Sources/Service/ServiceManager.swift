@@ -15,14 +15,14 @@ public struct ServiceError: Error, CustomStringConvertible, Sendable {
 public struct ServiceManager: Sendable {
     /// The install root (`current` is the running release).
     public var layout: InstallLayout
-    /// Whether systemd manages this machine (`/run/systemd/system` exists).
+    /// Whether systemd manages the host (`/run/systemd/system` exists under the layout's prefix: a test or
+    /// image root never makes the agent drive this machine's systemd).
     public var systemdRunning: Bool
 
-    public init(
-        layout: InstallLayout, systemdRunning: Bool = FileManager.default.fileExists(atPath: "/run/systemd/system")
-    ) {
+    public init(layout: InstallLayout, systemdRunning: Bool? = nil) {
         self.layout = layout
-        self.systemdRunning = systemdRunning
+        self.systemdRunning =
+            systemdRunning ?? FileManager.default.fileExists(atPath: layout.host("/run/systemd/system"))
     }
 
     var base: String { layout.base }

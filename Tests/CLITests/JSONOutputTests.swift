@@ -6,10 +6,10 @@ import Testing
 /// Every `--json` output of every command parses, and holds timestamps as ISO 8601 UTC text (never a number).
 @Suite("--json everywhere")
 struct JSONOutputTests {
-    /// Commands whose `--json` is walked by the deploy and boot suites, which need an sshd or a bundle staged by
-    /// a deploy (each parses the output it reads).
+    /// Commands whose `--json` is walked by the deploy, boot and image suites, which need an sshd, a bundle
+    /// staged by a deploy or a kernel package (each parses the output it reads).
     static let walkedElsewhere: Set<String> = [
-        "deploy", "deploy run", "deploy resume", "deploy rollback", "bundle apply",
+        "deploy", "deploy run", "deploy resume", "deploy rollback", "bundle apply", "image build",
     ]
 
     /// Every command (by its words) whose help offers --json.
