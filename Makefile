@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 
-.PHONY: all deps build release package test demo bench fuzz lint man clean
+.PHONY: all deps build release package test demo demo-vm bench fuzz lint man clean
 
 all: build
 
@@ -31,6 +31,10 @@ test: deps
 demo: deps
 	$(SWIFT) build
 	scripts/demo
+
+# Blank QEMU VMs netboot the image `redeye image build` makes and deploy themselves (the VM test, on its own).
+demo-vm: deps
+	scripts/run-tests --filter VMBootTests
 
 bench: deps
 	scripts/bench

@@ -104,6 +104,30 @@ struct HostDeploy {
         return out
     }
 
+    /// The host's `redeye` must speak this deployer's contract; asked before anything changes on the host (a
+    /// host without it would fail at the switch, after its drain). Returns the version it answered.
+    @discardableResult
+    func checkRemoteRedeye(_ ssh: SSHConnection) throws -> String {
+        let result = try ssh.run(shellQuote(redeye) + " --version", timeout: .seconds(30), outputLimit: 4096)
+        let answer = printable(String(decoding: result.stdout.prefix(100), as: UTF8.self))
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        if result.status == 127 {
+            throw StepFailure(
+                step: .inspect,
+                message:
+                    "`\(redeye)` is not installed on the host (install the redeye package there, or point --remote-redeye at it)"
+            )
+        }
+        guard result.status == 0, RedeyeVersion.isCompatible(answer) else {
+            throw StepFailure(
+                step: .inspect,
+                message:
+                    "the host's `\(redeye)` answered \(result.status == 0 ? "version '\(answer)'" : "exit \(result.status)"), which does not speak this deployer's contract (\(RedeyeVersion.current)): upgrade it first"
+            )
+        }
+        return answer
+    }
+
     /// Whether the run that stopped left this host switched to the release without finishing it: it was past
     /// the switch (by the journal) and the host is on the release it was not on before.
     func leftUnfinished(_ remote: RemoteState) -> Bool {
@@ -169,6 +193,7 @@ struct HostDeploy {
             // What the host ran before this deployment: by the journal when the stopped run had switched it.
             outcome.releaseBefore = unfinished ? previousAttempt?.releaseBefore : remote.release
             try? journal?.hostInspected(deployment, target.name, releaseBefore: outcome.releaseBefore)
+            if unfinished || remote.release != release || repair { try checkRemoteRedeye(ssh) }
             if unfinished {
                 try finishStoppedRun(ssh, progress, &outcome)
             } else if remote.release == release, repair {

@@ -104,6 +104,8 @@ public final class Rollout: Sendable {
         public var changes: [String]
         /// With `content`: the content diff from the host's release (nil when that release is unknown here).
         public var content: [ContentDiff]?
+        /// What the host's `redeye --version` answered (a deploy needs one that speaks its contract).
+        public var redeye: String?
         public var error: String?
     }
 
@@ -120,9 +122,13 @@ public final class Rollout: Sendable {
                 let step = HostDeploy(
                     target: target, version: version, deployment: 0, settings: settings, journal: nil,
                     log: { _, _ in })
-                let remote = try HostDeploy.inspect(try step.connect(), root: target.plan.install.root)
+                let connection = try step.connect()
+                let remote = try HostDeploy.inspect(connection, root: target.plan.install.root)
                 item.current = remote.release
                 item.changes = Rollout.changes(from: remote.manifest, to: version.manifest)
+                item.redeye = try step.checkRemoteRedeye(connection)
+            } catch let failure as HostDeploy.StepFailure {
+                item.error = failure.message
             } catch {
                 item.error = "\(error)"
             }

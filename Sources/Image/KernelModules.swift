@@ -77,10 +77,14 @@ public struct KernelModules: Sendable {
         return depends.split(separator: ",").map(String.init).filter { !$0.isEmpty }
     }
 
-    /// The NUL-separated `key=value` strings of an ELF64 little-endian object's `.modinfo` section.
     static func modinfo(_ path: String) throws(ImageError) -> [String] {
         guard let data = FileManager.default.contents(atPath: path) else { throw ImageError("cannot read \(path)") }
-        let bytes = [UInt8](data)
+        return try modinfo(bytes: [UInt8](data), path: path)
+    }
+
+    /// The NUL-separated `key=value` strings of an ELF64 little-endian object's `.modinfo` section. Every offset
+    /// is checked against the bytes there are (a module file is input like any other).
+    public static func modinfo(bytes: [UInt8], path: String) throws(ImageError) -> [String] {
         func bad(_ why: String) -> ImageError { ImageError("\(path): \(why) (not a kernel module?)") }
         func integer(_ offset: Int, _ size: Int) throws(ImageError) -> Int {
             guard offset >= 0, offset + size <= bytes.count else { throw bad("truncated ELF header") }
@@ -94,10 +98,17 @@ public struct KernelModules: Sendable {
         let entrySize = try integer(0x3a, 2)
         let count = try integer(0x3c, 2)
         let namesIndex = try integer(0x3e, 2)
-        guard entrySize >= 64, count > 0, count < 1 << 16, namesIndex < count else { throw bad("bad section table") }
+        // Bounded before any sum, so no offset the file gives can overflow one.
+        guard (0...bytes.count).contains(sectionOffset), (64...4096).contains(entrySize), count > 0, count < 1 << 16,
+            namesIndex < count
+        else { throw bad("bad section table") }
         func section(_ index: Int) throws(ImageError) -> (name: Int, offset: Int, size: Int) {
             let base = sectionOffset + index * entrySize
-            return (try integer(base, 4), try integer(base + 0x18, 8), try integer(base + 0x20, 8))
+            let found = (try integer(base, 4), try integer(base + 0x18, 8), try integer(base + 0x20, 8))
+            guard (0...bytes.count).contains(found.0), (0...bytes.count).contains(found.1),
+                (0...bytes.count).contains(found.2)
+            else { throw bad("section \(index) lies outside the file") }
+            return found
         }
         let names = try section(namesIndex)
         for index in 0..<count {

@@ -2,10 +2,11 @@ import ArgumentParser
 import Bundles
 import Failures
 import Glibc
+import InstallRoot
 
 /// The `redeye` command line: a thin layer over the library targets, one file per command group.
 public struct Redeye: ParsableCommand {
-    public static let version = "0.1.0"
+    public static let version = RedeyeVersion.current
 
     public static let configuration = CommandConfiguration(
         commandName: "redeye",

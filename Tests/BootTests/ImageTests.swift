@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Image
 import TestSupport
 import Testing
 
@@ -118,5 +119,34 @@ func makeTrustRoot(in dir: String, allowedSigners: String, knownHosts: String, c
         let missing = try build(["--module", "e1000"])
         #expect(missing.stderr.contains("known_hosts is missing (it is required)"), "\(missing.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/out"), "nothing written")
+    }
+
+    /// A module's .modinfo is read with every offset checked: a truncated, foreign or lying file is one error,
+    /// never a crash (the fuzz target `modinfo` runs the same code).
+    @Test func moduleInfoIsReadWithEveryOffsetChecked() throws {
+        let module = repositoryRoot + "/Tests/Fuzz/corpus/modinfo/mdio_devres.ko"
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: module)))
+        let info = try KernelModules.modinfo(bytes: bytes, path: "mdio_devres.ko")
+        #expect(info.contains("name=mdio_devres"), "\(info)")
+        #expect(info.contains { $0.hasPrefix("depends=") })
+        func refusal(_ bytes: [UInt8]) -> String {
+            do {
+                _ = try KernelModules.modinfo(bytes: bytes, path: "m.ko")
+                return "accepted"
+            } catch {
+                return error.description
+            }
+        }
+        #expect(refusal(Array(bytes.prefix(100))).contains("m.ko: "), "truncated")
+        #expect(
+            refusal(Array("not an ELF file at all, but long enough to have a header of sixty-four bytes".utf8))
+                .contains("no ELF magic"))
+        var lying = bytes
+        for i in 0x28..<0x30 { lying[i] = 0xff }  // the section table "at" the end of the address space
+        #expect(refusal(lying).contains("bad section table"))
+        var outside = bytes
+        let table = Int(bytes[0x28]) | Int(bytes[0x29]) << 8 | Int(bytes[0x2a]) << 16 | Int(bytes[0x2b]) << 24
+        for i in 0..<8 { outside[table + 64 + 0x18 + i] = 0xff }  // section 1's offset
+        #expect(refusal(outside).contains("lies outside the file"), "\(refusal(outside))")
     }
 }

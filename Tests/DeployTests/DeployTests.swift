@@ -422,6 +422,44 @@ struct Summary: Decodable {
 
     /// A hostile host answering a deploy: one floods the deployer with output (kept to a bound, the host fails
     /// naming it), one exits 0 without the report that says it switched (a failure, never a success).
+    /// A host whose `redeye` is missing or speaks another contract is refused at inspect, before its drain
+    /// (it would fail at the switch otherwise, drained); `--plan` says so first.
+    @Test func aHostWithoutACompatibleRedeyeIsRefusedBeforeItsDrain() throws {
+        let drains = "/tmp/redeye-drains-\(UUID().uuidString)"
+        let fleet = try Fleet(hosts: 2, drain: "echo {{name}} >> \(drains)")
+        defer {
+            fleet.remove()
+            try? FileManager.default.removeItem(atPath: drains)
+        }
+        let old = fleet.dir + "/old-redeye"
+        try """
+        #!/bin/sh
+        [ "$1" = --version ] && { echo 0.0.9; exit 0; }
+        exec '\(redeyeBinary)' "$@"
+
+        """.write(toFile: old, atomically: true, encoding: .utf8)
+        chmod(old, 0o755)
+        let plan = try fleet.deploy(["web", "--ref", "v1", "--plan", "--json"], remoteRedeye: old)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(
+            plan.stdout.contains("answered version '0.0.9', which does not speak this deployer's contract"),
+            "\(plan.stdout)")
+        let refused = try Summary(try fleet.deploy(["web", "--ref", "v1", "--yes", "--json"], remoteRedeye: old))
+        let missing = try Summary(
+            try fleet.deploy(["web", "--ref", "v1", "--yes", "--json"], remoteRedeye: fleet.dir + "/no-such-redeye"))
+        #expect(!FileManager.default.fileExists(atPath: drains), "no host was drained")
+        for (summary, why) in [
+            (refused, "does not speak this deployer's contract"), (missing, "is not installed on the host"),
+        ] {
+            for name in fleet.names {
+                let host = summary.host(name)
+                #expect(host?.state == "failed" && host?.step == "inspect", "\(name): \(host?.error ?? "")")
+                #expect(host?.error?.contains(why) == true, "\(host?.error ?? "")")
+                #expect(fleet.current(name) == nil)
+            }
+        }
+    }
+
     @Test func aHostileHostCannotFloodTheDeployerOrClaimASwitchItDidNotReport() throws {
         let fleet = try Fleet(hosts: 3)
         defer { fleet.remove() }

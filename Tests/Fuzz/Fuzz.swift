@@ -3,6 +3,7 @@
 // modules (scripts/fuzz); internal parsers are reached through @testable imports (-enable-testing).
 
 import Foundation
+import Image
 
 @testable import Boot
 @testable import Bundles
@@ -131,6 +132,7 @@ let targets: [String: ([UInt8]) -> Void] = [
         _ = RecordSort.parse(text)
     },
     "schema": { bytes in _ = try? SchemaLoader().load(sources: [(name: "s.yaml", bytes: bytes)]) },
+    "modinfo": { bytes in _ = try? KernelModules.modinfo(bytes: bytes, path: "m.ko") },
     "plans": { bytes in
         // A plans tree whose pins.yaml (or role file, or hosts file) is the input.
         let site = Array("bundles: file:///srv/bundles\n".utf8)

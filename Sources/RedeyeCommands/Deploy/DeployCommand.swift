@@ -125,7 +125,7 @@ struct DeployCommand: ParsableCommand {
             print(batch.key == 0 ? "window:" : "batch \(batch.key):")
             for h in batch.value {
                 if let error = h.error {
-                    print("  \(h.host): unreachable: \(error)")
+                    print("  \(h.host): \(h.current == nil && h.changes.isEmpty ? "unreachable: " : "")\(error)")
                 } else if h.current == h.target {
                     print("  \(h.host): already runs \(h.target)")
                 } else {
