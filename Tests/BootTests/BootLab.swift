@@ -146,12 +146,8 @@ final class BootLab: @unchecked Sendable {
         try ip("-n", server, "link", "set", "h\(index)", "master", "br0", "up")
         try ip("-n", namespace, "link", "set", "eth0", "up")
         let root = dir + "/hosts/h\(index)"
-        let etc = root + "/etc/redeye"
-        try FileManager.default.createDirectory(atPath: etc, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: allowedSigners, toPath: etc + "/allowed_signers")
-        try FileManager.default.copyItem(atPath: knownHosts, toPath: etc + "/known_hosts")
-        try FileManager.default.copyItem(atPath: clientKey, toPath: etc + "/id_ed25519")
-        try FileManager.default.copyItem(atPath: clientKey + ".pub", toPath: etc + "/id_ed25519.pub")
+        try makeTrustRoot(
+            at: root + "/etc/redeye", allowedSigners: allowedSigners, knownHosts: knownHosts, clientKey: clientKey)
         try FileManager.default.createDirectory(atPath: root + "/usr/share/redeye", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: repositoryRoot + "/Schemas", toPath: root + "/usr/share/redeye/schema")
         try "quiet\n".write(toFile: root + "/cmdline", atomically: true, encoding: .utf8)

@@ -12,9 +12,10 @@ func testKernelPackage() throws -> String {
     return found.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
-/// A trust root as an operator keeps one: the signers, the git server's host key, the agent's key.
-func makeTrustRoot(in dir: String, allowedSigners: String, knownHosts: String, clientKey: String) throws -> String {
-    let trust = dir + "/trust"
+/// A trust root as an operator keeps one (or an image holds it, in etc/redeye): the signers, the git server's
+/// host key, the agent's key.
+@discardableResult
+func makeTrustRoot(at trust: String, allowedSigners: String, knownHosts: String, clientKey: String) throws -> String {
     try FileManager.default.createDirectory(atPath: trust, withIntermediateDirectories: true)
     try FileManager.default.copyItem(atPath: allowedSigners, toPath: trust + "/allowed_signers")
     try FileManager.default.copyItem(atPath: knownHosts, toPath: trust + "/known_hosts")
@@ -36,7 +37,7 @@ func makeTrustRoot(in dir: String, allowedSigners: String, knownHosts: String, c
         try "[10.213.0.1]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\n".write(
             toFile: dir + "/known", atomically: true, encoding: .utf8)
         let trust = try makeTrustRoot(
-            in: dir, allowedSigners: dir + "/signers", knownHosts: dir + "/known", clientKey: key)
+            at: dir + "/trust", allowedSigners: dir + "/signers", knownHosts: dir + "/known", clientKey: key)
         let built = try runRedeye([
             "image", "build", "--kernel", try testKernelPackage(), "--trust", trust, "--out", dir + "/out",
             "--module", "virtio_net", "--module", "e1000", "--json",
@@ -99,7 +100,7 @@ func makeTrustRoot(in dir: String, allowedSigners: String, knownHosts: String, c
         try "signers\n".write(toFile: dir + "/signers", atomically: true, encoding: .utf8)
         try "known\n".write(toFile: dir + "/known", atomically: true, encoding: .utf8)
         let trust = try makeTrustRoot(
-            in: dir, allowedSigners: dir + "/signers", knownHosts: dir + "/known", clientKey: key)
+            at: dir + "/trust", allowedSigners: dir + "/signers", knownHosts: dir + "/known", clientKey: key)
         let kernel = try testKernelPackage()
         func build(_ extra: [String], kernel: String = kernel) throws -> CommandResult {
             try runRedeye(["image", "build", "--kernel", kernel, "--trust", trust, "--out", dir + "/out"] + extra)

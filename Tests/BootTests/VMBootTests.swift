@@ -53,7 +53,8 @@ final class VMLab: @unchecked Sendable {
         self.lab = lab
         image = lab.dir + "/netboot"
         let trust = try makeTrustRoot(
-            in: lab.dir, allowedSigners: lab.allowedSigners, knownHosts: lab.knownHosts, clientKey: lab.clientKey)
+            at: lab.dir + "/trust", allowedSigners: lab.allowedSigners, knownHosts: lab.knownHosts,
+            clientKey: lab.clientKey)
         // The inventory's password, as an operator bakes it into an image (never into the plans).
         try "PGPASSWORD=\(ProcessInfo.processInfo.environment["PGPASSWORD"] ?? "")\n".write(
             toFile: trust + "/inventory.env", atomically: true, encoding: .utf8)
