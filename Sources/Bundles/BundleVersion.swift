@@ -72,7 +72,7 @@ public final class BundleVersion: @unchecked Sendable {
     /// With `verifyContent`, every file of the commit is checked against the manifest here (kinds, link targets,
     /// nothing extra, every sha256), for callers that send content elsewhere instead of installing it.
     /// With `pin`, the ref must resolve to the pinned commit, whose manifest has the pinned digest; anything else
-    /// is refused before a file of it is read.
+    /// is refused before a file of it is read. A cache that holds the pinned commit already is not fetched again.
     public static func fetch(
         _ url: String, ref: String, cache: String, hostKeys: HostKeyPolicy, sshKey: String?,
         verifyContent: Bool = false, fetchLimit: Int = defaultFetchLimit, pin: BundlePin? = nil
@@ -83,6 +83,9 @@ public final class BundleVersion: @unchecked Sendable {
             )
         }
         let repository: Repository
+        // The pinned commit, when the cache holds it already: nothing to fetch. Trust comes from the pin in the
+        // signed plans, not from the server, so a reboot (or a re-deploy) of the same version asks no server.
+        var cachedPin: ObjectID?
         do {
             if let path = localRepositoryPath(url) {
                 // A repository on this machine is read where it is, as `git clone` of a local path links its
@@ -92,8 +95,12 @@ public final class BundleVersion: @unchecked Sendable {
                 repository = try Repository.open(path)
             } else {
                 repository = try Repository.openOrCreate(cache)
-                try repository.fetchAll(
-                    from: url, ssh: SSHTransport(policy: hostKeys, privateKey: sshKey), limit: fetchLimit)
+                if let pin, let id = try? repository.resolveCommit(pin.commit), id.hex == pin.commit {
+                    cachedPin = id
+                } else {
+                    try repository.fetchAll(
+                        from: url, ssh: SSHTransport(policy: hostKeys, privateKey: sshKey), limit: fetchLimit)
+                }
             }
         } catch {
             if error.message.contains("safe.directory") || error.message.contains("not owned by current user") {
@@ -104,10 +111,14 @@ public final class BundleVersion: @unchecked Sendable {
             throw BundleError("cannot fetch the bundle repository \(url): \(error.message)")
         }
         let commit: ObjectID
-        do {
-            commit = try repository.resolveCommit(ref)
-        } catch {
-            throw BundleError("\(url) has no ref '\(ref)'")
+        if let cachedPin {
+            commit = cachedPin
+        } else {
+            do {
+                commit = try repository.resolveCommit(ref)
+            } catch {
+                throw BundleError("\(url) has no ref '\(ref)'")
+            }
         }
         if let pin, commit.hex != pin.commit {
             throw BundleError(

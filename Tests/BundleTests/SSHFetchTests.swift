@@ -1,5 +1,7 @@
 import Bundles
 import Foundation
+import Git
+import SSH
 import TestSupport
 import Testing
 
@@ -49,6 +51,38 @@ import Testing
         let unknown = failure { _ = try installer.install(repository: url, ref: "v1") }
         #expect(unknown?.contains("refusing an unknown host key") == true, "\(unknown ?? "installed!")")
         #expect(installer.currentRelease() == nil)
+        #expect(world.leftovers().isEmpty)
+    }
+
+    /// A reboot asks no server for a version it holds: the pin in the signed plans is the trust, and the cache has
+    /// the pinned commit. A pin the cache does not hold still fetches, and a wrong manifest digest is refused.
+    @Test func aPinnedVersionInTheCacheIsNotFetchedAgain() throws {
+        let world = try InstallWorld()
+        defer { world.remove() }
+        let sshd = try TestSSHD()
+        var installer = world.installer
+        installer.knownHosts = [sshd.knownHosts]
+        installer.sshKey = sshd.userKey
+        let url = "ssh://root@127.0.0.1:\(sshd.port)\(world.repo)"
+        func pin(_ ref: String) throws -> BundlePin {
+            try BundleVersion.fetch(
+                world.repo, ref: ref, cache: world.dir + "/unused.git", hostKeys: HostKeyPolicy(files: []), sshKey: nil
+            ).pin
+        }
+        let v1 = try pin("v1")
+        let v2 = try pin("v2")
+        #expect(try installer.install(repository: url, ref: "v1", pin: v1).filesWritten == 2)
+        sshd.stop()  // the server is gone: what the cache holds is installed from it
+        #expect(try installer.install(repository: url, ref: "v1", pin: v1).alreadyCurrent)
+        #expect(try installer.install(repository: url, ref: "v2", pin: v2).filesWritten == 1)
+
+        let absent = BundlePin(commit: String(repeating: "ab", count: 20), manifestSHA256: v2.manifestSHA256)
+        let unfetched = failure { _ = try installer.install(repository: url, ref: "v2", pin: absent) }
+        #expect(unfetched?.contains("cannot fetch the bundle repository \(url)") == true, "\(unfetched ?? "")")
+        let forged = BundlePin(commit: v1.commit, manifestSHA256: v2.manifestSHA256)
+        let refused = failure { _ = try installer.install(repository: url, ref: "v1", pin: forged) }
+        #expect(refused?.contains("does not have the SHA-256 the signed plans pin") == true, "\(refused ?? "")")
+        #expect(installer.currentRelease() != nil)
         #expect(world.leftovers().isEmpty)
     }
 
