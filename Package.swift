@@ -6,11 +6,12 @@ import PackageDescription
 /// Layers (a lower layer never imports a higher one):
 ///   C modules    CYAML CGit2 CSSH2 CSQLite CLibPQ   module maps over the system libraries
 ///   C modules    … CCrypto (libcrypto, for SHA-256), CLinux (glibc's GNU-only calls: syncfs, openat2), CZlib
-///                (zlib, for the netboot image's gzip)
+///                (zlib, for the netboot image's gzip), CTLS (libssl, for https)
 ///   wrappers     FileSystem                         directories by descriptor: no symlink followed beneath a root
 ///   wrappers     Failures                           the kinds of failure errors classify themselves by
 ///   wrappers     YAML  Git   SSH   Database  Digest owning Swift types, typed errors
 ///   network      Net                                TCP connect with a deadline, a small HTTP/1.1 client
+///   network      TLS                                TLS client on the system OpenSSL: verified certificates
 ///   capability   Settings                           redeye.yaml and REDEYE_* variables: the operator's settings
 ///   capability   Schema, Inventory                  schemagen and primary-key record access
 ///   capability   Plan, Bundles, Service              role plans in git, least-bit installs, starting services
@@ -32,11 +33,12 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CTLS", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CLinux"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         .target(name: "YAML", dependencies: ["CYAML"]),
-        .target(name: "Git", dependencies: ["CGit2"]),
+        .target(name: "Git", dependencies: ["CGit2", "TLS"]),
         .target(name: "FileSystem", dependencies: ["CLinux"]),
         .target(name: "Failures"),
         .target(name: "Settings", dependencies: ["YAML", "FileSystem"]),
@@ -44,6 +46,7 @@ let package = Package(
         .target(name: "Spawn", dependencies: ["CLinux", "FileSystem"]),
         .target(name: "Net", dependencies: ["FileSystem"]),
         .target(name: "SSH", dependencies: ["CSSH2", "Net", "FileSystem"]),
+        .target(name: "TLS", dependencies: ["CTLS", "Net", "FileSystem"]),
         .target(name: "Digest", dependencies: ["CCrypto"]),
         .target(name: "Signing", dependencies: ["CCrypto", "Digest", "FileSystem"]),
         .target(name: "Database", dependencies: ["CSQLite", "CLibPQ"]),
@@ -53,7 +56,7 @@ let package = Package(
         .target(
             name: "Bundles",
             dependencies: [
-                "YAML", "Git", "SSH", "Digest", "FileSystem", "InstallRoot", "Spawn", "Service", "Failures",
+                "YAML", "Git", "SSH", "Digest", "FileSystem", "InstallRoot", "Spawn", "Service", "Failures", "Signing",
             ]),
         .target(name: "Service", dependencies: ["InstallRoot", "Spawn", "FileSystem"]),
         .target(

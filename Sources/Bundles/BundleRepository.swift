@@ -1,5 +1,6 @@
 import Foundation
 import Git
+import Signing
 
 /// Bundles versioned in git: each version is a commit of the tree and its manifest, with an annotated tag.
 public struct BundleRepository {
@@ -24,11 +25,13 @@ public struct BundleRepository {
         return (manifest, found)
     }
 
-    /// Verifies the directory, commits it with its manifest on `branch`, and tags the commit.
-    public func commit(directory: String, tag: String, message: String, author: GitPerson, branch: String = "main")
-        throws
-        -> ObjectID
-    {
+    /// Verifies the directory, commits it with its manifest on `branch`, and tags the commit; with `signer`, the
+    /// tag is SSH-signed (namespace "git") as `git tag -s` with `gpg.format=ssh` signs, so `git verify-tag` and
+    /// ``verifyTag(_:allowedSigners:now:)`` accept it.
+    public func commit(
+        directory: String, tag: String, message: String, author: GitPerson, branch: String = "main",
+        signer: (any SSHSigner)? = nil
+    ) throws -> ObjectID {
         if (try? repository.resolveCommit("refs/tags/" + tag)) != nil {
             throw BundleError("tag '\(tag)' already exists: a bundle version is never replaced")
         }
@@ -54,8 +57,60 @@ public struct BundleRepository {
         files[Manifest.fileName] = GitFile(contents: Array(manifestData))
         let tip = try repository.branchTip(branch)
         let id = try repository.commit(files: files, message: message, author: author, branch: branch) ?? tip!
-        try repository.createTag(tag, commit: id, tagger: author, message: message)
+        try repository.createTag(
+            tag, commit: id, tagger: author, message: message,
+            sign: signer.map { signer in
+                { content in try SSHSignature.sign(content, namespace: "git", with: signer).armored }
+            })
         return id
+    }
+
+    /// Who signed a bundle tag, and the commit it names.
+    public struct TagVerification: Sendable {
+        public var tag: String
+        public var commit: ObjectID
+        public var principals: [String]
+        public var key: SSHPublicKey
+    }
+
+    /// Verifies that annotated tag `tag` carries a valid SSH signature in namespace "git" by a key the
+    /// allowed-signers file trusts both at the tag's time and now. Throws with the reason otherwise.
+    public func verifyTag(_ tag: String, allowedSigners: AllowedSigners, now: Date = Date()) throws
+        -> TagVerification
+    {
+        let found: TagObject?
+        do {
+            found = try repository.tag(tag)
+        } catch {
+            throw BundleError(error.message)
+        }
+        guard let object = found else { throw BundleError("there is no tag '\(tag)'") }
+        guard let signature = object.signature else { throw BundleError("tag '\(tag)' is not signed") }
+        guard signature.format == .ssh else {
+            throw BundleError(
+                "tag '\(tag)' is signed with PGP, not an SSH key: it cannot be checked against allowed signers")
+        }
+        let parsed: SSHSignature
+        do {
+            parsed = try SSHSignature(armored: signature.armored)
+        } catch {
+            throw BundleError("tag '\(tag)': \(error)")
+        }
+        guard parsed.namespace == "git" else {
+            throw BundleError("tag '\(tag)' is signed for namespace '\(parsed.namespace)', not 'git'")
+        }
+        let signedAt = Date(timeIntervalSince1970: TimeInterval(object.tagger?.time ?? 0))
+        let entry: AllowedSigners.Entry
+        do {
+            entry = try allowedSigners.trust(parsed.publicKey, namespace: "git", at: signedAt).get()
+            _ = try allowedSigners.trust(parsed.publicKey, namespace: "git", at: now).get()
+        } catch {
+            throw BundleError("tag '\(tag)': \(error)")
+        }
+        guard parsed.isValid(for: signature.signed) else {
+            throw BundleError("tag '\(tag)': the signature by \(parsed.publicKey) does not match the tag's content")
+        }
+        return TagVerification(tag: tag, commit: object.commit, principals: entry.principals, key: parsed.publicKey)
     }
 
     /// The manifest of a version.

@@ -10,29 +10,6 @@ public struct TagInfo: Sendable {
 }
 
 extension Repository {
-    /// Creates an annotated tag; an existing tag of that name is an error (tags are never moved).
-    @discardableResult
-    public func createTag(_ name: String, commit: ObjectID, tagger: GitPerson, message: String) throws(GitError)
-        -> ObjectID
-    {
-        var object: OpaquePointer?
-        var oid = commit.raw
-        try check(git_object_lookup(&object, handle, &oid, GIT_OBJECT_COMMIT), "find commit \(commit.short)")
-        defer { git_object_free(object) }
-        var signature: UnsafeMutablePointer<git_signature>?
-        try check(git_signature_new(&signature, tagger.name, tagger.email, tagger.time, 0), "make the tagger")
-        defer { git_signature_free(signature) }
-        var tagID = git_oid()
-        let code = git_tag_create(&tagID, handle, name, object, signature, message, 0)
-        if code == GIT_EEXISTS.rawValue {
-            throw GitError(
-                code: code, errorClass: 0, message: "tag '\(name)' already exists (tags are never moved)",
-                operation: "tag \(name)")
-        }
-        try check(code, "tag \(name)")
-        return ObjectID(tagID)
-    }
-
     /// Every tag with the commit it names, sorted by name.
     public func tags() throws(GitError) -> [TagInfo] {
         var names = git_strarray()

@@ -112,22 +112,3 @@ public struct PlanRepository {
         return Verification(commit: id, principals: entry.principals, key: signature.publicKey)
     }
 }
-
-/// Finds the signer a `--sign-key` names: a private key file (used directly when unencrypted) or a
-/// public key / encrypted key whose private half ssh-agent holds.
-public func loadSigner(keyPath: String, agentSocket: String? = nil) throws -> any SSHSigner {
-    if keyPath.hasSuffix(".pub") {
-        let text = try String(contentsOfFile: keyPath, encoding: .utf8)
-        return try SSHAgent(socketPath: agentSocket).signer(for: try SSHPublicKey(openSSH: text))
-    }
-    switch try SSHPrivateKey.load(path: keyPath) {
-    case .key(let key): return key
-    case .encrypted(let publicKey):
-        do {
-            return try SSHAgent(socketPath: agentSocket).signer(for: publicKey)
-        } catch {
-            throw SigningError(
-                "\(keyPath) is encrypted and ssh-agent cannot sign with it: \(error) (add it with ssh-add)")
-        }
-    }
-}

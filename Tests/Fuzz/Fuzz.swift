@@ -7,6 +7,7 @@ import Image
 
 @testable import Boot
 @testable import Bundles
+@testable import Git
 @testable import Inventory
 @testable import Net
 @testable import Plan
@@ -114,6 +115,16 @@ let targets: [String: ([UInt8]) -> Void] = [
         }
     },
     "sshsig": { bytes in _ = try? SSHSignature(armored: String(decoding: bytes, as: UTF8.self)) },
+    // A raw tag object as a repository holds it: the signature block is found as git finds it, what it signs is
+    // exactly the bytes before it, and the block is read as an SSH signature and checked.
+    "tag": { bytes in
+        guard let found = Repository.tagSignature(in: bytes) else { return }
+        precondition(
+            found.signed.count < bytes.count && bytes.starts(with: found.signed), "signed part is not a prefix")
+        if found.format == .ssh, let signature = try? SSHSignature(armored: found.armored) {
+            _ = signature.isValid(for: found.signed)
+        }
+    },
     "ssh-keys": { bytes in
         let text = String(decoding: bytes, as: UTF8.self)
         _ = try? SSHPublicKey(openSSH: text)
