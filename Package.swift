@@ -94,7 +94,8 @@ let package = Package(
             ]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "TestSupport"]),
         .testTarget(
-            name: "BundleTests", dependencies: ["Bundles", "Git", "FileSystem", "Spawn", "CLinux", "TestSupport"]),
+            name: "BundleTests",
+            dependencies: ["Bundles", "Git", "TLS", "SSH", "Signing", "FileSystem", "Spawn", "CLinux", "TestSupport"]),
         .testTarget(name: "DeployTests", dependencies: ["Deploy", "Bundles", "SSH", "TestSupport"]),
         .testTarget(name: "BootTests", dependencies: ["Boot", "Plan", "Image", "TestSupport"]),
         .testTarget(name: "PlanTests", dependencies: ["Plan", "Git", "Signing", "Inventory", "Schema", "TestSupport"]),

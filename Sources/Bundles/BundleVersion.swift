@@ -68,20 +68,17 @@ public final class BundleVersion: @unchecked Sendable {
     }
 
     /// Fetches `url` through libgit2 into the cache repository at `cache` and reads `ref` from it.
-    /// https:// is refused: this platform's libgit2 does not check server certificates.
+    /// Over https the server's certificate is verified against `https.trust` (Redeye's TLS stream); plain
+    /// http:// is refused.
     /// With `verifyContent`, every file of the commit is checked against the manifest here (kinds, link targets,
     /// nothing extra, every sha256), for callers that send content elsewhere instead of installing it.
     /// With `pin`, the ref must resolve to the pinned commit, whose manifest has the pinned digest; anything else
     /// is refused before a file of it is read. A cache that holds the pinned commit already is not fetched again.
     public static func fetch(
         _ url: String, ref: String, cache: String, hostKeys: HostKeyPolicy, sshKey: String?,
-        verifyContent: Bool = false, fetchLimit: Int = defaultFetchLimit, pin: BundlePin? = nil
+        https: HTTPSTransport = HTTPSTransport(), verifyContent: Bool = false, fetchLimit: Int = defaultFetchLimit,
+        pin: BundlePin? = nil
     ) throws -> BundleVersion {
-        if url.hasPrefix("https://") || url.hasPrefix("http://") {
-            throw BundleError(
-                "refusing \(url): this platform's libgit2 (1.5, mbedTLS) accepts any https server certificate (tested), so the bundle could come from anyone; use ssh:// (host keys are checked) or a local path"
-            )
-        }
         let repository: Repository
         // The pinned commit, when the cache holds it already: nothing to fetch. Trust comes from the pin in the
         // signed plans, not from the server, so a reboot (or a re-deploy) of the same version asks no server.
@@ -99,7 +96,8 @@ public final class BundleVersion: @unchecked Sendable {
                     cachedPin = id
                 } else {
                     try repository.fetchAll(
-                        from: url, ssh: SSHTransport(policy: hostKeys, privateKey: sshKey), limit: fetchLimit)
+                        from: url, ssh: SSHTransport(policy: hostKeys, privateKey: sshKey), https: https,
+                        limit: fetchLimit)
                 }
             }
         } catch {

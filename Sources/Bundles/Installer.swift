@@ -30,6 +30,8 @@ public struct BundleInstaller {
     public var knownHosts: [String] = KnownHosts.defaultFiles
     /// A private key for SSH; nil uses ssh-agent.
     public var sshKey: String?
+    /// The CA certificates and token for https:// repositories.
+    public var https = HTTPSTransport()
     /// The accounts the plans give this root's files to (`install.user`, `install.group`); nil where no plans
     /// speak (a hand-run `bundle install` without --user): then the manifest's owners stand as they are.
     public var accounts: InstallAccounts?
@@ -96,7 +98,7 @@ public struct BundleInstaller {
         progress("fetching \(url)")
         let version = try BundleVersion.fetch(
             url, ref: ref, cache: stateDirectory + "/cache.git", hostKeys: HostKeyPolicy(files: knownHosts),
-            sshKey: sshKey, pin: pin)
+            sshKey: sshKey, https: https, pin: pin)
         let commit = version.commit
         let cache = version.repository
         // The fetch parsed and checked the manifest already: for a bundle of 10,000 files that is most of a

@@ -13,6 +13,8 @@ public struct GitError: Error, Sendable, CustomStringConvertible {
 
     public enum Refusal: Sendable {
         case hostKey, tooLarge, credentials
+        /// An https server whose certificate did not verify (or plain http, which has none).
+        case certificate
     }
 
     public var description: String { "\(operation): \(message) (libgit2 error \(code))" }

@@ -1,5 +1,6 @@
 import CGit2
 import Glibc
+import TLS
 
 /// How to reach a remote over SSH: which host keys to trust and how to authenticate.
 public struct SSHTransport: Sendable {
@@ -14,17 +15,35 @@ public struct SSHTransport: Sendable {
     }
 }
 
+/// How to reach a remote over https://: which certificates to trust and the token to authenticate with.
+public struct HTTPSTransport: Sendable {
+    public var trust: TLSTrust
+    /// A token (a personal access token, a deploy token) sent as the password of HTTP basic authentication when
+    /// the server asks; never put in a URL.
+    public var token: String?
+    /// The user name sent with the token when the URL names none (GitHub, GitLab and Gitea accept any).
+    public var tokenUser: String
+
+    public init(trust: TLSTrust = TLSTrust(), token: String? = nil, tokenUser: String = "x-access-token") {
+        self.trust = trust
+        self.token = token
+        self.tokenUser = tokenUser
+    }
+}
+
 /// State the C callbacks of one fetch share, passed through libgit2's payload pointer.
 final class FetchContext {
     let transport: SSHTransport?
+    let https: HTTPSTransport
     let port: Int
     let limit: Int
     var credentialAttempts = 0
     var refusal: String?
     var refusalKind: GitError.Refusal = .hostKey
 
-    init(transport: SSHTransport?, port: Int, limit: Int) {
+    init(transport: SSHTransport?, https: HTTPSTransport, port: Int, limit: Int) {
         self.transport = transport
+        self.https = https
         self.port = port
         self.limit = limit
     }
@@ -32,13 +51,23 @@ final class FetchContext {
 
 extension Repository {
     /// Fetches every branch and tag of `url` (a path, file://, ssh:// or https:// URL) into this repository.
-    /// Over SSH the server's key must pass `ssh.checkHostKey`; without `ssh`, SSH remotes are refused. A remote
-    /// that sends more than `limit` bytes is cut off: nothing unverified is read without a bound.
-    public func fetchAll(from url: String, ssh: SSHTransport?, limit: Int) throws(GitError) {
+    /// Over SSH the server's key must pass `ssh.checkHostKey`; without `ssh`, SSH remotes are refused. Over
+    /// https the server's certificate must verify against `https.trust` for the URL's host (Redeye's TLS stream,
+    /// never libgit2's own); plain http:// is refused. A remote that sends more than `limit` bytes is cut off:
+    /// nothing unverified is read without a bound.
+    public func fetchAll(
+        from url: String, ssh: SSHTransport?, https: HTTPSTransport = HTTPSTransport(), limit: Int
+    ) throws(GitError) {
+        if url.lowercased().hasPrefix("http://") {
+            throw GitError(
+                code: -1, errorClass: 0,
+                message: "plain http:// is refused: use https:// (the server's certificate is checked) or ssh://",
+                operation: "fetch \(url)", refusal: .certificate)
+        }
         var remote: OpaquePointer?
         try check(git_remote_create_anonymous(&remote, handle, url), "open remote \(url)")
         defer { git_remote_free(remote) }
-        let context = FetchContext(transport: ssh, port: Repository.sshPort(url), limit: limit)
+        let context = FetchContext(transport: ssh, https: https, port: Repository.sshPort(url), limit: limit)
         var options = git_fetch_options()
         git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
         options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
@@ -74,9 +103,24 @@ extension Repository {
             }
             return 0
         }
-        options.callbacks.credentials = { out, _, userFromURL, _, payload in
+        options.callbacks.credentials = { out, _, userFromURL, allowed, payload in
             let context = Unmanaged<FetchContext>.fromOpaque(payload!).takeUnretainedValue()
             context.credentialAttempts += 1
+            if allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0 {
+                guard let token = context.https.token else {
+                    context.refusal =
+                        "the server asks for credentials: give a token (--token-file, or REDEYE_GIT_TOKEN)"
+                    context.refusalKind = .credentials
+                    return GIT_EUSER.rawValue
+                }
+                guard context.credentialAttempts == 1 else {
+                    context.refusal = "the server refused the token"
+                    context.refusalKind = .credentials
+                    return GIT_EUSER.rawValue
+                }
+                let user = userFromURL.map { String(cString: $0) } ?? context.https.tokenUser
+                return git_credential_userpass_plaintext_new(out, user, token)
+            }
             guard context.credentialAttempts <= 3 else {
                 context.refusal = "the server refused every key offered"
                 context.refusalKind = .credentials
@@ -91,11 +135,19 @@ extension Repository {
         let specs = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
         var cStrings = specs.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
-        let code = withExtendedLifetime(context) {
-            cStrings.withUnsafeMutableBufferPointer { buffer -> Int32 in
-                var array = git_strarray(strings: buffer.baseAddress, count: buffer.count)
-                return git_remote_fetch(remote, &array, &options, "redeye fetch")
+        let (code, certificateRefusal) = TLSStreams.with(https.trust) { session in
+            let code = withExtendedLifetime(context) {
+                cStrings.withUnsafeMutableBufferPointer { buffer -> Int32 in
+                    var array = git_strarray(strings: buffer.baseAddress, count: buffer.count)
+                    return git_remote_fetch(remote, &array, &options, "redeye fetch")
+                }
             }
+            return (code, session.certificateRefusal)
+        }
+        if code < 0, let certificateRefusal {
+            throw GitError(
+                code: code, errorClass: 0, message: certificateRefusal, operation: "fetch \(url)",
+                refusal: .certificate)
         }
         if code < 0, let refusal = context.refusal {
             throw GitError(

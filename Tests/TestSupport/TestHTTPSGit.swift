@@ -1,0 +1,196 @@
+import Foundation
+import Glibc
+
+/// A test certificate authority made with the openssl command line, and certificates it (or nobody) signs.
+public struct TestCA: Sendable {
+    public let dir: String
+    public var certificate: String { dir + "/ca.pem" }
+    var key: String { dir + "/ca.key" }
+
+    public init(in parent: String, name: String = "ca") throws {
+        dir = parent + "/" + name
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Self.openssl([
+            "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-keyout", key, "-out", certificate, "-subj", "/CN=Redeye Test CA \(name)", "-days", "3",
+        ])
+        try "".write(toFile: dir + "/index.txt", atomically: true, encoding: .utf8)
+        try "1000\n".write(toFile: dir + "/serial", atomically: true, encoding: .utf8)
+        try """
+        [ca]
+        default_ca = test
+        [test]
+        database = \(dir)/index.txt
+        new_certs_dir = \(dir)
+        serial = \(dir)/serial
+        default_md = sha256
+        policy = anything
+        copy_extensions = copy
+        unique_subject = no
+        [anything]
+        commonName = supplied
+
+        """.write(toFile: dir + "/ca.cnf", atomically: true, encoding: .utf8)
+    }
+
+    /// A server certificate and key (`NAME.pem`, `NAME.key`) for `names` (DNS names and IP addresses), valid
+    /// from `notBefore` to `notAfter` (openssl's YYYYMMDDHHMMSSZ; default: from yesterday for two days).
+    public func issue(_ name: String, for names: [String], notBefore: String? = nil, notAfter: String? = nil) throws
+        -> (certificate: String, key: String)
+    {
+        let base = dir + "/" + name
+        let san = names.map { TLSTestNames.isAddress($0) ? "IP:\($0)" : "DNS:\($0)" }.joined(separator: ",")
+        try Self.openssl([
+            "req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-keyout",
+            base + ".key", "-out", base + ".csr", "-subj", "/CN=\(names.first ?? name)", "-addext",
+            "subjectAltName=\(san)",
+        ])
+        let day: TimeInterval = 86_400
+        try Self.openssl([
+            "ca", "-batch", "-notext", "-config", dir + "/ca.cnf", "-cert", certificate, "-keyfile", key, "-in",
+            base + ".csr", "-out", base + ".pem", "-startdate", notBefore ?? Self.stamp(Date() - day), "-enddate",
+            notAfter ?? Self.stamp(Date() + 2 * day),
+        ])
+        return (base + ".pem", base + ".key")
+    }
+
+    /// A certificate for `names` that signs itself (no CA).
+    public static func selfSigned(in dir: String, _ name: String, for names: [String]) throws
+        -> (certificate: String, key: String)
+    {
+        let base = dir + "/" + name
+        let san = names.map { TLSTestNames.isAddress($0) ? "IP:\($0)" : "DNS:\($0)" }.joined(separator: ",")
+        try openssl([
+            "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-keyout",
+            base + ".key", "-out", base + ".pem", "-subj", "/CN=\(names.first ?? name)", "-days", "2", "-addext",
+            "subjectAltName=\(san)",
+        ])
+        return (base + ".pem", base + ".key")
+    }
+
+    static func stamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMddHHmmss'Z'"
+        return formatter.string(from: date)
+    }
+
+    static func openssl(_ arguments: [String]) throws {
+        let result = try runTool("openssl", arguments)
+        guard result.status == 0 else {
+            throw TestSetupError(description: "openssl \(arguments.prefix(2).joined(separator: " ")): \(result.stderr)")
+        }
+    }
+}
+
+enum TLSTestNames {
+    static func isAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+}
+
+/// A real git server over https on 127.0.0.1: `git http-backend` (git's own smart-HTTP CGI) behind Python's
+/// ssl module, serving the repositories under `root`; with `token`, every request must carry it as the password
+/// of HTTP basic authentication. Stopped (and its files removed) by `stop()`.
+public final class TestHTTPSGit: @unchecked Sendable {
+    public let port: Int
+    public let root: String
+    let dir: String
+    let daemon: Daemon
+
+    public init(root: String, certificate: String, key: String, token: String? = nil) throws {
+        self.root = root
+        dir = try makeTemporaryDirectory()
+        port = try freeLoopbackPort()
+        let script = dir + "/server.py"
+        try Self.server.write(toFile: script, atomically: true, encoding: .utf8)
+        if let token { try token.write(toFile: dir + "/token", atomically: true, encoding: .utf8) }
+        daemon = try Daemon(
+            "/usr/bin/python3",
+            [script, root, certificate, key, String(port), token == nil ? "" : dir + "/token", dir + "/requests.log"])
+        for _ in 0..<250 {
+            if acceptsConnections(port) { return }
+            usleep(20_000)
+        }
+        daemon.stop()
+        throw TestSetupError(description: "the https git server did not start on 127.0.0.1:\(port)")
+    }
+
+    /// `https://HOST:PORT/NAME` for a repository under the root.
+    public func url(_ name: String, host: String = "127.0.0.1") -> String { "https://\(host):\(port)/\(name)" }
+
+    /// The request lines the server answered, with their status (to check what a client asked).
+    public var requests: [String] {
+        ((try? String(contentsOfFile: dir + "/requests.log", encoding: .utf8)) ?? "").split(separator: "\n").map(
+            String.init)
+    }
+
+    public func stop() {
+        daemon.stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    static let server = #"""
+        import base64, http.server, os, ssl, subprocess, sys
+        root, cert, key, port, token_file, log = sys.argv[1:7]
+        token = open(token_file).read() if token_file else None
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def log_message(self, *args): pass
+            def note(self, status):
+                with open(log, "a") as f: f.write(f"{self.command} {self.path} {status}\n")
+            def do_GET(self): self.backend()
+            def do_POST(self): self.backend()
+            def body(self):
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    data = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return data
+                        data += self.rfile.read(size)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            def backend(self):
+                data = self.body()
+                if token is not None:
+                    sent = self.headers.get("Authorization", "")
+                    given = base64.b64decode(sent[6:]).decode().split(":", 1)[-1] if sent.startswith("Basic ") else None
+                    if given != token:
+                        self.note(401)
+                        self.send_response(401)
+                        self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                path, _, query = self.path.partition("?")
+                env = dict(os.environ, GIT_PROJECT_ROOT=root, GIT_HTTP_EXPORT_ALL="1", PATH_INFO=path,
+                           QUERY_STRING=query, REQUEST_METHOD=self.command, REMOTE_ADDR="127.0.0.1",
+                           CONTENT_TYPE=self.headers.get("Content-Type", ""), CONTENT_LENGTH=str(len(data)),
+                           GIT_PROTOCOL=self.headers.get("Git-Protocol", ""))
+                out = subprocess.run(["git", "http-backend"], input=data, env=env, capture_output=True).stdout
+                head, _, payload = out.partition(b"\r\n\r\n")
+                status, headers = 200, []
+                for line in head.decode().split("\r\n"):
+                    name, _, value = line.partition(": ")
+                    if name.lower() == "status": status = int(value.split()[0])
+                    elif name: headers.append((name, value))
+                self.note(status)
+                self.send_response(status)
+                for name, value in headers: self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.serve_forever()
+        """#
+}
