@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "Boot",
             dependencies: [
-                "Net", "Git", "SSH", "Signing", "Plan", "Bundles", "Service", "Inventory", "Schema", "Database", "YAML",
+                "Net", "Git", "TLS", "SSH", "Signing", "Plan", "Bundles", "Service", "Inventory", "Schema", "Database", "YAML",
                 "FileSystem", "InstallRoot",
             ]),
         .target(name: "Image", dependencies: ["CZlib", "FileSystem", "Spawn", "Schema"]),
@@ -76,7 +76,7 @@ let package = Package(
             name: "RedeyeCommands",
             dependencies: [
                 "YAML", "Git", "Net", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundles", "Service",
-                "Deploy", "Boot", "Image", "InstallRoot", "Failures", "Settings", "FileSystem",
+                "Deploy", "Boot", "Image", "InstallRoot", "Failures", "Settings", "FileSystem", "TLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

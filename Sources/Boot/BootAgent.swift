@@ -284,6 +284,7 @@ public struct BootAgent {
         installer.knownHosts = [layout.knownHosts]
         installer.accounts = InstallAccounts(user: plan.install.user, group: plan.install.group)
         installer.sshKey = FileManager.default.fileExists(atPath: layout.sshKey) ? layout.sshKey : nil
+        installer.https = layout.https
         let outcome: BundleInstaller.Outcome
         do {
             outcome = try installer.install(

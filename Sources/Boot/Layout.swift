@@ -1,5 +1,7 @@
 import FileSystem
 import Foundation
+import Git
+import TLS
 
 /// Where the agent reads and writes on the host: every path is under `root` (`/` on a real host, a temporary
 /// directory in tests), except the kernel's views, which have their own paths.
@@ -28,6 +30,11 @@ public struct BootLayout: Sendable {
     public var knownHosts: String { path("/etc/redeye/known_hosts") }
     /// The key the agent authenticates with to SSH remotes (its `.pub` beside it).
     public var sshKey: String { path("/etc/redeye/id_ed25519") }
+    /// CA certificates (PEM) that https:// plans and bundle servers are checked against, instead of the system
+    /// store (which a netboot image does not have).
+    public var caFile: String { path("/etc/redeye/ca.pem") }
+    /// A token for https:// git servers that ask for one (sent as basic authentication).
+    public var gitToken: String { path("/etc/redeye/git.token") }
     /// The oldest plans commit time (seconds since 1970) a host of this image trusts, when set: a fresh host
     /// has no record of a newer trusted commit, and would otherwise take any old signed one.
     public var plansNotBefore: String { path("/etc/redeye/plans.not-before") }
@@ -52,5 +59,15 @@ func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o644) throws
             (path as NSString).lastPathComponent, Array(data), mode: mode)
     } catch {
         throw BootError(step: .write, "\(error)")
+    }
+}
+
+extension BootLayout {
+    /// How the agent reaches https:// remotes: the trust root's CA file when it has one (else the system store),
+    /// and its git token when it has one.
+    var https: HTTPSTransport {
+        let trust = TLSTrust(caFile: FileManager.default.fileExists(atPath: caFile) ? caFile : nil)
+        guard FileManager.default.fileExists(atPath: gitToken) else { return HTTPSTransport(trust: trust) }
+        return (try? HTTPSTransport(trust: trust, tokenFile: gitToken)) ?? HTTPSTransport(trust: trust)
     }
 }

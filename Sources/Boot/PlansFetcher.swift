@@ -96,7 +96,7 @@ public struct PlansFetcher: Sendable {
         let transport = SSHTransport(policy: HostKeyPolicy(files: [layout.knownHosts]), privateKey: key)
         let url = hint.url.hasPrefix("/") ? "file://" + hint.url : hint.url
         do {
-            try repository.repository.fetchAll(from: url, ssh: transport, limit: fetchLimit)
+            try repository.repository.fetchAll(from: url, ssh: transport, https: layout.https, limit: fetchLimit)
         } catch {
             switch error.cause {
             case .notFound:

@@ -1,4 +1,5 @@
 import Foundation
+import Git
 import Inventory
 import Plan
 import SSH
@@ -67,6 +68,8 @@ public struct DeployOptions: Sendable {
     public var cacheDirectory: String
     /// Deploy a `ref` other than the one the signed plans pin (the operator's word instead of the signature's).
     public var unpinned = false
+    /// How https:// bundle repositories are reached (CA file, token).
+    public var bundleHTTPS = HTTPSTransport()
 
     public init(role: String, cacheDirectory: String) {
         self.role = role

@@ -91,7 +91,8 @@ public final class Rollout: Sendable {
         return try BundleVersion.fetch(
             role.bundleRepository, ref: try ref,
             cache: options.cacheDirectory + "/" + InventorySync.bundleName(role.bundleRepository) + ".git",
-            hostKeys: settings.hostKeys, sshKey: keyFile, verifyContent: true, pin: try pin())
+            hostKeys: settings.hostKeys, sshKey: keyFile, https: options.bundleHTTPS, verifyContent: true,
+            pin: try pin())
     }
 
     // MARK: preview

@@ -29,6 +29,30 @@ public struct HTTPSTransport: Sendable {
         self.token = token
         self.tokenUser = tokenUser
     }
+
+    /// With the token read from `tokenFile` (its first line, at most 4 KiB; a missing file is an error).
+    public init(trust: TLSTrust, tokenFile: String) throws(GitError) {
+        let fd = open(tokenFile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else {
+            throw GitError(
+                code: -1, errorClass: 0,
+                message: "cannot read the token file \(tokenFile): \(String(cString: strerror(errno)))",
+                operation: "read \(tokenFile)")
+        }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = read(fd, &buffer, buffer.count)
+        let text = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
+        let token = text.split(whereSeparator: \.isNewline).first.map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        guard let token, !token.isEmpty else {
+            throw GitError(
+                code: -1, errorClass: 0, message: "the token file \(tokenFile) is empty", operation: "read \(tokenFile)"
+            )
+        }
+        self.init(trust: trust, token: token)
+    }
 }
 
 /// State the C callbacks of one fetch share, passed through libgit2's payload pointer.

@@ -45,7 +45,7 @@ public struct NetbootImage: Sendable {
     public static let trustFiles: [(name: String, mode: UInt32)] = [
         ("allowed_signers", 0o644), ("known_hosts", 0o644), ("id_ed25519", 0o600), ("id_ed25519.pub", 0o644),
         ("plans.url", 0o644), ("plans.not-before", 0o644), ("inventory.url", 0o644), ("inventory.env", 0o600),
-        ("consul.token", 0o600),
+        ("consul.token", 0o600), ("ca.pem", 0o644), ("git.token", 0o600),
     ]
 
     /// The busybox applets the image's own scripts use, as links in /bin. A role's commands call what its

@@ -4,10 +4,12 @@ import Database
 import Deploy
 import Failures
 import Foundation
+import Git
 import Plan
 import SSH
 import Schema
 import Settings
+import TLS
 import YAML
 
 /// The options every operator command accepts: where the settings file is, and a flag for each setting it
@@ -68,6 +70,16 @@ struct GlobalOptions: ParsableArguments {
             "The allowed-signers file plans are verified against (plans.allowed_signers); setting it makes signing required.",
             valueName: "file"))
     var allowedSigners: String?
+    @Option(
+        help: ArgumentHelp(
+            "CA certificates (PEM) that https:// git servers are checked against (git.ca_file; default: the system store).",
+            valueName: "file"))
+    var caFile: String?
+    @Option(
+        help: ArgumentHelp(
+            "A file holding the token for https:// git servers that ask for one (git.token_file; default: $REDEYE_GIT_TOKEN). Never give a token on the command line.",
+            valueName: "file"))
+    var tokenFile: String?
 
     /// The flags given, by the setting each one sets.
     var flags: [Setting: (name: String, values: [String])] {
@@ -77,7 +89,8 @@ struct GlobalOptions: ParsableArguments {
             (.identity, "identity", identity), (.sshUser, "ssh-user", sshUser), (.sshPort, "ssh-port", sshPort),
             (.jump, "jump", jump), (.connectTimeout, "connect-timeout", connectTimeout),
             (.remoteRedeye, "remote-redeye", remoteRedeye), (.cache, "cache", cache), (.signKey, "sign-key", signKey),
-            (.allowedSigners, "allowed-signers", allowedSigners),
+            (.allowedSigners, "allowed-signers", allowedSigners), (.caFile, "ca-file", caFile),
+            (.tokenFile, "token-file", tokenFile),
         ]
         for (setting, name, value) in single { if let value { given[setting] = (name, [value]) } }
         if !knownHosts.isEmpty { given[.knownHosts] = ("known-hosts", knownHosts) }
@@ -137,6 +150,12 @@ struct GlobalOptions: ParsableArguments {
         return files.isEmpty ? HostKeyPolicy() : HostKeyPolicy(files: files)
     }
 
+    /// How git remotes are reached over https://: the configured CA file and token.
+    func httpsTransport() throws -> HTTPSTransport {
+        let settings = try self.settings()
+        return try https(caFile: settings.text(.caFile), tokenFile: settings.text(.tokenFile))
+    }
+
     /// How deploys reach the hosts.
     func sshSettings() throws -> SSHSettings {
         let settings = try self.settings()
@@ -157,6 +176,15 @@ struct GlobalOptions: ParsableArguments {
             connectTimeout: .seconds(settings.number(.connectTimeout) ?? 10),
             remoteRedeye: settings.text(.remoteRedeye) ?? "redeye", jump: jump)
     }
+}
+
+/// How git remotes are reached over https://: `caFile` (else the system store), and the token from `tokenFile`,
+/// else from $REDEYE_GIT_TOKEN (a token is never an argument: argv is visible to every user of the machine).
+func https(caFile: String?, tokenFile: String?) throws -> HTTPSTransport {
+    let trust = TLSTrust(caFile: caFile)
+    if let tokenFile { return try HTTPSTransport(trust: trust, tokenFile: tokenFile) }
+    let token = ProcessInfo.processInfo.environment["REDEYE_GIT_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+    return HTTPSTransport(trust: trust, token: token)
 }
 
 /// Columns padded to their widest cell.

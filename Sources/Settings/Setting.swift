@@ -18,6 +18,8 @@ public enum Setting: String, CaseIterable, Sendable, Hashable {
     case connectTimeout = "ssh.connect_timeout"
     case remoteRedeye = "deploy.remote_redeye"
     case cache = "deploy.cache"
+    case caFile = "git.ca_file"
+    case tokenFile = "git.token_file"
 
     /// What a value of a setting is, which decides how it is read and checked.
     public enum Kind: Sendable, Equatable {
@@ -34,7 +36,7 @@ public enum Setting: String, CaseIterable, Sendable, Hashable {
 
     public var kind: Kind {
         switch self {
-        case .plans, .plansRepository, .signKey, .allowedSigners, .schema, .identity, .cache: .path
+        case .plans, .plansRepository, .signKey, .allowedSigners, .schema, .identity, .cache, .caFile, .tokenFile: .path
         case .knownHosts: .paths
         case .inventory, .sshUser, .jump, .remoteRedeye: .text
         case .sshPort: .port
@@ -61,6 +63,8 @@ public enum Setting: String, CaseIterable, Sendable, Hashable {
         case .connectTimeout: "connect-timeout"
         case .remoteRedeye: "remote-redeye"
         case .cache: "cache"
+        case .caFile: "ca-file"
+        case .tokenFile: "token-file"
         }
     }
 
@@ -95,6 +99,8 @@ public enum Setting: String, CaseIterable, Sendable, Hashable {
         case .connectTimeout: "seconds to wait for a host to answer"
         case .remoteRedeye: "the redeye executable on the hosts"
         case .cache: "where bundle repositories are fetched to"
+        case .caFile: "CA certificates (PEM) https:// git servers are checked against (default: the system store)"
+        case .tokenFile: "a file holding the token for https:// git servers that ask (default: $REDEYE_GIT_TOKEN)"
         }
     }
 }

@@ -88,7 +88,7 @@ public struct Settings: Sendable {
         case .remoteRedeye: .text("redeye")
         case .cache: .text(home + "/.cache/redeye/bundles")
         case .plansRepository, .signing, .signKey, .allowedSigners, .inventory, .schema, .identity, .knownHosts,
-            .jump:
+            .jump, .caFile, .tokenFile:
             nil
         }
     }

@@ -24,9 +24,11 @@ extension BundleCommand {
                   redeye bundle install --repo /srv/redeye/bundles/web.git --ref v1652 --root /opt/web --repair
                   redeye bundle install --repo file:///srv/bundles/web.git --ref v1652 --root /opt/web --keep 3 --json
                   redeye bundle install --repo ssh://deploy@bundles.example:2222/srv/web.git --ref v1652 --root /opt/web --ssh-key /etc/redeye/id_ed25519
+                  redeye bundle install --repo https://git.example.org/ops/web.git --ref v1652 --root /opt/web --ca-file /etc/redeye/ca.pem --token-file /etc/redeye/git.token
                 """ + ExitStatus.section())
 
-        @Option(help: "The bundle repository: a path, file:// or ssh://USER@HOST[:PORT]/PATH URL.") var repo: String
+        @Option(help: "The bundle repository: a path, file://, ssh://USER@HOST[:PORT]/PATH or https:// URL.")
+        var repo: String
         @Option(help: "The version: a tag, branch or commit.") var ref: String
         @Option(help: "The install root.") var root: String
         @Option(help: "Where the file system starts (for a root inside a test or image directory).") var prefix:
@@ -44,6 +46,16 @@ extension BundleCommand {
             help: ArgumentHelp(
                 "Private key for ssh:// repositories (ed25519 or ECDSA; default: ssh-agent).", valueName: "file"))
         var sshKey: String?
+        @Option(
+            help: ArgumentHelp(
+                "CA certificates (PEM) https:// servers are checked against (default: the system store).",
+                valueName: "file"))
+        var caFile: String?
+        @Option(
+            help: ArgumentHelp(
+                "A file holding the token for an https:// server that asks for one (default: $REDEYE_GIT_TOKEN).",
+                valueName: "file"))
+        var tokenFile: String?
         @Flag(help: "Audit the current release and rewrite what changed in it.") var repair = false
         @Flag(help: "Print the outcome as JSON.") var json = false
 
@@ -57,6 +69,7 @@ extension BundleCommand {
                     root: root, prefix: prefix, keep: max(1, keep), progress: { if !json { printError($0) } })
                 if !knownHosts.isEmpty { installer.knownHosts = knownHosts }
                 installer.sshKey = sshKey
+                installer.https = try https(caFile: caFile, tokenFile: tokenFile)
                 installer.accounts = accounts(user: user, group: group)
                 let outcome = try installer.install(repository: repo, ref: ref, repair: repair)
                 if json {

@@ -30,8 +30,9 @@ extension DeployCommand {
                     printError("redeye: no unfinished deployment of \(common.role) to resume")
                     throw ExitCode(ExitStatus.notFound)
                 }
-                let options = try DeployOptions(
+                var options = try DeployOptions(
                     resuming: record, role: common.role, cacheDirectory: try common.global.cacheDirectory())
+                options.bundleHTTPS = try common.global.httpsTransport()
                 try common.execute(
                     options, plans: plans, journal: journal,
                     question:

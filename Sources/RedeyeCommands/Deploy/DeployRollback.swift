@@ -46,6 +46,7 @@ extension DeployCommand {
                     target = refs.previous
                 }
                 var options = DeployOptions(role: role, cacheDirectory: try common.global.cacheDirectory())
+                options.bundleHTTPS = try common.global.httpsTransport()
                 options.ref = target
                 options.hosts = try hosts.map { h in
                     do { return try HostSelection(parsing: h) } catch { throw ValidationError("\(error)") }

@@ -66,6 +66,7 @@ extension DeployCommand {
 
         func options() throws -> DeployOptions {
             var options = DeployOptions(role: common.role, cacheDirectory: try common.global.cacheDirectory())
+            options.bundleHTTPS = try common.global.httpsTransport()
             options.ref = ref
             options.hosts = try hosts.map { h in try parse { try HostSelection(parsing: h) } }
             options.batch = try batch.map { b in try parse { try BatchPlan(parsing: b) } }

@@ -50,6 +50,7 @@ extension PlanCommand {
             let cache = try global.cacheDirectory()
             let hostKeys = try global.hostKeys()
             let identity = try global.settings().text(.identity)
+            let https = try global.httpsTransport()
             var pins: [String: Plans.Pin] = [:]
             for role in plans.roles.values.sorted(by: { $0.name < $1.name }) {
                 let version: BundleVersion
@@ -57,7 +58,7 @@ extension PlanCommand {
                     version = try BundleVersion.fetch(
                         role.bundleRepository, ref: role.bundleRef,
                         cache: cache + "/" + InventorySync.bundleName(role.bundleRepository) + ".git",
-                        hostKeys: hostKeys, sshKey: identity)
+                        hostKeys: hostKeys, sshKey: identity, https: https)
                 } catch {
                     throw PinFailure(
                         description:
