@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "Deploy",
             dependencies: [
-                "SSH", "Net", "Git", "Bundles", "InstallRoot", "Plan", "Inventory", "Schema", "Database", "Digest",
+                "SSH", "Net", "TLS", "Git", "Bundles", "InstallRoot", "Plan", "Inventory", "Schema", "Database", "Digest",
                 "Failures",
             ]),
         .target(

@@ -3,6 +3,7 @@ import Glibc
 import Net
 import Plan
 import SSH
+import TLS
 
 /// Health checks from a role's monitors, run after a host switched: HTTP and TCP from this machine (as a load
 /// balancer would see the host), commands on the host over its SSH connection.
@@ -12,13 +13,22 @@ struct HealthChecker {
     /// HTTP and TCP from the host itself, through its SSH connection (`direct-tcpip`): for hosts reached through
     /// a jump host, whose addresses this machine cannot reach.
     var fromHost = false
+    /// What https checks trust (the configured CA file, else the system store).
+    var trust = TLSTrust()
 
     /// nil when every monitor passes (and keeps passing for its stable-for period), else what failed.
     func check(_ monitors: [HostPlan.Monitor], on connection: SSHConnection, log: (String) -> Void) -> String? {
         for monitor in monitors {
             if monitor.kind == .http && monitor.target.hasPrefix("https://") {
-                log("skipping \(monitor.name): https checks are not run by deploys (no TLS client here)")
-                continue
+                if fromHost {
+                    log(
+                        "skipping \(monitor.name): https checks through a jump host are not run (TLS inside the SSH channel is not supported)"
+                    )
+                    continue
+                }
+                if monitor.tlsSkipVerify {
+                    log("\(monitor.name): the server's certificate is not verified (tls_skip_verify in the plans)")
+                }
             }
             let pause = min(monitor.interval.standard, maxPause)
             var lastError = ""
@@ -92,7 +102,9 @@ struct HealthChecker {
                     timeout: client.timeout, isComplete: HTTPClient.isComplete)
                 response = try HTTPClient.response(answer, to: "GET \(monitor.target)")
             } else {
-                response = try client.get(monitor.target)
+                var trust = self.trust
+                if monitor.tlsSkipVerify { trust.verify = false }
+                response = try client.send("GET", monitor.target, trust: trust)
             }
         } catch {
             return "\(error)"

@@ -57,7 +57,7 @@ struct HostDeploy {
     let journal: Journal?
     let log: @Sendable (String, String) -> Void
     /// Through a jump host, HTTP and TCP checks go from the host itself: this machine cannot reach it directly.
-    var health: HealthChecker { HealthChecker(fromHost: settings.jump != nil) }
+    var health: HealthChecker { HealthChecker(fromHost: settings.jump != nil, trust: settings.tlsTrust) }
     /// Shared by the hosts of one rollout; a host on its own works its plan out itself.
     var transfers: TransferPlans?
 

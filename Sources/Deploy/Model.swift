@@ -3,6 +3,7 @@ import Git
 import Inventory
 import Plan
 import SSH
+import TLS
 
 public struct DeployError: Error, CustomStringConvertible, Sendable {
     public var description: String
@@ -20,6 +21,8 @@ public struct SSHSettings: Sendable {
     public var remoteRedeye: String
     /// A bastion every host is reached through (each host's connection opens its own connection to it).
     public var jump: JumpHost?
+    /// What https health checks trust: a private CA file, else the system store.
+    public var tlsTrust = TLSTrust()
 
     public init(
         user: String = "root", port: Int = 22, authentication: SSHAuthentication = .agent(socket: nil),

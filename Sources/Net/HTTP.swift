@@ -32,17 +32,22 @@ public struct HTTPClient: Sendable {
         public var host: String
         public var port: Int
         public var bytes: [UInt8]
+        /// An https:// URL: the bytes go through TLS (the TLS module's `send(_:_:trust:)`), never in the clear.
+        public var isTLS: Bool
     }
 
-    /// Builds a request for `url` (http:// only; one request per connection: `Connection: close`).
+    /// Builds a request for `url` (http:// or https://; one request per connection: `Connection: close`).
     public func request(
         _ method: String, _ url: String, body: [UInt8]? = nil, contentType: String? = nil,
         headers extra: [(String, String)] = []
     ) throws(NetError) -> Request {
-        guard let parsed = URL(string: url), parsed.scheme == "http", let host = parsed.host else {
-            throw NetError("\(method) \(url)", "not an http:// URL")
+        guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https",
+            let host = parsed.host
+        else {
+            throw NetError("\(method) \(url)", "not an http:// or https:// URL")
         }
-        let port = parsed.port ?? 80
+        let isTLS = parsed.scheme == "https"
+        let port = parsed.port ?? (isTLS ? 443 : 80)
         let path = parsed.path.isEmpty ? "/" : parsed.path + (parsed.query.map { "?" + $0 } ?? "")
         let hostHeader = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         var head =
@@ -52,7 +57,7 @@ public struct HTTPClient: Sendable {
             head += "Content-Length: \(body.count)\r\n"
             if let contentType { head += "Content-Type: \(contentType)\r\n" }
         }
-        return Request(host: host, port: port, bytes: Array((head + "\r\n").utf8) + (body ?? []))
+        return Request(host: host, port: port, bytes: Array((head + "\r\n").utf8) + (body ?? []), isTLS: isTLS)
     }
 
     /// Sends one request and reads the whole answer (until the server closes or Content-Length is met).
@@ -61,6 +66,9 @@ public struct HTTPClient: Sendable {
         headers extra: [(String, String)] = []
     ) throws(NetError) -> HTTPResponse {
         let request = try request(method, url, body: body, contentType: contentType, headers: extra)
+        guard !request.isTLS else {
+            throw NetError("\(method) \(url)", "an https:// URL needs TLS: send it with a TLSTrust")
+        }
         let fd = try TCP.connect(host: request.host, port: request.port, timeout: timeout)
         defer { close(fd) }
         let ms = timeout.wholeMilliseconds

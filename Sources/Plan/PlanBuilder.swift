@@ -296,12 +296,18 @@ struct PlanBuilder {
                     target.location, "an http target is an http:// or https:// URL (got '\(target.value)')",
                     path: "\(monitorPath).http")
             }
-            monitors.append(
-                Plans.Monitor(
-                    name: spec.name, kind: kind, target: template, expect: kind == .http ? (spec.expect ?? 200) : nil,
-                    body: spec.body,
-                    interval: interval, timeout: timeout, retries: spec.retries ?? 3,
-                    stableFor: spec.stableFor ?? PlanDuration(milliseconds: 0)))
+            if spec.tlsSkipVerify == true, !(kind == .http && target.value.hasPrefix("https://")) {
+                issue(
+                    located.location, "tls_skip_verify is for https:// checks only",
+                    path: "\(monitorPath).tls_skip_verify")
+            }
+            var monitor = Plans.Monitor(
+                name: spec.name, kind: kind, target: template, expect: kind == .http ? (spec.expect ?? 200) : nil,
+                body: spec.body,
+                interval: interval, timeout: timeout, retries: spec.retries ?? 3,
+                stableFor: spec.stableFor ?? PlanDuration(milliseconds: 0))
+            monitor.tlsSkipVerify = spec.tlsSkipVerify ?? false
+            monitors.append(monitor)
         }
         let run = file.run.flatMap { parseTemplate($0.value, $0.location, path: "run") }
         let drain = file.hooks?.drain.flatMap { parseTemplate($0.value, $0.location, path: "hooks.drain") }

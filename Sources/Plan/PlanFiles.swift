@@ -263,10 +263,12 @@ struct RoleFile: Decodable {
         var timeout: PlanDuration?
         var retries: Int?
         var stableFor: PlanDuration?
+        var tlsSkipVerify: Bool?
 
         enum CodingKeys: String, CodingKey {
             case name, http, tcp, command, expect, body, interval, timeout, retries
             case stableFor = "stable_for"
+            case tlsSkipVerify = "tls_skip_verify"
         }
     }
 }

@@ -230,12 +230,17 @@ public struct Monitor<Target: Sendable & Hashable>: Sendable, Hashable {
     public var timeout: PlanDuration
     public var retries: Int
     public var stableFor: PlanDuration
+    /// An https check that does not verify the server's certificate: only when the plans say so, and reported
+    /// on every check.
+    public var tlsSkipVerify = false
 
     /// The same monitor with another target (a role's template filled in for a host).
     public func with<Other>(target: Other) -> Monitor<Other> {
-        Monitor<Other>(
+        var other = Monitor<Other>(
             name: name, kind: kind, target: target, expect: expect, body: body, interval: interval, timeout: timeout,
             retries: retries, stableFor: stableFor)
+        other.tlsSkipVerify = tlsSkipVerify
+        return other
     }
 }
 
@@ -243,5 +248,6 @@ extension Monitor: Encodable where Target: Encodable {
     enum CodingKeys: String, CodingKey {
         case name, kind, target, expect, body, interval, timeout, retries
         case stableFor = "stable_for"
+        case tlsSkipVerify = "tls_skip_verify"
     }
 }

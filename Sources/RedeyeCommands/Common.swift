@@ -169,12 +169,14 @@ struct GlobalOptions: ParsableArguments {
             }
         }
         let files = settings.paths(.knownHosts)
-        return SSHSettings(
+        var ssh = SSHSettings(
             user: user, port: settings.number(.sshPort) ?? 22,
             authentication: settings.text(.identity).map { .keyFile($0) } ?? .agent(socket: nil),
             hostKeys: files.isEmpty ? HostKeyPolicy() : HostKeyPolicy(files: files),
             connectTimeout: .seconds(settings.number(.connectTimeout) ?? 10),
             remoteRedeye: settings.text(.remoteRedeye) ?? "redeye", jump: jump)
+        ssh.tlsTrust = TLSTrust(caFile: settings.text(.caFile))
+        return ssh
     }
 }
 
