@@ -1,5 +1,6 @@
 import Foundation
 import Net
+import TLS
 import Plan
 
 /// Tells the monitoring system to watch a booted host: a Prometheus file_sd target file, a Consul service
@@ -70,19 +71,21 @@ public struct MonitorRegistration: Sendable {
                 + "/v1/agent/service/register?replace-existing-checks=true"
             var headers: [(String, String)] = []
             if let token = try? String(contentsOfFile: layout.path("/etc/redeye/consul.token"), encoding: .utf8) {
-                // The token is a secret: over plain HTTP it goes only to an agent on this machine.
-                if Self.isLoopback(agent) {
+                // The token is a secret: over plain HTTP it goes only to an agent on this machine; over https
+                // (the agent's certificate verified) to any.
+                if Self.isLoopback(agent) || agent.lowercased().hasPrefix("https://") {
                     headers.append(("X-Consul-Token", token.trimmingCharacters(in: .whitespacesAndNewlines)))
                 } else {
                     problems.append(
-                        "not sending the Consul token to \(agent) over plain HTTP (only to an agent on this host: http://127.0.0.1:8500)"
+                        "not sending the Consul token to \(agent) over plain HTTP (only to an agent on this host, http://127.0.0.1:8500, or over https)"
                     )
                 }
             }
             do {
                 let body = try Self.consulRegistration(context)
                 let response = try HTTPClient(timeout: timeout, userAgent: "redeye-boot").send(
-                    "PUT", url, body: Array(body), contentType: "application/json", headers: headers)
+                    "PUT", url, trust: layout.https.trust, body: Array(body), contentType: "application/json",
+                    headers: headers)
                 if response.status == 200 {
                     done.append("registered with the Consul agent at \(agent)")
                 } else {

@@ -594,6 +594,26 @@ struct BootInputTests {
         #expect(!local.problems.contains { $0.contains("not sending the Consul token") })
         #expect(local.definition.contains("\"args\""))
         #expect(recorder.received().contains("X-Consul-Token: s3cret-token"))
+
+        // Over https an agent elsewhere gets the token, once its certificate verifies against the trust root's CA.
+        let ca = try TestCA(in: world.root)
+        let agent = try TestHTTPSGit(
+            root: world.root, certificate: try ca.issue("agent", for: ["0.0.0.0"]).certificate,
+            key: ca.dir + "/agent.key")
+        defer { agent.stop() }
+        let unverified = try registration(
+            consul: "{agent: \"https://0.0.0.0:\(agent.port)\", config_dir: /etc/consul.d}", world: world)
+        #expect(unverified.problems.contains { $0.contains("is not trusted") }, "\(unverified.problems)")
+        #expect(agent.requests.isEmpty, "\(agent.requests)")
+        try world.write("/etc/redeye/ca.pem", try String(contentsOfFile: ca.certificate, encoding: .utf8))
+        let secure = try registration(
+            consul: "{agent: \"https://0.0.0.0:\(agent.port)\", config_dir: /etc/consul.d}", world: world)
+        #expect(
+            !secure.problems.contains { $0.contains("cannot register") || $0.contains("not sending the Consul token") },
+            "\(secure.problems)")
+        #expect(
+            agent.requests.contains("PUT /v1/agent/service/register?replace-existing-checks=true 200 token=yes"),
+            "\(agent.requests)")
     }
 
     @Test("whoever owns the file_sd or Consul directory cannot make the agent's write clobber another file")

@@ -1,6 +1,7 @@
 import Bundles
 import Foundation
 import Git
+import SSH
 import TLS
 import TestSupport
 import Testing
@@ -89,6 +90,18 @@ import Testing
         defer { misnamed.stop() }
         let (_, wrongName) = lab.install(misnamed.url("web.git", host: "localhost"), caFile: lab.ca.certificate)
         #expect(wrongName?.contains("hostname mismatch") == true, "\(wrongName ?? "")")
+
+        // The pin holds over https as over ssh and file: v2 under a ref pinned to v1 (a moved tag) is refused.
+        let pinned = try BundleVersion.fetch(
+            lab.world.repo, ref: "v1", cache: lab.world.dir + "/local.git", hostKeys: HostKeyPolicy(files: []),
+            sshKey: nil
+        ).pin
+        let moved = failure {
+            _ = try BundleVersion.fetch(
+                good.url("web.git"), ref: "v2", cache: lab.world.dir + "/moved.git", hostKeys: HostKeyPolicy(files: []),
+                sshKey: nil, https: HTTPSTransport(trust: TLSTrust(caFile: lab.ca.certificate)), pin: pinned)
+        }
+        #expect(moved?.contains("but the signed plans pin it to \(pinned.commit.prefix(12))") == true, "\(moved ?? "")")
 
         // Plain http never leaves the machine.
         let (_, plain) = lab.install("http://127.0.0.1:\(good.port)/web.git", caFile: lab.ca.certificate)

@@ -105,8 +105,7 @@ public final class TestHTTPSGit: @unchecked Sendable {
         self.root = root
         dir = try makeTemporaryDirectory()
         port = try freeLoopbackPort()
-        let script = dir + "/server.py"
-        try Self.server.write(toFile: script, atomically: true, encoding: .utf8)
+        let script = repositoryRoot + "/scripts/https-git-server"
         if let token { try token.write(toFile: dir + "/token", atomically: true, encoding: .utf8) }
         daemon = try Daemon(
             "/usr/bin/python3",
@@ -133,64 +132,4 @@ public final class TestHTTPSGit: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    static let server = #"""
-        import base64, http.server, os, ssl, subprocess, sys
-        root, cert, key, port, token_file, log = sys.argv[1:7]
-        token = open(token_file).read() if token_file else None
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            def log_message(self, *args): pass
-            def note(self, status):
-                with open(log, "a") as f: f.write(f"{self.command} {self.path} {status}\n")
-            def do_GET(self): self.backend()
-            def do_POST(self): self.backend()
-            def body(self):
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    data = b""
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0], 16)
-                        if size == 0:
-                            self.rfile.readline()
-                            return data
-                        data += self.rfile.read(size)
-                        self.rfile.readline()
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            def backend(self):
-                data = self.body()
-                if token is not None:
-                    sent = self.headers.get("Authorization", "")
-                    given = base64.b64decode(sent[6:]).decode().split(":", 1)[-1] if sent.startswith("Basic ") else None
-                    if given != token:
-                        self.note(401)
-                        self.send_response(401)
-                        self.send_header("WWW-Authenticate", 'Basic realm="git"')
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                path, _, query = self.path.partition("?")
-                env = dict(os.environ, GIT_PROJECT_ROOT=root, GIT_HTTP_EXPORT_ALL="1", PATH_INFO=path,
-                           QUERY_STRING=query, REQUEST_METHOD=self.command, REMOTE_ADDR="127.0.0.1",
-                           CONTENT_TYPE=self.headers.get("Content-Type", ""), CONTENT_LENGTH=str(len(data)),
-                           GIT_PROTOCOL=self.headers.get("Git-Protocol", ""))
-                out = subprocess.run(["git", "http-backend"], input=data, env=env, capture_output=True).stdout
-                head, _, payload = out.partition(b"\r\n\r\n")
-                status, headers = 200, []
-                for line in head.decode().split("\r\n"):
-                    name, _, value = line.partition(": ")
-                    if name.lower() == "status": status = int(value.split()[0])
-                    elif name: headers.append((name, value))
-                self.note(status)
-                self.send_response(status)
-                for name, value in headers: self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        server.serve_forever()
-        """#
 }
