@@ -1,7 +1,7 @@
 import Foundation
 import Net
-import TLS
 import Plan
+import TLS
 
 /// Tells the monitoring system to watch a booted host: a Prometheus file_sd target file, a Consul service
 /// definition in the agent's config directory, and registration through a local Consul agent's HTTP API.

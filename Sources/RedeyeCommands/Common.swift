@@ -3,6 +3,7 @@ import Bundles
 import Database
 import Deploy
 import Failures
+import FileSystem
 import Foundation
 import Git
 import Plan
@@ -110,7 +111,7 @@ struct GlobalOptions: ParsableArguments {
             }
         return try Settings(
             flags: flags.merging(extra) { $1 }, environment: environment, file: choice,
-            workingDirectory: FileManager.default.currentDirectoryPath, home: NSHomeDirectory())
+            workingDirectory: FileManager.default.currentDirectoryPath, home: userHomeDirectory())
     }
 
     func loadSchema() throws -> DatabaseSchema {
@@ -141,7 +142,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     func cacheDirectory() throws -> String {
-        try settings().text(.cache) ?? NSHomeDirectory() + "/.cache/redeye/bundles"
+        try settings().text(.cache) ?? userHomeDirectory() + "/.cache/redeye/bundles"
     }
 
     /// The host keys to trust: the configured known_hosts files, else the system's.

@@ -1,4 +1,5 @@
 import CSSH2
+import FileSystem
 import Foundation
 
 /// The host keys this machine trusts, from OpenSSH known_hosts files (plain and hashed entries,
@@ -39,7 +40,7 @@ public final class KnownHosts {
 
     /// The default files: `~/.ssh/known_hosts` and `/etc/ssh/ssh_known_hosts`.
     public static var defaultFiles: [String] {
-        [NSHomeDirectory() + "/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"]
+        [userHomeDirectory() + "/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"]
     }
 
     /// Checks a host's raw key blob (SSH wire format) for `host` on `port`.

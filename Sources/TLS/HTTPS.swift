@@ -19,7 +19,14 @@ extension HTTPClient {
         var buffer = [UInt8](repeating: 0, count: 16_384)
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while response.count < maxResponseBytes, ContinuousClock.now < deadline {
-            let n = try buffer.withUnsafeMutableBytes { try connection.read(into: $0) }
+            let n: Int
+            do {
+                n = try buffer.withUnsafeMutableBytes { try connection.read(into: $0) }
+            } catch {
+                // A server that closes without TLS's close_notify, after answering: the answer is what came.
+                if response.isEmpty { throw error }
+                break
+            }
             if n == 0 { break }
             response += buffer[0..<n]
             if Self.isComplete(response) { break }

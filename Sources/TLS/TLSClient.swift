@@ -104,7 +104,8 @@ public final class TLSClient {
             SSL_CTX_free(context)
             throw TLSError(.connection, error.description)
         }
-        var limit = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+        let ms = max(1, timeout.wholeMilliseconds)
+        var limit = timeval(tv_sec: Int(ms / 1000), tv_usec: Int(ms % 1000) * 1000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         guard let ssl = SSL_new(context) else {

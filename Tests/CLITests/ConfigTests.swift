@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import TestSupport
 import Testing
 
@@ -46,7 +47,7 @@ import Testing
         #expect(shown.settings["inventory.url"]?.value == "sqlite:" + dir + "/state/inventory.db")
         #expect(
             shown.settings["ssh.known_hosts"]?.values == [
-                dir + "/known_hosts", NSHomeDirectory() + "/other_known_hosts",
+                dir + "/known_hosts", String(cString: getpwuid(geteuid())!.pointee.pw_dir) + "/other_known_hosts",
             ])
         #expect(shown.settings["ssh.port"]?.number == 2222)
         #expect(shown.settings["deploy.remote_redeye"]?.source == "default")
@@ -63,6 +64,12 @@ import Testing
         let none = try show(["--no-config"], in: dir)
         #expect(none.file == nil)
         #expect(none.settings["ssh.user"]?.value == "root")
+
+        // `~` is the home of the account the command runs as, not $HOME (which `sudo` leaves as the caller's).
+        let home = String(cString: getpwuid(geteuid())!.pointee.pw_dir)
+        let sudoed = try show(in: dir + "/deep", environment: ["HOME": dir + "/someone-else"])
+        #expect(sudoed.settings["ssh.known_hosts"]?.values?.last == home + "/other_known_hosts", "\(sudoed.settings)")
+        #expect(sudoed.settings["deploy.cache"]?.value == home + "/.cache/redeye/bundles")
     }
 
     @Test func everyProblemIsNamedAtItsPlaceAndNothingRuns() throws {

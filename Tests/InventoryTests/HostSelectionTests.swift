@@ -27,6 +27,14 @@ import Testing
         ("site=ams1:db01", ["web03", "db01"]),
         ("name=fra1", []),
         ("web:&edge:&canary", ["web03"]),
+        ("all", ["web01", "web02", "web03", "db01"]),
+        ("all:!role=db", ["web01", "web02", "web03"]),
+        ("web[01:02]", ["web01", "web02"]),
+        ("web[2:3]", []),
+        ("web0[2:3],db01", ["web02", "web03", "db01"]),
+        ("name=web[02:09]:&fra1", ["web02"]),
+        ("web0[13]", ["web01", "web03"]),
+        ("[a:d]b01", ["db01"]),
     ])
     func patternsSelectAsAnsiblesLimitDoes(_ text: String, _ expected: [String]) throws {
         #expect(try select(text) == expected, "\(text)")
@@ -38,6 +46,11 @@ import Testing
         ("&", 1, "an empty term"),
         ("web:&!db", 5, "a pattern holds no control characters"),
         ("tag=", 1, "an empty term"),
+        ("db01:web[05:01]", 6, "the range [05:01] runs backwards"),
+        ("web[1:x]", 1, "[1:x] is not a range of numbers or of letters"),
+        ("web[0:99999]", 1, "is too long"),
+        ("h[0:999][0:999]", 1, "stand for more than 10000 names"),
+        ("a[0:5999],b[0:5999]", 11, "stand for more than 10000 names"),
     ])
     func mistakesAreNamedWithTheirColumn(_ text: String, _ column: Int, _ message: String) {
         do {

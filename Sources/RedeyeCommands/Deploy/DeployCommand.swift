@@ -27,6 +27,7 @@ struct DeployCommand: ParsableCommand {
               redeye deploy rollback web --yes
               redeye deploy history web
               redeye deploy lock status
+              redeye deploy bootstrap web --yes
 
             EXIT CODES:
               0   every host runs the new release (or already did)
@@ -36,7 +37,7 @@ struct DeployCommand: ParsableCommand {
               10  another deploy holds the role's lock
               130 interrupted (Ctrl-C or SIGTERM): `redeye deploy resume` continues
             """,
-        subcommands: [Run.self, Resume.self, Rollback.self, History.self, Lock.self],
+        subcommands: [Run.self, Resume.self, Rollback.self, History.self, Lock.self, Bootstrap.self],
         defaultSubcommand: Run.self)
 
     /// The role a deploying command acts on, and what every such command shares.

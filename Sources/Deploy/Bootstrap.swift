@@ -1,0 +1,142 @@
+import Digest
+import Dispatch
+import Foundation
+import InstallRoot
+import SSH
+import Synchronization
+
+/// Puts a `redeye` executable on hosts over SSH, so that deploys can reach them: a host without a compatible
+/// `redeye` is refused by a deploy before its drain. Per host, over one connection: ask the installed one's
+/// version; unless it is this one's already, send the file by SFTP to a new name beside the destination,
+/// check its SHA-256 there, make it executable and rename it over the destination (a host never runs half a
+/// file), then ask the new one's version.
+public struct RedeyeBootstrap: Sendable {
+    /// The executable to install, as bytes (read once for every host).
+    public var executable: [UInt8]
+    /// Where it goes on the hosts: an absolute path.
+    public var destination: String
+    /// Install even where a compatible version answers already.
+    public var force = false
+    public var settings: SSHSettings
+    /// Hosts worked on at once.
+    public var window = 10
+
+    public init(executable: [UInt8], destination: String, settings: SSHSettings) {
+        self.executable = executable
+        self.destination = destination
+        self.settings = settings
+    }
+
+    public enum Outcome: String, Sendable, Encodable {
+        /// The executable was installed (or replaced an incompatible one).
+        case installed
+        /// A compatible version answered already; nothing was sent.
+        case current
+        case failed
+    }
+
+    public struct HostResult: Sendable, Encodable {
+        public var host: String
+        public var outcome: Outcome
+        /// What `DESTINATION --version` answered before (nil: nothing there) and after.
+        public var before: String?
+        public var after: String?
+        public var message: String
+    }
+
+    /// Works on every target, `window` at a time; one result per target, in the targets' order.
+    public func run(_ targets: [DeployTarget], log: @escaping @Sendable (String) -> Void) -> [HostResult] {
+        let digest = SHA256Hasher.hex(executable)
+        let results = Mutex([HostResult?](repeating: nil, count: targets.count))
+        let slots = DispatchSemaphore(value: max(1, window))
+        let group = DispatchGroup()
+        for (index, target) in targets.enumerated() {
+            slots.wait()
+            group.enter()
+            Thread {
+                defer {
+                    slots.signal()
+                    group.leave()
+                }
+                let result = install(on: target, digest: digest)
+                log("\(target.name): \(result.message)")
+                results.withLock { $0[index] = result }
+            }.start()
+        }
+        group.wait()
+        return results.withLock { $0 }.compactMap { $0 }
+    }
+
+    func install(on target: DeployTarget, digest: String) -> HostResult {
+        var result = HostResult(host: target.name, outcome: .failed, message: "")
+        do {
+            let ssh = try target.connect(settings)
+            result.before = try version(ssh)
+            if let before = result.before, RedeyeVersion.isCompatible(before), !force {
+                result.outcome = .current
+                result.message = "\(destination) is redeye \(before) already; nothing sent"
+                return result
+            }
+            let temporary = destination + ".redeye-new-" + UUID().uuidString.lowercased().prefix(12)
+            let sftp = try ssh.sftp()
+            do {
+                let file = try sftp.open(forWriting: temporary, mode: 0o700)
+                var offset = 0
+                while offset < executable.count {
+                    let end = min(executable.count, offset + (1 << 20))
+                    try file.write(Array(executable[offset..<end]))
+                    offset = end
+                }
+                file.close()
+                let quoted = shellQuote(temporary)
+                let check = try ssh.run("sha256sum " + quoted, timeout: .seconds(60), outputLimit: 4096)
+                let theirs = String(decoding: check.stdout.prefix(64), as: UTF8.self)
+                guard check.status == 0, theirs == digest else {
+                    throw BootstrapFailure(
+                        message:
+                            "the file sent does not have the SHA-256 it was sent with (\(theirs.isEmpty ? "sha256sum failed" : theirs))"
+                    )
+                }
+                let moved = try ssh.run(
+                    "chmod 0755 \(quoted) && mv -f \(quoted) \(shellQuote(destination))", timeout: .seconds(30),
+                    outputLimit: 4096)
+                guard moved.status == 0 else {
+                    throw BootstrapFailure(
+                        message:
+                            "cannot put it at \(destination): \(String(decoding: moved.stderr.prefix(300), as: UTF8.self))"
+                    )
+                }
+            } catch {
+                _ = try? ssh.run("rm -f " + shellQuote(temporary), timeout: .seconds(10), outputLimit: 1024)
+                throw error
+            }
+            result.after = try version(ssh)
+            guard let after = result.after, RedeyeVersion.isCompatible(after) else {
+                throw BootstrapFailure(
+                    message:
+                        "installed, but `\(destination) --version` answers \(result.after.map { "'\($0)'" } ?? "nothing"): its libraries may be missing on the host (install the redeye package instead)"
+                )
+            }
+            result.outcome = .installed
+            result.message =
+                "installed redeye \(after) at \(destination)" + (result.before.map { " (was \($0))" } ?? "")
+        } catch {
+            result.message = "\(error)"
+        }
+        return result
+    }
+
+    /// What the destination's `--version` answers, nil when there is nothing there that runs.
+    func version(_ ssh: SSHConnection) throws -> String? {
+        let answer = try ssh.run(shellQuote(destination) + " --version", timeout: .seconds(30), outputLimit: 4096)
+        guard answer.status == 0 else { return nil }
+        let text = printable(String(decoding: answer.stdout.prefix(100), as: UTF8.self))
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : text
+    }
+}
+
+struct BootstrapFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
