@@ -128,6 +128,14 @@ import Testing
         #expect(missing.stderr.contains("there is no tag 'v9'"))
         #expect((try? JSONSerialization.jsonObject(with: Data(missing.stdout.utf8))) != nil, "\(missing.stdout)")
 
+        // A malformed --author is refused, not replaced by git config's identity; nothing is tagged.
+        let badAuthor = try runRedeye([
+            "bundle", "commit", world.dir + "/app", "--repo", world.repo, "--tag", "v8", "--author", "no email",
+        ])
+        #expect(badAuthor.status == 64, "\(badAuthor.stderr)")
+        #expect(badAuthor.stderr.contains("--author must look like 'Name <email>'"), "\(badAuthor.stderr)")
+        #expect(try world.git(["tag", "-l", "v8"]).stdout.isEmpty)
+
         // Without --allowed-signers only the content is checked; --allowed-signers alone is a usage error.
         #expect(try runRedeye(["bundle", "verify", "--repo", world.repo, "--tag", "plain"]).status == 0)
         #expect(
