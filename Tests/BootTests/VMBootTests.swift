@@ -318,6 +318,30 @@ final class VMLab: @unchecked Sendable {
         let console = String(decoding: Array(machines[1].output.utf8)[seen...], as: UTF8.self)
         #expect(!console.contains("now runs release"), "\(console.suffix(3000))")
         #expect(try vms.waitForPage(machines[1], "index.html", "", seconds: 2) == nil, "it serves nothing")
+
+        // A machine no plans name (its MAC unplanned, its address from the pool): it boots, trusts the signed
+        // plans, finds no host with its MAC, and enlists in the inventory for an operator, running nothing.
+        try lab.startDHCP(option: nil, reservations: reservations, extra: pxe)
+        let stranger = try vms.start("vm09", mac: "52:54:00:7e:00:09", address: "10.213.0.100")
+        #expect(
+            vms.waitForConsole(
+                stranger, after: 0, "no role for 52:54:00:7e:00:09 yet: enlisted in the inventory", seconds: 240),
+            "\(stranger.output.suffix(3000))")
+        #expect(!stranger.output.contains("now runs release"), "\(stranger.output.suffix(3000))")
+        let enlisted = try runRedeye([
+            "inventory", "get", "host", "discovered-5254007e0009", "--json", "--db", database.url,
+        ])
+        #expect(enlisted.status == 0, "\(enlisted.stderr)")
+        let record = try JSONSerialization.jsonObject(with: Data(enlisted.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(record["status"] as? String == "discovered", "\(enlisted.stdout)")
+        let strangerBoots = try runRedeye(["inventory", "list", "boot", "--json", "--db", database.url])
+        let strangerRows =
+            try JSONSerialization.jsonObject(with: Data(strangerBoots.stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(
+            strangerRows.contains {
+                $0["mac"] as? String == "52:54:00:7e:00:09" && $0["state"] as? String == "enlisted"
+                    && $0["host"] is NSNull
+            }, "\(strangerBoots.stdout)")
     }
 }
 
