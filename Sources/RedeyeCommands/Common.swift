@@ -190,6 +190,23 @@ func https(caFile: String?, tokenFile: String?) throws -> HTTPSTransport {
     return HTTPSTransport(trust: trust, token: token)
 }
 
+/// The author of a commit a command makes, stamped now: `--author 'Name <email>'` when given (anything else is
+/// refused, not replaced), else the repository's git config identity.
+func commitAuthor(_ author: String?, configured repository: Repository) throws -> GitPerson {
+    let now = Int64(Date().timeIntervalSince1970)
+    if let author {
+        guard let parsed = GitPerson(author, time: now) else {
+            throw ValidationError("--author must look like 'Name <email>'")
+        }
+        return parsed
+    }
+    guard var configured = repository.configuredPerson() else {
+        throw ValidationError("no author: pass --author 'Name <email>' or set git config user.name and user.email")
+    }
+    configured.time = now
+    return configured
+}
+
 /// Columns padded to their widest cell.
 func table(_ rows: [[String]]) -> String {
     guard let first = rows.first else { return "" }

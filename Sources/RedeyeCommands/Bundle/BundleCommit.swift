@@ -38,20 +38,7 @@ extension BundleCommand {
             try reportingErrors {
                 let signer = try signKey.map { try loadSigner(keyPath: $0) }
                 let repository = try BundleRepository(path: repo, create: true)
-                let now = Int64(Date().timeIntervalSince1970)
-                let person: GitPerson
-                if let author {
-                    guard let parsed = GitPerson(author, time: now) else {
-                        throw ValidationError("--author must look like 'Name <email>'")
-                    }
-                    person = parsed
-                } else if var configured = repository.repository.configuredPerson() {
-                    configured.time = now
-                    person = configured
-                } else {
-                    throw ValidationError(
-                        "no author: pass --author 'Name <email>' or set git config user.name and user.email")
-                }
+                let person = try commitAuthor(author, configured: repository.repository)
                 let id = try repository.commit(
                     directory: directory, tag: tag, message: message ?? "bundle \(tag)", author: person,
                     signer: signer)

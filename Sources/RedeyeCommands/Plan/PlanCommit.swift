@@ -82,20 +82,7 @@ extension PlanCommand {
                 let pins = noPin ? nil : try resolvePins()
                 let directory = try global.plansDirectory()
                 let repository = try PlanRepository(path: repo, create: true)
-                let now = Int64(Date().timeIntervalSince1970)
-                let person: GitPerson
-                if let author {
-                    guard let parsed = GitPerson(author, time: now) else {
-                        throw ValidationError("--author must look like 'Name <email>'")
-                    }
-                    person = parsed
-                } else if var configured = repository.repository.configuredPerson() {
-                    configured.time = now
-                    person = configured
-                } else {
-                    throw ValidationError(
-                        "no author: pass --author 'Name <email>' or set git config user.name and user.email")
-                }
+                let person = try commitAuthor(author, configured: repository.repository)
                 let committed = try repository.commit(
                     directory: directory, message: message, author: person, signer: signer, branch: branch,
                     pins: pins)
