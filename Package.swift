@@ -8,6 +8,8 @@ import PackageDescription
 ///   C modules    … CCrypto (libcrypto, for SHA-256), CLinux (glibc's GNU-only calls: syncfs, openat2), CZlib
 ///                (zlib, for the netboot image's gzip), CTLS (libssl, for https)
 ///   wrappers     FileSystem                         directories by descriptor: no symlink followed beneath a root
+///   wrappers     Text, Threads                      trimming, fixed-point numbers, timestamps, JSON values, paths;
+///                                                   detached threads: what Foundation gave, without ICU
 ///   wrappers     Failures                           the kinds of failure errors classify themselves by
 ///   wrappers     YAML  Git   SSH   Database  Digest owning Swift types, typed errors
 ///   network      Net                                TCP connect with a deadline, a small HTTP/1.1 client
@@ -38,45 +40,48 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         .target(name: "YAML", dependencies: ["CYAML"]),
-        .target(name: "Git", dependencies: ["CGit2", "TLS"]),
+        .target(name: "Git", dependencies: ["CGit2", "TLS", "Text"]),
         .target(name: "FileSystem", dependencies: ["CLinux"]),
         .target(name: "Failures"),
-        .target(name: "Settings", dependencies: ["YAML", "FileSystem"]),
+        .target(name: "Text"),
+        .target(name: "Threads"),
+        .target(name: "Settings", dependencies: ["YAML", "FileSystem", "Text"]),
         .target(name: "InstallRoot"),
         .target(name: "Spawn", dependencies: ["CLinux", "FileSystem"]),
-        .target(name: "Net", dependencies: ["FileSystem"]),
-        .target(name: "SSH", dependencies: ["CSSH2", "Net", "FileSystem"]),
+        .target(name: "Net", dependencies: ["FileSystem", "Text"]),
+        .target(name: "SSH", dependencies: ["CSSH2", "Net", "FileSystem", "Text", "Threads"]),
         .target(name: "TLS", dependencies: ["CTLS", "Net", "FileSystem"]),
         .target(name: "Digest", dependencies: ["CCrypto"]),
-        .target(name: "Signing", dependencies: ["CCrypto", "Digest", "FileSystem"]),
-        .target(name: "Database", dependencies: ["CSQLite", "CLibPQ"]),
-        .target(name: "Schema", dependencies: ["YAML", "Database", "Digest", "Failures"]),
-        .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML", "Failures"]),
-        .target(name: "Plan", dependencies: ["YAML", "Database", "Schema", "Inventory", "Git", "Signing"]),
+        .target(name: "Signing", dependencies: ["CCrypto", "Digest", "FileSystem", "Text"]),
+        .target(name: "Database", dependencies: ["CSQLite", "CLibPQ", "Text"]),
+        .target(name: "Schema", dependencies: ["YAML", "Database", "Digest", "Failures", "FileSystem", "Text"]),
+        .target(name: "Inventory", dependencies: ["Schema", "Database", "YAML", "Failures", "Text"]),
+        .target(name: "Plan", dependencies: ["YAML", "Database", "Schema", "Inventory", "Git", "Signing", "Text"]),
         .target(
             name: "Bundles",
             dependencies: [
                 "YAML", "Git", "SSH", "Digest", "FileSystem", "InstallRoot", "Spawn", "Service", "Failures", "Signing",
+                "Text", "Threads",
             ]),
-        .target(name: "Service", dependencies: ["InstallRoot", "Spawn", "FileSystem"]),
+        .target(name: "Service", dependencies: ["InstallRoot", "Spawn", "FileSystem", "Text", "Threads"]),
         .target(
             name: "Deploy",
             dependencies: [
                 "SSH", "Net", "TLS", "Git", "Bundles", "InstallRoot", "Plan", "Inventory", "Schema", "Database", "Digest",
-                "Failures",
+                "Failures", "Text", "Threads",
             ]),
         .target(
             name: "Boot",
             dependencies: [
                 "Net", "Git", "TLS", "SSH", "Signing", "Plan", "Bundles", "Service", "Inventory", "Schema", "Database", "YAML",
-                "FileSystem", "InstallRoot",
+                "FileSystem", "InstallRoot", "Text",
             ]),
-        .target(name: "Image", dependencies: ["CZlib", "FileSystem", "Spawn", "Schema"]),
+        .target(name: "Image", dependencies: ["CZlib", "FileSystem", "Spawn", "Schema", "Text"]),
         .target(
             name: "RedeyeCommands",
             dependencies: [
                 "YAML", "Git", "Net", "SSH", "Database", "Schema", "Inventory", "Plan", "Signing", "Bundles", "Service",
-                "Deploy", "Boot", "Image", "InstallRoot", "Failures", "Settings", "FileSystem", "TLS",
+                "Deploy", "Boot", "Image", "InstallRoot", "Failures", "Settings", "FileSystem", "TLS", "Text",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -84,6 +89,7 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["Database"], path: "Tests/TestSupport"),
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
+        .testTarget(name: "TextTests", dependencies: ["Text", "Threads"]),
         .testTarget(name: "CLibraryTests", dependencies: ["Git", "SSH", "YAML", "Database"]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Database", "TestSupport"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "Schema", "Database", "TestSupport"]),

@@ -1,12 +1,14 @@
 import Bundles
 import Database
-import Foundation
+import FoundationEssentials
+import Glibc
 import InstallRoot
 import Inventory
 import Net
 import Plan
 import Schema
 import Service
+import Text
 
 /// What `redeye boot` is told: where the host's files are, how to find and follow the plans, where to report.
 public struct BootOptions: Sendable {
@@ -380,7 +382,7 @@ public struct BootAgent {
     /// could not be written then. Returns where the record went, and a warning when it is not in the inventory.
     func recordInInventory(_ report: BootReport, _ trusted: TrustedPlans?) -> (BootRecording, String?) {
         let fromImage = (try? String(contentsOfFile: layout.path("/etc/redeye/inventory.url"), encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimmed()
         guard let url = options.inventory ?? trusted?.plans.defaults.inventory ?? fromImage, !url.isEmpty else {
             return (
                 .unconfigured,

@@ -1,10 +1,12 @@
 import Database
 import FileSystem
-import Foundation
+import FoundationEssentials
+import Glibc
 import Inventory
 import Net
 import Plan
 import Schema
+import Text
 
 /// Where a pass's record went.
 public enum BootRecording: String, Sendable, Codable {
@@ -145,7 +147,7 @@ struct BootRecorder {
             // (plans unreachable, untrusted) knows nothing about the machine, and a rogue DHCP server must not be
             // able to make a planned host appear as a new, unassigned one.
             if report.host == nil, report.state == .enlisted {
-                let name = "discovered-" + mac.replacingOccurrences(of: ":", with: "")
+                let name = "discovered-" + mac.replacing(":", with: "")
                 if try store.get("host", key: [name]) == nil {
                     let seen = report.interfaces.map { "\($0.name) \($0.mac)" }.joined(separator: ", ")
                     _ = try store.put(

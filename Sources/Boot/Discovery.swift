@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Text
 import YAML
 
 /// A place the plans repository might be, and where that came from. Only a hint: what is fetched from it is
@@ -119,7 +121,7 @@ public struct PlansDiscovery: Sendable {
                 interface: nil, location: nil)
         }
         if let data = FileManager.default.contents(atPath: layout.imageDefaultURL) {
-            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = String(decoding: data, as: UTF8.self).trimmed()
             consider(Array(text.utf8), source: "image", origin: layout.imageDefaultURL, interface: nil, location: nil)
         }
         return Discovery(hints: hints, rejected: rejected, leaseInterface: leaseInterface)

@@ -1,5 +1,7 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Schema
+import Text
 
 /// A network interface as the kernel shows it under `/sys/class/net`.
 public struct NetworkInterface: Sendable, Codable, Equatable {
@@ -56,7 +58,7 @@ public struct InterfaceReader: Sendable {
     }
 
     func read(_ path: String) -> String? {
-        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmed()
     }
 }
 

@@ -1,7 +1,9 @@
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import TLS
+import Text
 
 /// Where the agent reads and writes on the host: every path is under `root` (`/` on a real host, a temporary
 /// directory in tests), except the kernel's views, which have their own paths.
@@ -53,10 +55,10 @@ public struct BootLayout: Sendable {
 /// exclusively and never through a symlink, flushed and renamed over), creating the directory when needed.
 /// Whoever owns the directory (a Consul or Prometheus account) cannot make it write anywhere else.
 func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o644) throws(BootError) {
-    let directory = (path as NSString).deletingLastPathComponent
+    let directory = deletingLastPathComponent(path)
     do {
         try Directory.open(directory, create: 0o755).writeAtomically(
-            (path as NSString).lastPathComponent, Array(data), mode: mode)
+            lastPathComponent(path), Array(data), mode: mode)
     } catch {
         throw BootError(step: .write, "\(error)")
     }

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Text
 import YAML
 
 /// A DHCP option value found in a client's lease, and where.
@@ -155,7 +157,7 @@ public struct LeaseReader: Sendable {
                 let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
                 guard words.count >= 4, words[0] == "option", words[2] == "code" else { continue }
                 declared = true
-                if Int(words[3].trimmingCharacters(in: CharacterSet(charactersIn: "=;"))) == code {
+                if Int(words[3].trimmed(in: "=;")) == code {
                     names.insert(String(words[1]))
                 }
             }
@@ -173,7 +175,7 @@ public struct LeaseReader: Sendable {
     }
 
     func parseNetworkd(bytes: [UInt8], path: String) throws(BootError) -> [LeaseOption] {
-        let index = Int((path as NSString).lastPathComponent)
+        let index = Int(lastPathComponent(path))
         return try parseKeyValues(
             bytes: bytes, path: path, client: "networkd", interface: index.flatMap(interfaceName),
             format: "a systemd-networkd lease file")
@@ -189,7 +191,7 @@ public struct LeaseReader: Sendable {
     }
 
     func parseUdhcpc(bytes: [UInt8], path: String) throws(BootError) -> [LeaseOption] {
-        let interface = String((path as NSString).lastPathComponent.dropLast(".lease".count))
+        let interface = String(lastPathComponent(path).dropLast(".lease".count))
         return try parseKeyValues(
             bytes: bytes, path: path, client: "udhcpc", interface: interface, format: "a udhcpc lease file")
     }
@@ -225,7 +227,7 @@ public struct LeaseReader: Sendable {
         let base = sysfs + "/class/net"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] {
             let text = try? String(contentsOfFile: base + "/" + name + "/ifindex", encoding: .utf8)
-            if text?.trimmingCharacters(in: .whitespacesAndNewlines) == String(ifindex) { return name }
+            if text?.trimmed() == String(ifindex) { return name }
         }
         return nil
     }
@@ -269,7 +271,7 @@ public struct LeaseReader: Sendable {
             i += 2 + length
         }
         guard let value else { return [] }
-        let name = (path as NSString).lastPathComponent.replacingOccurrences(of: ".lease", with: "")
+        let name = lastPathComponent(path).replacing(".lease", with: "")
         let interface = name.hasPrefix("dhcpcd-") ? String(name.dropFirst(7)) : name
         return [LeaseOption(client: "dhcpcd", interface: interface, bytes: value, location: at(start))]
     }

@@ -1,7 +1,9 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Net
 import Plan
 import TLS
+import Text
 
 /// Tells the monitoring system to watch a booted host: a Prometheus file_sd target file, a Consul service
 /// definition in the agent's config directory, and registration through a local Consul agent's HTTP API.
@@ -67,14 +69,14 @@ public struct MonitorRegistration: Sendable {
         }
         if let agent = spec?.consul?.agent {
             let url =
-                agent.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+                agent.trimmed(in: "/")
                 + "/v1/agent/service/register?replace-existing-checks=true"
             var headers: [(String, String)] = []
             if let token = try? String(contentsOfFile: layout.path("/etc/redeye/consul.token"), encoding: .utf8) {
                 // The token is a secret: over plain HTTP it goes only to an agent on this machine; over https
                 // (the agent's certificate verified) to any.
                 if Self.isLoopback(agent) || agent.lowercased().hasPrefix("https://") {
-                    headers.append(("X-Consul-Token", token.trimmingCharacters(in: .whitespacesAndNewlines)))
+                    headers.append(("X-Consul-Token", token.trimmed()))
                 } else {
                     problems.append(
                         "not sending the Consul token to \(agent) over plain HTTP (only to an agent on this host, http://127.0.0.1:8500, or over https)"
@@ -116,7 +118,7 @@ public struct MonitorRegistration: Sendable {
             guard let colon = monitor.target.lastIndex(of: ":"),
                 let port = Int(monitor.target[monitor.target.index(after: colon)...])
             else { return nil }
-            return (String(monitor.target[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+            return (String(monitor.target[..<colon]).trimmed(in: "[]"), port)
         case .command:
             return nil
         }
@@ -141,7 +143,7 @@ public struct MonitorRegistration: Sendable {
     }
 
     static func serviceID(_ context: Context) -> String {
-        "\(context.plan.role)-\(context.mac.replacingOccurrences(of: ":", with: "-"))"
+        "\(context.plan.role)-\(context.mac.replacing(":", with: "-"))"
     }
 
     static func seconds(_ d: PlanDuration) -> String {
@@ -181,7 +183,7 @@ public struct MonitorRegistration: Sendable {
             "meta": .object(meta(context).mapValues { .string($0) }),
         ]
         if let address = context.plan.address { service["address"] = .string(address) }
-        if let port = port(context) { service["port"] = .number(port) }
+        if let port = port(context) { service["port"] = .integer(Int64(port)) }
         service["checks"] = .array(
             context.plan.monitors.compactMap { monitor in
                 var check: [String: JSONValue] = [
@@ -210,7 +212,7 @@ public struct MonitorRegistration: Sendable {
             "Meta": .object(meta(context).mapValues { .string($0) }),
         ]
         if let address = context.plan.address { body["Address"] = .string(address) }
-        if let port = port(context) { body["Port"] = .number(port) }
+        if let port = port(context) { body["Port"] = .integer(Int64(port)) }
         body["Checks"] = .array(
             context.plan.monitors.compactMap { monitor in
                 var check: [String: JSONValue] = [
@@ -228,23 +230,5 @@ public struct MonitorRegistration: Sendable {
         let compact = JSONEncoder()
         compact.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try compact.encode(body)
-    }
-}
-
-/// Just enough JSON to write Consul's documents with sorted keys.
-enum JSONValue: Encodable, Sendable {
-    case string(String)
-    case number(Int)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .string(let s): try container.encode(s)
-        case .number(let n): try container.encode(n)
-        case .array(let a): try container.encode(a)
-        case .object(let o): try container.encode(o)
-        }
     }
 }

@@ -1,10 +1,12 @@
 import Bundles
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import Plan
 import SSH
 import Signing
+import Text
 
 /// Plans fetched from a hint and trusted: the commit, who signed it, the plans it holds.
 public struct TrustedPlans: Sendable {
@@ -173,7 +175,7 @@ public struct PlansFetcher: Sendable {
     func notBefore() -> Result<Int64?, BootError> {
         guard FileManager.default.fileExists(atPath: layout.plansNotBefore) else { return .success(nil) }
         guard let text = try? String(contentsOfFile: layout.plansNotBefore, encoding: .utf8),
-            let floor = Int64(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            let floor = Int64(text.trimmed())
         else {
             return .failure(
                 BootError(

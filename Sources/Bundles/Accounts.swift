@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// User and group names ↔ ids, through the system's databases (cached).

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import Signing
 
 /// Bundles versioned in git: each version is a commit of the tree and its manifest, with an annotated tag.

@@ -1,7 +1,9 @@
 import Digest
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import SSH
+import Threads
 
 /// One version of a bundle, fetched into a local cache repository: its commit, its manifest (as committed and
 /// parsed) and where each file's bytes are. Safe to share between threads: reads of the repository are
@@ -17,7 +19,7 @@ public final class BundleVersion: @unchecked Sendable {
     public let manifest: Manifest
     /// Every file was checked against the manifest when fetched (`verifyContent`).
     let verified: Bool
-    private let lock = NSLock()
+    private let lock = ThreadLock()
     /// sha256 → the blob holding that content; read from the commit's tree when content is first asked for
     /// (an install reads the tree itself, and does not need it).
     private var blobs: [String: ObjectID]?

@@ -1,5 +1,5 @@
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 
 func posixError(_ what: String) -> BundleError {
@@ -14,12 +14,13 @@ func splitPath(_ path: String) -> (String, String) {
 
 func makeDirectory(_ path: String, mode: mode_t, parents: Bool = false) throws {
     if parents {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw BundleError("cannot create \(path): \(error.localizedDescription)")
+        // The missing parents as mkdir -p makes them (0755 less the umask), then `path` itself.
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/").dropLast() {
+            prefix += component
+            guard mkdir(prefix, 0o755) == 0 || errno == EEXIST else { throw posixError("create \(prefix)") }
+            prefix += "/"
         }
-        return
     }
     guard mkdir(path, mode) == 0 || errno == EEXIST else { throw posixError("create \(path)") }
 }

@@ -1,6 +1,7 @@
 import Digest
+import Dispatch
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Git
 import Glibc
 import InstallRoot

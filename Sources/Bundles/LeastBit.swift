@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One way a tree and its manifest disagree, naming the path.
 public struct Finding: Sendable, Hashable, CustomStringConvertible, Encodable {

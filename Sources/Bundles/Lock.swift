@@ -1,6 +1,8 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Glibc
 import Synchronization
+import Threads
 
 /// A value computed on another thread; `value` waits for it.
 final class Background<Value: Sendable>: Sendable {
@@ -8,7 +10,7 @@ final class Background<Value: Sendable>: Sendable {
     private let result = Mutex<Value?>(nil)
 
     init(_ work: @escaping @Sendable () -> Value) {
-        Thread.detachNewThread {
+        detachThread {
             let value = work()
             self.result.withLock { $0 = value }
             self.done.signal()

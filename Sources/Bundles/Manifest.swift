@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import YAML
 
 /// A file mode written as octal text (`"0755"`): the schema of the manifest says it is octal.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Content a deploy sends in one file: objects one after another, each a header line `SHA256 SIZE\n` followed by
 /// SIZE bytes. The receiver indexes it by hash and reads objects in place (the file is memory-mapped); every

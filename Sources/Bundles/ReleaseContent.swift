@@ -1,6 +1,6 @@
 import Digest
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Git
 import Glibc
 

@@ -1,6 +1,6 @@
 import Digest
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// A path as found on disk (never following symlinks).

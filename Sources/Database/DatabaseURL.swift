@@ -1,3 +1,5 @@
+import Text
+
 /// Where an inventory lives: `sqlite:PATH` (embedded) or `postgres://user@host:port/db`.
 ///
 /// A PostgreSQL password never comes from the URL (URLs end up in shell history and `ps`): libpq reads
@@ -24,7 +26,7 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
             // Keys as libpq reads them: percent-decoded (`pass%77ord=` is `password=`).
             let passwordParameter = query.split(separator: "&").contains { pair in
                 let key = percentDecoded(pair.prefix { $0 != "=" }).lowercased()
-                return key.trimmingCharacters(in: " \t") == "password"
+                return key.trimmed(in: " \t") == "password"
             }
             let userInfo = authority.lastIndex(of: "@").map { percentDecoded(authority[..<$0]) }
             if passwordParameter || userInfo?.contains(":") == true {

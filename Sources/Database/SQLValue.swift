@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A value passed to or read from a database, the same for every engine.
 public enum SQLValue: Sendable, Hashable, CustomStringConvertible {

@@ -1,9 +1,12 @@
 import Digest
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import InstallRoot
 import SSH
 import Synchronization
+import Text
+import Threads
 
 /// Puts a `redeye` executable on hosts over SSH, so that deploys can reach them: a host without a compatible
 /// `redeye` is refused by a deploy before its drain. Per host, over one connection: ask the installed one's
@@ -53,7 +56,7 @@ public struct RedeyeBootstrap: Sendable {
         for (index, target) in targets.enumerated() {
             slots.wait()
             group.enter()
-            Thread {
+            detachThread {
                 defer {
                     slots.signal()
                     group.leave()
@@ -61,7 +64,7 @@ public struct RedeyeBootstrap: Sendable {
                 let result = install(on: target, digest: digest)
                 log("\(target.name): \(result.message)")
                 results.withLock { $0[index] = result }
-            }.start()
+            }
         }
         group.wait()
         return results.withLock { $0 }.compactMap { $0 }
@@ -131,7 +134,7 @@ public struct RedeyeBootstrap: Sendable {
         let answer = try ssh.run(shellQuote(destination) + " --version", timeout: .seconds(30), outputLimit: 4096)
         guard answer.status == 0 else { return nil }
         let text = printable(String(decoding: answer.stdout.prefix(100), as: UTF8.self))
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimmed()
         return text.isEmpty ? nil : text
     }
 }

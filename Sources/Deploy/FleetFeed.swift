@@ -1,5 +1,7 @@
 import Database
-import Foundation
+import FoundationEssentials
+import Glibc
+import Text
 
 /// One change of a host's state, as a person reads news: a boot or a host's part in a deploy.
 public struct FleetEvent: Sendable, Encodable {
@@ -67,7 +69,7 @@ extension Journal {
             }
             if let error = row.string("error") { details.append("error: \(error)") }
             if let seconds = row.double("seconds"), seconds > 0 {
-                details.append(String(format: "took %.2f s", seconds))
+                details.append("took " + fixed(seconds, digits: 2) + " s")
             }
             events.append(
                 FleetEvent(

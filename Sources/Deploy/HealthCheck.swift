@@ -1,9 +1,10 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 import Net
 import Plan
 import SSH
 import TLS
+import Text
 
 /// Health checks from a role's monitors, run after a host switched: HTTP and TCP from this machine (as a load
 /// balancer would see the host), commands on the host over its SSH connection.
@@ -64,7 +65,7 @@ struct HealthChecker {
             guard let colon = monitor.target.lastIndex(of: ":"),
                 let port = Int(monitor.target[monitor.target.index(after: colon)...])
             else { return "bad target \(monitor.target)" }
-            let host = String(monitor.target[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            let host = String(monitor.target[..<colon]).trimmed(in: "[]")
             do {
                 if fromHost {
                     _ = try connection.exchange(
@@ -82,7 +83,7 @@ struct HealthChecker {
             do {
                 let result = try connection.run(monitor.target, timeout: monitor.timeout.standard)
                 if result.status == 0 { return nil }
-                let output = (result.errorOutput + result.output).trimmingCharacters(in: .whitespacesAndNewlines)
+                let output = (result.errorOutput + result.output).trimmed()
                 return "`\(monitor.target)` exited \(result.status)" + (output.isEmpty ? "" : ": \(output.suffix(300))")
             } catch {
                 return "\(error)"

@@ -1,9 +1,11 @@
 import Bundles
-import Foundation
+import FoundationEssentials
+import Glibc
 import InstallRoot
 import Net
 import SSH
 import Synchronization
+import Text
 
 /// What a host has now, read over SFTP without changing anything.
 struct RemoteState {
@@ -110,7 +112,7 @@ struct HostDeploy {
     func checkRemoteRedeye(_ ssh: SSHConnection) throws -> String {
         let result = try ssh.run(shellQuote(redeye) + " --version", timeout: .seconds(30), outputLimit: 4096)
         let answer = printable(String(decoding: result.stdout.prefix(100), as: UTF8.self))
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimmed()
         if result.status == 127 {
             throw StepFailure(
                 step: .inspect,
@@ -352,7 +354,7 @@ struct HostDeploy {
             let result = try ssh.run(remote(.rollback(root: root, to: previous)), timeout: .seconds(120))
             guard result.status == 0 else {
                 throw StepFailure(
-                    step: .rollback, message: result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+                    step: .rollback, message: result.errorOutput.trimmed())
             }
             try restart(ssh)
             if target.plan.hooks.drain != nil { try hook(ssh, target.plan.hooks.undrain, step: .undrain) }
@@ -390,7 +392,7 @@ struct HostDeploy {
                 throw StepFailure(
                     step: .lock,
                     message:
-                        "\(lock) is held by \(String(decoding: held, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)): another deploy is working on this host"
+                        "\(lock) is held by \(String(decoding: held, as: UTF8.self).trimmed()): another deploy is working on this host"
                 )
             }
         }
@@ -407,7 +409,7 @@ struct HostDeploy {
         log(target.name, "\(name): \(command)")
         let result = try ssh.run(command, timeout: target.plan.hooks.timeout.standard, outputLimit: 1 << 20)
         guard result.status == 0 else {
-            let output = (result.errorOutput + result.output).trimmingCharacters(in: .whitespacesAndNewlines)
+            let output = (result.errorOutput + result.output).trimmed()
             throw StepFailure(step: step, message: "the \(name) hook exited \(result.status): \(output.suffix(300))")
         }
     }
@@ -516,7 +518,7 @@ struct HostDeploy {
                 let message =
                     result.errorOutput.split(separator: "\n").last { $0.hasPrefix("redeye: ") }
                     .map { String($0.dropFirst("redeye: ".count)) } ?? result.errorOutput
-                let said = message.trimmingCharacters(in: .whitespacesAndNewlines)
+                let said = message.trimmed()
                 throw StepFailure(
                     step: .switch, message: said.isEmpty ? "the host's installer exited \(result.status)" : said)
             }
@@ -535,8 +537,8 @@ struct HostDeploy {
         let result = try ssh.run(remote(.restartServices(root: root, services)), timeout: .seconds(300))
         guard result.status == 0 else {
             throw StepFailure(
-                step: .restart, message: result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+                step: .restart, message: result.errorOutput.trimmed())
         }
-        log(target.name, result.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        log(target.name, result.output.trimmed())
     }
 }

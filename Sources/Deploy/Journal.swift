@@ -1,9 +1,12 @@
 import Database
 import Failures
-import Foundation
+import FoundationEssentials
+import Glibc
 import Inventory
 import Plan
 import Schema
+import Text
+import Threads
 
 /// The deploy's record in the inventory: the `deployment` and `deployment_host` rows, written as the deploy goes
 /// (so an interrupted run can be resumed from them), and the role's `deploy_lock`. Shared by the host workers:
@@ -14,7 +17,7 @@ public final class Journal: @unchecked Sendable {
     let inventory: InventoryConnection
     var db: any SQLConnection { inventory.db }
     var store: RecordStore { inventory.store }
-    private let mutex = NSLock()
+    private let mutex = ThreadLock()
     let clock: @Sendable () -> Date
 
     public init(inventory: InventoryConnection, clock: @escaping @Sendable () -> Date = { Date() }) {
@@ -403,9 +406,7 @@ public struct DeploymentRecord: Sendable, Encodable {
 /// through the inventory's own timestamp normalization (offsets applied, UTC).
 func parseTimestamp(_ text: String) -> Date? {
     guard let utc = try? ValueNormalizer.timestamp(text) else { return nil }
-    let formatter = ISO8601DateFormatter()
-    if utc.contains(".") { formatter.formatOptions.insert(.withFractionalSeconds) }
-    return formatter.date(from: utc)
+    return parseISO8601(utc)
 }
 
 extension DeployOptions {

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import Inventory
 import Plan
 import SSH

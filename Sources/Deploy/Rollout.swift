@@ -1,6 +1,6 @@
 import Bundles
 import Dispatch
-import Foundation
+import FoundationEssentials
 import Git
 import Glibc
 import Inventory
@@ -8,6 +8,7 @@ import Net
 import Plan
 import SSH
 import Synchronization
+import Threads
 
 /// Runs a rolling deploy of one role: batches (or a sliding window) of hosts, each deployed by `HostDeploy`,
 /// a failure budget over the whole run, Ctrl-C / SIGTERM handling, and the record in the inventory.
@@ -350,7 +351,7 @@ func parallelMap<T: Sendable, R: Sendable>(
     let group = DispatchGroup()
     for _ in 0..<min(width, items.count) {
         group.enter()
-        let thread = Thread {
+        detachThread(stackSize: 1 << 20) {
             while true {
                 let i = state.withLock { state in
                     defer { state.next += 1 }
@@ -362,8 +363,6 @@ func parallelMap<T: Sendable, R: Sendable>(
             }
             group.leave()
         }
-        thread.stackSize = 1 << 20
-        thread.start()
     }
     group.wait()
     return state.withLock { $0.results.map { $0! } }

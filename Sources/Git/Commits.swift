@@ -1,4 +1,5 @@
 import CGit2
+import Text
 
 /// A git object id (SHA-1), as 40 hex digits.
 public struct ObjectID: Sendable, Hashable, CustomStringConvertible {
@@ -52,7 +53,7 @@ public struct GitPerson: Sendable, Hashable {
     /// Parses `Name <email>`.
     public init?(_ text: String, time: Int64) {
         guard let open = text.lastIndex(of: "<"), let close = text.lastIndex(of: ">"), open < close else { return nil }
-        name = String(text[..<open]).trimmingCharacters(in: .whitespaces)
+        name = String(text[..<open]).trimmedSpaces()
         email = String(text[text.index(after: open)..<close])
         self.time = time
         if name.isEmpty || email.isEmpty { return nil }

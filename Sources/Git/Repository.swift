@@ -1,5 +1,6 @@
 import CGit2
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// libgit2's global state, reference-counted by libgit2 itself: every ``Repository`` holds one reference.

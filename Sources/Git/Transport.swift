@@ -1,6 +1,7 @@
 import CGit2
 import Glibc
 import TLS
+import Text
 
 /// How to reach a remote over SSH: which host keys to trust and how to authenticate.
 public struct SSHTransport: Sendable {
@@ -44,7 +45,7 @@ public struct HTTPSTransport: Sendable {
         let count = read(fd, &buffer, buffer.count)
         let text = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
         let token = text.split(whereSeparator: \.isNewline).first.map {
-            $0.trimmingCharacters(in: .whitespaces)
+            $0.trimmedSpaces()
         }
         guard let token, !token.isEmpty else {
             throw GitError(

@@ -1,5 +1,7 @@
 import FileSystem
-import Foundation
+import FoundationEssentials
+import Glibc
+import Text
 
 /// The loadable modules of one kernel (`lib/modules/VERSION` of a kernel package or a root): which exist,
 /// which are built in, and what each depends on, read from the modules themselves (their ELF `.modinfo`
@@ -13,11 +15,11 @@ public struct KernelModules: Sendable {
     public init(directory: String) throws(ImageError) {
         self.directory = directory
         var files: [String: String] = [:]
-        guard let walker = FileManager.default.enumerator(atPath: directory + "/kernel") else {
+        guard let walked = try? FileManager.default.subpathsOfDirectory(atPath: directory + "/kernel") else {
             throw ImageError("\(directory)/kernel: no kernel modules there")
         }
-        while let relative = walker.nextObject() as? String {
-            let name = (relative as NSString).lastPathComponent
+        for relative in walked {
+            let name = lastPathComponent(relative)
             if name.hasSuffix(".ko") {
                 files[Self.canonical(String(name.dropLast(3)))] = "kernel/" + relative
             } else if name.hasSuffix(".ko.xz") || name.hasSuffix(".ko.zst") || name.hasSuffix(".ko.gz") {
@@ -29,12 +31,12 @@ public struct KernelModules: Sendable {
         let builtInText = (try? String(contentsOfFile: directory + "/modules.builtin", encoding: .utf8)) ?? ""
         builtIn = Set(
             builtInText.split(separator: "\n").map {
-                Self.canonical(String(($0 as NSString).lastPathComponent.prefix { $0 != "." }))
+                Self.canonical(String(lastPathComponent(String($0)).prefix { $0 != "." }))
             })
     }
 
     /// `virtio-net` and `virtio_net` are one module to the kernel.
-    static func canonical(_ name: String) -> String { name.replacingOccurrences(of: "-", with: "_") }
+    static func canonical(_ name: String) -> String { name.replacing("-", with: "_") }
 
     /// The modules to load for `names`, dependencies first, each once, as paths relative to `directory`.
     /// A module built into the kernel needs nothing; one the kernel has neither way is an error.

@@ -1,8 +1,9 @@
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 import Schema
 import Spawn
+import Text
 
 /// A netboot image for blank hosts: a kernel, an initramfs holding the agent and exactly what it needs, an
 /// iPXE script and a dnsmasq snippet. The initramfs is busybox's init running `rc` (file systems, NIC
@@ -119,11 +120,11 @@ public struct NetbootImage: Sendable {
     /// The kernel and its modules: from a package (unpacked with dpkg-deb into the work directory) or a root.
     func locateKernel() throws -> Kernel {
         var root = inputs.kernel
-        var isDirectory: ObjCBool = false
+        var isDirectory = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory) else {
             throw ImageError("--kernel \(root): no such file or directory")
         }
-        if !isDirectory.boolValue {
+        if !isDirectory {
             guard root.hasSuffix(".deb") else {
                 throw ImageError(
                     "--kernel \(root): give a Debian kernel package (.deb) or a root with boot/ and lib/modules/")
@@ -210,7 +211,7 @@ public struct NetbootImage: Sendable {
         }
         // NIC drivers, dependencies first, and the order rc loads them in.
         let order = try kernelModules.loadOrder(inputs.modules)
-        let version = (kernelModules.directory as NSString).lastPathComponent
+        let version = lastPathComponent(kernelModules.directory)
         var list = ""
         for path in order {
             try archive.add(

@@ -1,6 +1,8 @@
 import Database
-import Foundation
+import FoundationEssentials
+import Glibc
 import Schema
+import Text
 import YAML
 
 /// How a stored value reads back: by column type, the same from SQLite and PostgreSQL.
@@ -50,8 +52,7 @@ public enum DisplayValue: Sendable, Equatable {
 
     /// Whether `text` is one JSON value (so it can be embedded as-is).
     static func isJSON(_ text: String) -> Bool {
-        guard let data = text.data(using: .utf8) else { return false }
-        return (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil
+        isStrictJSON(text.utf8)
     }
 
     /// As text for a terminal.

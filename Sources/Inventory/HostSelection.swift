@@ -1,4 +1,5 @@
 import Glibc
+import Text
 
 /// What a host is known by, for selecting it: its name, role and site from the plans, its status and tags
 /// from the inventory.
@@ -65,7 +66,7 @@ public struct HostSelection: Sendable, Equatable, CustomStringConvertible {
         for piece in pieces {
             let column = offset + 1
             offset += piece.count + 1
-            var body = Substring(piece.trimmingCharacters(in: .whitespaces))
+            var body = Substring(piece.trimmedSpaces())
             var operation = Operation.add
             if body.first == "&" {
                 operation = .intersect

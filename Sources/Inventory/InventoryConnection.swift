@@ -1,5 +1,6 @@
 import Database
-import Foundation
+import FoundationEssentials
+import Glibc
 import Schema
 
 /// The one way a job opens the inventory: the schema it reads the database by, the connection, and the store

@@ -1,6 +1,7 @@
 import Database
 import Failures
-import Foundation
+import FoundationEssentials
+import Glibc
 import Schema
 import YAML
 

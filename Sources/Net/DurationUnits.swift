@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Conversions every timeout and report needs, in one place for the targets above (Net is the lowest target
 /// SSH, Deploy and Boot share).
@@ -15,7 +16,11 @@ extension Duration {
 }
 
 /// Blocks the calling thread (deploy workers and the boot agent are threads, not tasks); nothing for a
-/// duration of zero or less.
+/// duration of zero or less. Resumes after a signal for the time left.
 public func blockingSleep(_ duration: Duration) {
-    if duration > .zero { Thread.sleep(forTimeInterval: duration.inSeconds) }
+    guard duration > .zero else { return }
+    let (seconds, attoseconds) = duration.components
+    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
 }

@@ -1,6 +1,7 @@
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Glibc
+import Text
 
 /// An HTTP/1.1 answer: status, headers (names lowercased) and body.
 public struct HTTPResponse: Sendable {
@@ -146,7 +147,7 @@ public struct HTTPClient: Sendable {
         var result: [String: String] = [:]
         for line in String(decoding: head, as: UTF8.self).split(separator: "\r\n").dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            result[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            result[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmedSpaces()
         }
         return result
     }

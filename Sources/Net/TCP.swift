@@ -1,5 +1,5 @@
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// A failed network operation: what was tried and why it failed.

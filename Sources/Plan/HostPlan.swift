@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 
 /// Everything one host must become, with every template filled: what `redeye plan show` prints and
 /// what the boot agent and deploys act on.

@@ -1,5 +1,6 @@
 import Database
-import Foundation
+import FoundationEssentials
+import Glibc
 import Inventory
 import YAML
 

@@ -1,6 +1,7 @@
 import Database
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import Schema
 import YAML
 

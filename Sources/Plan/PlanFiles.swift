@@ -1,3 +1,4 @@
+import Text
 import YAML
 
 /// A length of time written as `10s`, `500ms`, `2m`, `1h30m`, or a number of seconds.
@@ -309,7 +310,7 @@ extension BatchPlan {
     public init(parsing text: String) throws(PlanIssue) {
         var steps: [Amount] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            switch Amount.parse(part.trimmingCharacters(in: .whitespaces), allowZero: false) {
+            switch Amount.parse(part.trimmedSpaces(), allowZero: false) {
             case .success(let a): steps.append(a)
             case .failure(let error): throw PlanIssue(nil, error.message)
             }
@@ -321,7 +322,7 @@ extension BatchPlan {
 extension FailureBudget {
     /// From command-line text: a count or a percentage of the hosts (`0`, `2`, `10%`).
     public init(parsing text: String) throws(PlanIssue) {
-        switch Amount.parse(text.trimmingCharacters(in: .whitespaces), allowZero: true) {
+        switch Amount.parse(text.trimmedSpaces(), allowZero: true) {
         case .success(let a): self.init(a)
         case .failure(let error): throw PlanIssue(nil, error.message)
         }

@@ -1,6 +1,8 @@
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import Signing
+import Text
 
 /// Plans stored in git: committed (optionally SSH-signed) and read back, and their signatures verified.
 public struct PlanRepository {
@@ -71,7 +73,7 @@ public struct PlanRepository {
     public static func branch(ofMessage message: String) -> String? {
         let prefix = branchTrailer + ": "
         return message.split(separator: "\n").last { $0.hasPrefix(prefix) }.map {
-            String($0.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
+            String($0.dropFirst(prefix.count)).trimmedSpaces()
         }
     }
 

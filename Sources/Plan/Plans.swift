@@ -1,6 +1,7 @@
 import Database
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import Schema
 import YAML
 
@@ -156,20 +157,21 @@ public struct PlanSource: Sendable {
     /// Every regular file under `directory` (hidden files and folders skipped).
     public static func directory(_ directory: String) throws(PlanError) -> PlanSource {
         let root = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        guard let enumerator = FileManager.default.enumerator(atPath: root) else {
+        guard let top = try? FileManager.default.contentsOfDirectory(atPath: root) else {
             throw PlanError([
                 PlanIssue(SourceLocation(file: root, line: 0, column: 0), "cannot read the plans directory")
             ])
         }
         var files: [String: [UInt8]] = [:]
-        while let relative = enumerator.nextObject() as? String {
-            if relative.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
-                enumerator.skipDescendants()
-                continue
-            }
-            var isDirectory: ObjCBool = false
+        // Depth first, in name order; a hidden file or folder (.git) is not read, nor is anything beneath it.
+        var pending = top.filter { !$0.hasPrefix(".") }.sorted().reversed().map { $0 }
+        while let relative = pending.popLast() {
+            var isDirectory = false
             let full = root + "/" + relative
-            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory) else { continue }
+            if isDirectory {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: full)) ?? []
+                pending += names.filter { !$0.hasPrefix(".") }.sorted().reversed().map { relative + "/" + $0 }
                 continue
             }
             guard let data = FileManager.default.contents(atPath: full) else {

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Text
 import YAML
 
 /// A string with `{{variable}}` placeholders, filled per host.
@@ -18,12 +20,12 @@ public struct Template: Sendable, Hashable {
         self.location = location
         var parts: [Part] = []
         var rest = Substring(text)
-        while let open = rest.range(of: "{{") {
+        while let open = rest.firstRange(of: "{{") {
             if open.lowerBound > rest.startIndex { parts.append(.literal(String(rest[..<open.lowerBound]))) }
-            guard let close = rest.range(of: "}}", range: open.upperBound..<rest.endIndex) else {
+            guard let close = rest[open.upperBound..<rest.endIndex].firstRange(of: "}}") else {
                 throw PlanIssue(location, "unclosed '{{' in '\(text)'")
             }
-            let name = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            let name = rest[open.upperBound..<close.lowerBound].trimmedSpaces()
             guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == "-" })
             else {
                 throw PlanIssue(location, "'{{\(name)}}' is not a variable name")
@@ -74,6 +76,6 @@ public struct Template: Sendable, Hashable {
             && value.utf8.allSatisfy { c in
                 (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || "_./:@%+=,-".utf8.contains(c)
             }
-        return safe ? value : "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return safe ? value : "'" + value.replacing("'", with: "'\\''") + "'"
     }
 }

@@ -4,13 +4,15 @@ import Database
 import Deploy
 import Failures
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import Plan
 import SSH
 import Schema
 import Settings
 import TLS
+import Text
 import YAML
 
 /// The options every operator command accepts: where the settings file is, and a flag for each setting it
@@ -212,7 +214,7 @@ func table(_ rows: [[String]]) -> String {
     guard let first = rows.first else { return "" }
     let widths = (0..<first.count).map { c in rows.map { $0[c].count }.max() ?? 0 }
     return rows.map { row in
-        zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        zip(row, widths).map { $0.padded(to: $1) }.joined(separator: "  ")
             .trimmingTrailingSpaces()
     }.joined(separator: "\n")
 }
@@ -224,7 +226,9 @@ func counted(_ count: Int, _ noun: String, plural: String? = nil) -> String {
 
 /// Writes a line to standard error.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
+    let line = Array((message.hasSuffix("\n") ? message : message + "\n").utf8)
+    // Nothing more to do when standard error itself cannot be written.
+    line.withUnsafeBytes { try? writeAll(STDERR_FILENO, $0, display: "standard error") }
 }
 
 /// Runs a command body, turning Redeye's errors into one clear message on stderr and an exit status.

@@ -1,6 +1,7 @@
 import CSSH2
 import FileSystem
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The host keys this machine trusts, from OpenSSH known_hosts files (plain and hashed entries,
 /// `[host]:port` for other ports), read through libssh2.

@@ -1,3 +1,5 @@
+import Text
+
 /// Quotes a word for a POSIX shell: the result is always one word with the exact bytes given.
 public func shellQuote(_ word: String) -> String {
     if !word.isEmpty,
@@ -8,7 +10,7 @@ public func shellQuote(_ word: String) -> String {
     {
         return word
     }
-    return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    return "'" + word.replacing("'", with: "'\\''") + "'"
 }
 
 /// Text a remote host sent, made safe to print and to store: control characters other than newline and tab

@@ -1,8 +1,10 @@
 import CSSH2
+import Dispatch
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 import Synchronization
+import Threads
 
 /// A jump host (bastion) through which hosts are reached, as OpenSSH's `ProxyJump`: `[USER@]HOST[:PORT]`.
 public struct JumpHost: Sendable, Equatable, CustomStringConvertible {
@@ -88,12 +90,10 @@ final class SSHTunnel: @unchecked Sendable {
         sessionFD = fds[0]
         pumpFD = fds[1]
         _ = fcntl(pumpFD, F_SETFL, fcntl(pumpFD, F_GETFL) | O_NONBLOCK)
-        let thread = Thread { [self] in
+        detachThread { [self] in
             pump()
             finished.signal()
         }
-        thread.name = "redeye ssh tunnel to \(host):\(port)"
-        thread.start()
     }
 
     /// Ends the tunnel once its session is closed: waits (bounded) for the thread. The channel is freed with the

@@ -1,5 +1,5 @@
 import CSSH2
-import Foundation
+import FoundationEssentials
 import Glibc
 import Net
 

@@ -1,6 +1,7 @@
 import Database
 import Digest
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Plans and applies migrations of a live database to a schema.
 ///

@@ -1,4 +1,7 @@
-import Foundation
+import FileSystem
+import FoundationEssentials
+import Glibc
+import Text
 import YAML
 
 /// Reads a schema directory (every `*.yaml` / `*.yml` file, merged) into a validated ``Schema``.
@@ -13,7 +16,7 @@ public struct SchemaLoader: Sendable {
         var sources = BuiltInSchema.files.map { (name: "built-in:\($0.name)", bytes: Array(($0.text + "\n").utf8)) }
         if let directory {
             for file in try Self.files(of: directory) {
-                let base = (file.name as NSString).lastPathComponent
+                let base = lastPathComponent(file.name)
                 sources.removeAll { $0.name == "built-in:\(base)" }
                 sources.append(file)
             }
@@ -28,8 +31,8 @@ public struct SchemaLoader: Sendable {
 
     /// The `*.yaml` / `*.yml` files of a schema directory, by path, in name order.
     static func files(of directory: String) throws(SchemaError) -> [(name: String, bytes: [UInt8])] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+        var isDirectory = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory
         else {
             throw SchemaError([
                 YAMLError(
@@ -45,7 +48,7 @@ public struct SchemaLoader: Sendable {
             throw SchemaError([
                 YAMLError(
                     location: SourceLocation(file: directory, line: 0, column: 0), path: "",
-                    message: "cannot read the schema directory: \(error.localizedDescription)")
+                    message: "cannot read the schema directory: \(describeFileError(error))")
             ])
         }
         guard !files.isEmpty else {
@@ -240,7 +243,7 @@ struct SchemaBuilder {
             if checks.contains(where: { $0.name == checkName }) {
                 issue(located.location, "\(path).checks[\(i)]", "check '\(located.value.name)' is declared twice")
             }
-            if located.value.expr.trimmingCharacters(in: .whitespaces).isEmpty {
+            if located.value.expr.trimmedSpaces().isEmpty {
                 issue(located.location, "\(path).checks[\(i)].expr", "a check needs an SQL expression")
             }
             checks.append(Check(name: checkName, expression: located.value.expr, location: located.location))

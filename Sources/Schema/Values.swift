@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Glibc
+import Text
 import YAML
 
 /// Why a value does not fit its column.
@@ -131,16 +132,18 @@ public enum ValueNormalizer {
         gmtime_r(&local, &check)
         guard check.tm_mday == Int32(day) else { throw fail }
         let trimmed = String(fraction.reversed().drop { $0 == "0" }.reversed())
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d%@Z", Int(out.tm_year) + 1900, Int(out.tm_mon) + 1, Int(out.tm_mday),
-            Int(out.tm_hour), Int(out.tm_min), Int(out.tm_sec), trimmed.isEmpty ? "" : "." + trimmed)
+        let date =
+            zeroPadded(Int(out.tm_year) + 1900, width: 4) + "-" + zeroPadded(Int(out.tm_mon) + 1, width: 2) + "-"
+            + zeroPadded(Int(out.tm_mday), width: 2)
+        let time =
+            zeroPadded(Int(out.tm_hour), width: 2) + ":" + zeroPadded(Int(out.tm_min), width: 2) + ":"
+            + zeroPadded(Int(out.tm_sec), width: 2)
+        return date + "T" + time + (trimmed.isEmpty ? "" : "." + trimmed) + "Z"
     }
 
     /// JSON text, checked for validity and kept as written.
     public static func json(_ text: String) throws(ValueError) -> String {
-        guard let data = text.data(using: .utf8),
-            (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil
-        else { throw ValueError("'\(text.prefix(60))' is not valid JSON") }
+        guard isStrictJSON(text.utf8) else { throw ValueError("'\(text.prefix(60))' is not valid JSON") }
         return text
     }
 

@@ -1,8 +1,10 @@
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 import InstallRoot
 import Spawn
+import Text
+import Threads
 
 public struct ServiceError: Error, CustomStringConvertible, Sendable {
     public var description: String
@@ -57,7 +59,7 @@ public struct ServiceManager: Sendable {
                 ? "no services to start" : "systemd is not running here and the role has no run command"
         }
         if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1, groupAlive(pid)
+            let pid = pid_t(text.trimmed()), pid > 1, groupAlive(pid)
         {
             return "`\(run)` already running as process \(pid)"
         }
@@ -78,7 +80,7 @@ public struct ServiceManager: Sendable {
     /// Stops the process group the `run` command started (TERM, then KILL after 10 s).
     public func stop() {
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+            let pid = pid_t(text.trimmed()), pid > 1
         else { return }
         guard groupAlive(pid) else {
             unlink(pidFile)
@@ -131,7 +133,7 @@ public struct ServiceManager: Sendable {
         try "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
         // Reap it if it exits while this process still runs (a short-lived supervisor, e.g. over SSH).
         let child = pid
-        Thread.detachNewThread {
+        detachThread {
             var status: Int32 = 0
             waitpid(child, &status, 0)
         }

@@ -1,5 +1,6 @@
 import FileSystem
-import Foundation
+import FoundationEssentials
+import Glibc
 import YAML
 
 /// `redeye.yaml`: the operator's settings, in sections (`plans:`, `inventory:`, `ssh:`, `deploy:`).

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Text
 
 /// One setting of the operator's commands: where it lives in `redeye.yaml`, its environment variable, its
 /// kind and its default.
@@ -73,7 +75,7 @@ public enum Setting: String, CaseIterable, Sendable, Hashable {
         switch self {
         case .plansRepository: "REDEYE_PLANS_REPO"
         case .signing: "REDEYE_SIGNING"
-        default: "REDEYE_" + (flag ?? key).uppercased().replacingOccurrences(of: "-", with: "_")
+        default: "REDEYE_" + (flag ?? key).uppercased().replacing("-", with: "_")
         }
     }
 

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The effective settings of one command: a flag over a `REDEYE_*` variable over `redeye.yaml` over the
 /// built-in default, each value with where it came from.

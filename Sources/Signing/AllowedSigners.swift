@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Text
 
 /// The keys trusted to sign, in git's / ssh-keygen's allowed-signers format:
 /// `principals [options] keytype base64 [comment]`, options `namespaces="git,…"`,
@@ -30,7 +32,7 @@ public struct AllowedSigners: Sendable {
         var entries: [Entry] = []
         var skipped: [String] = []
         for (index, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
-            let line = rawLine.trimmingCharacters(in: CharacterSet(charactersIn: " \t\r"))
+            let line = rawLine.trimmed(in: " \t\r")
             if line.isEmpty || line.hasPrefix("#") { continue }
             do {
                 entries.append(try parseLine(line, number: index + 1))
@@ -54,7 +56,7 @@ public struct AllowedSigners: Sendable {
                     String.init)
                 guard let first = parts.first, !first.isEmpty else { throw SigningError("an empty option") }
                 let name = first.lowercased()
-                let value = parts.count > 1 ? parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) : ""
+                let value = parts.count > 1 ? parts[1].trimmed(in: "\"") : ""
                 switch name {
                 case "namespaces": namespaces = value.split(separator: ",").map(String.init)
                 case "valid-after": after = try parseTime(value)

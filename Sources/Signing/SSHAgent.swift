@@ -1,5 +1,5 @@
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// A client for ssh-agent (draft-miller-ssh-agent): lists keys and signs with one, so the private key

@@ -1,5 +1,6 @@
 import CCrypto
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Something that signs data with an SSH key: a private key file or a key held by ssh-agent.
 public protocol SSHSigner {
@@ -40,9 +41,9 @@ public struct SSHPrivateKey: SSHSigner, Sendable {
 
     public static func parse(_ text: String) throws(SigningError) -> Contents {
         if text.contains("BEGIN RSA PRIVATE KEY") { throw SigningError(SSHPublicKey.rsaAdvice) }
-        guard let begin = text.range(of: "-----BEGIN OPENSSH PRIVATE KEY-----"),
+        guard let begin = text.firstRange(of: "-----BEGIN OPENSSH PRIVATE KEY-----"),
             // The end after the beginning: an END marker before BEGIN is no key (and no range to read).
-            let end = text.range(of: "-----END OPENSSH PRIVATE KEY-----", range: begin.upperBound..<text.endIndex)
+            let end = text[begin.upperBound..<text.endIndex].firstRange(of: "-----END OPENSSH PRIVATE KEY-----")
         else {
             throw SigningError(
                 "not an OpenSSH private key (convert a PEM key with `ssh-keygen -p -f KEY`, which rewrites it in OpenSSH format)"

@@ -1,6 +1,7 @@
 import CCrypto
 import Digest
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// An SSH public key of a type Redeye accepts for signatures: Ed25519 or ECDSA (NIST P-256/384/521).
 public enum SSHPublicKey: Sendable, Hashable, CustomStringConvertible {

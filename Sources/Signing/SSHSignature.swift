@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// An SSH signature in OpenSSH's SSHSIG format (PROTOCOL.sshsig), as `ssh-keygen -Y sign` writes it and
 /// git stores in a commit's `gpgsig` header.
@@ -84,10 +85,10 @@ public struct SSHSignature: Sendable, Equatable {
 
     /// Parses an armored signature; every malformation is an error saying what is wrong.
     public init(armored text: String) throws(SigningError) {
-        guard let begin = text.range(of: "-----BEGIN SSH SIGNATURE-----") else {
+        guard let begin = text.firstRange(of: "-----BEGIN SSH SIGNATURE-----") else {
             throw SigningError("not an SSH signature (no BEGIN SSH SIGNATURE line)")
         }
-        guard let end = text.range(of: "-----END SSH SIGNATURE-----", range: begin.upperBound..<text.endIndex) else {
+        guard let end = text[begin.upperBound..<text.endIndex].firstRange(of: "-----END SSH SIGNATURE-----") else {
             throw SigningError("malformed SSH signature: the END SSH SIGNATURE line is missing (truncated?)")
         }
         let body = text[begin.upperBound..<end.lowerBound].filter { !$0.isWhitespace }

@@ -11,6 +11,25 @@ import Testing
         #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
     }
 
+    /// The product links FoundationEssentials only (issue 17): Foundation would bring ICU (34 MB of data) into the
+    /// binary and the netboot image. The built binary's own list of libraries says so.
+    @Test func theProductLinksNoICU() throws {
+        let dynamic = try runProcess("/usr/bin/readelf", ["-d", redeyeBinary])
+        #expect(dynamic.status == 0, "\(dynamic.stderr)")
+        let needed = dynamic.stdout.split(separator: "\n").filter { $0.contains("(NEEDED)") }
+        #expect(needed.contains { $0.contains("[libssh2.so") }, "readelf lists no libraries: \(dynamic.stdout)")
+        for library in ["libFoundation.so", "libFoundationInternationalization.so", "lib_FoundationICU.so"] {
+            #expect(!needed.contains { $0.contains("[\(library)]") }, "redeye needs \(library)")
+        }
+        let imports = try runProcess(
+            "/usr/bin/grep",
+            [
+                "-rlE", "^(@preconcurrency )?import (Foundation|FoundationInternationalization)$",
+                repositoryRoot + "/Sources",
+            ])
+        #expect(imports.stdout.isEmpty, "these import Foundation: \(imports.stdout)")
+    }
+
     /// Every command, found by walking the SUBCOMMANDS sections of `--help` down from `redeye` itself, prints
     /// help with examples.
     @Test func everyCommandHasHelpWithExamples() throws {

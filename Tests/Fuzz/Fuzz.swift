@@ -4,6 +4,7 @@
 
 import Foundation
 import Image
+import Text
 
 @testable import Boot
 @testable import Bundles
@@ -37,6 +38,12 @@ private struct Document: Decodable {
 
 /// The fuzz targets by name; each takes one input and must neither crash, hang nor leak, whatever it holds.
 let targets: [String: ([UInt8]) -> Void] = [
+    "json": { bytes in
+        if let value = JSONValue(parsing: String(decoding: bytes, as: UTF8.self)) {
+            // What is printed reads back as the same value.
+            agree(JSONValue(parsing: value.text) == value, "\(value.text) does not read back")
+        }
+    },
     "selection": { bytes in
         let text = String(decoding: bytes, as: UTF8.self)
         if let selection = try? HostSelection(parsing: text) {

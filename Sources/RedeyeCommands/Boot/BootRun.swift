@@ -1,6 +1,7 @@
 import ArgumentParser
 import Boot
-import Foundation
+import FoundationEssentials
+import Glibc
 import Plan
 
 extension BootCommand {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Boot
-import Foundation
+import FoundationEssentials
+import Glibc
 import Plan
+import Text
 
 extension BootCommand {
     struct Status: ParsableCommand {
@@ -41,7 +43,7 @@ extension BootCommand {
                     )
                 }
                 if let release = status.release { print("release   \(release) (\(status.ref ?? "?"))") }
-                print("booted    \(ISO8601DateFormatter().string(from: status.startedAt))")
+                print("booted    \(iso8601(status.startedAt))")
                 switch status.recording {
                 case .recorded?: print("recorded  in the inventory")
                 case .queued?: print("recorded  NO: kept on this host, to be delivered by the next pass")
@@ -51,9 +53,9 @@ extension BootCommand {
                 if let error = status.error { print("error     \(error)") }
                 for warning in status.warnings { print("warning   \(warning)") }
                 for step in status.steps {
-                    let name = step.name.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
-                    let outcome = step.outcome.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
-                    print("  \(name) \(outcome) \(String(format: "%6.2f", step.seconds))s  \(step.detail)")
+                    let name = step.name.rawValue.padded(to: 9)
+                    let outcome = step.outcome.rawValue.padded(to: 7)
+                    print("  \(name) \(outcome) \(fixed(step.seconds, digits: 2, width: 6))s  \(step.detail)")
                 }
             }
         }

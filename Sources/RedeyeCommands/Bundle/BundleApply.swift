@@ -1,7 +1,9 @@
 import ArgumentParser
 import Bundles
-import Foundation
+import FileSystem
+import FoundationEssentials
 import Git
+import Glibc
 import Net
 import Service
 
@@ -65,8 +67,9 @@ extension BundleCommand {
         }
 
         func run() throws {
-            let input = Array(FileHandle.standardInput.readDataToEndOfFile())
             try reportingErrors {
+                // A manifest of a million files is about 150 MB; nothing read is unbounded.
+                let input = try readAll(STDIN_FILENO, limit: 1 << 30, display: "the manifest on standard input")
                 let installer = BundleInstaller(
                     root: root, prefix: prefix, keep: max(1, keep), progress: { if !json { printError($0) } })
                 let request = ApplyRequest(

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Bundles
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import Net
 import Service
 import Signing

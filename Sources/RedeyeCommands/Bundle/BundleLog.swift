@@ -1,9 +1,11 @@
 import ArgumentParser
 import Bundles
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import Net
 import Service
+import Text
 
 extension BundleCommand {
     struct Log: ParsableCommand {
@@ -32,14 +34,14 @@ extension BundleCommand {
                         tags.map {
                             Version(
                                 tag: $0.name, commit: $0.commit.hex,
-                                message: $0.message?.trimmingCharacters(in: .newlines), time: $0.tagger?.time)
+                                message: $0.message?.trimmedNewlines(), time: $0.tagger?.time)
                         })
                     return
                 }
                 for tag in tags {
                     let when =
                         tag.tagger.map {
-                            ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0.time)))
+                            iso8601(Date(timeIntervalSince1970: TimeInterval($0.time)))
                         } ?? ""
                     print(
                         "\(tag.name)  \(tag.commit.short)  \(when)  \(tag.message?.split(separator: "\n").first ?? "")")

@@ -1,9 +1,11 @@
 import ArgumentParser
 import Bundles
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import Net
 import Service
+import Text
 
 extension BundleCommand {
     struct Status: ParsableCommand {
@@ -34,7 +36,7 @@ extension BundleCommand {
                 print(
                     "current   \(current)"
                         + (status.record.map {
-                            " (\($0.ref) from \($0.repository), installed \(ISO8601DateFormatter().string(from: $0.installedAt)))"
+                            " (\($0.ref) from \($0.repository), installed \(iso8601($0.installedAt)))"
                         } ?? ""))
                 print("releases  \(status.releases.map(\.id).joined(separator: ", "))")
                 if status.drift.isEmpty {

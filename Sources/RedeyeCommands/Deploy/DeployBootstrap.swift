@@ -1,6 +1,7 @@
 import ArgumentParser
 import Deploy
-import Foundation
+import FoundationEssentials
+import Glibc
 import InstallRoot
 import Inventory
 

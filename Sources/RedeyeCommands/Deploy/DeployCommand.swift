@@ -2,12 +2,13 @@ import ArgumentParser
 import Database
 import Deploy
 import Dispatch
-import Foundation
+import FoundationEssentials
 import Glibc
 import Inventory
 import Plan
 import SSH
 import Schema
+import Text
 
 struct DeployCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -87,7 +88,7 @@ struct DeployCommand: ParsableCommand {
             rows.append([
                 h.host, String(h.batch), h.state.rawValue, h.step?.rawValue ?? "", h.runs ?? "-",
                 h.bytesSent > 0 ? "\(counted(h.filesSent, "file")), \(h.bytesSent) B" : "",
-                String(format: "%.2f", h.seconds),
+                fixed(h.seconds, digits: 2),
                 h.error.map { String($0.prefix(100)) } ?? "",
             ])
         }
@@ -97,7 +98,7 @@ struct DeployCommand: ParsableCommand {
         lines.append("")
         lines.append(
             "deployment \(summary.deployment.map(String.init) ?? "-"): \(summary.role) \(summary.ref) (\(summary.release)) \(summary.state)"
-                + " in \(String(format: "%.1f", summary.seconds)) s: \(counts.joined(separator: ", "))"
+                + " in \(fixed(summary.seconds, digits: 1)) s: \(counts.joined(separator: ", "))"
                 + (summary.stoppedBecause.map { "; stopped: \($0)" } ?? ""))
         return lines.joined(separator: "\n")
     }

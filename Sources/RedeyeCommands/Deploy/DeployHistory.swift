@@ -1,12 +1,13 @@
 import ArgumentParser
 import Database
 import Deploy
-import Foundation
+import FoundationEssentials
 import Glibc
 import Inventory
 import Plan
 import SSH
 import Schema
+import Text
 
 extension DeployCommand {
     struct History: ParsableCommand {
@@ -49,7 +50,7 @@ extension DeployCommand {
                         if h.filesSent > 0 {
                             line += ", sent \(counted(h.filesSent, "file")) (\(h.bytesSent) B)"
                         }
-                        if h.seconds > 0 { line += String(format: ", %.2f s", h.seconds) }
+                        if h.seconds > 0 { line += ", " + fixed(h.seconds, digits: 2) + " s" }
                         if let error = h.error { line += ": \(error.prefix(160))" }
                         print(line)
                     }

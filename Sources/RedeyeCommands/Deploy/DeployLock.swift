@@ -1,7 +1,7 @@
 import ArgumentParser
 import Database
 import Deploy
-import Foundation
+import FoundationEssentials
 import Glibc
 import Inventory
 import Plan

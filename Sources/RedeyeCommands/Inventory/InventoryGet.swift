@@ -1,9 +1,11 @@
 import ArgumentParser
 import Database
-import Foundation
+import FoundationEssentials
+import Glibc
 import Inventory
 import Plan
 import Schema
+import Text
 import YAML
 
 extension InventoryCommand {
@@ -40,7 +42,7 @@ extension InventoryCommand {
                     let width = fields.map(\.column.count).max() ?? 0
                     for field in fields {
                         print(
-                            field.column.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + field.value.text
+                            field.column.padded(to: width) + "  " + field.value.text
                         )
                     }
                 }

@@ -1,6 +1,8 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Inventory
+import Text
 
 extension InventoryCommand {
     struct History: ParsableCommand {
@@ -46,28 +48,20 @@ extension InventoryCommand {
 
         /// The columns an entry changed, `column: before → after`.
         static func differences(_ entry: ChangeEntry) -> [String] {
-            func fields(_ value: DisplayValue) -> [String: Any] {
-                guard case .json(let text) = value,
-                    let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
-                else { return [:] }
+            func fields(_ value: DisplayValue) -> [String: JSONValue] {
+                guard case .json(let text) = value, case .object(let object)? = JSONValue(parsing: text) else {
+                    return [:]
+                }
                 return object
             }
-            func shown(_ value: Any?) -> String {
-                guard let value, !(value is NSNull) else { return "null" }
-                if let data = try? JSONSerialization.data(
-                    withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys])
-                {
-                    return String(decoding: data, as: UTF8.self)
-                }
-                return "\(value)"
-            }
+            func shown(_ value: JSONValue?) -> String { (value ?? .null).text }
             let before = fields(entry.before)
             let after = fields(entry.after)
             // A new or a deleted record: its values, not a list of "null →".
             if before.isEmpty || after.isEmpty {
                 let values = before.isEmpty ? after : before
                 return values.keys.sorted().compactMap { column in
-                    values[column] is NSNull ? nil : "\(column) = \(shown(values[column]))"
+                    values[column] == .null ? nil : "\(column) = \(shown(values[column]))"
                 }
             }
             return Set(before.keys).union(after.keys).sorted().compactMap { column in

@@ -1,9 +1,11 @@
 import ArgumentParser
 import Database
-import Foundation
+import FoundationEssentials
+import Glibc
 import Inventory
 import Plan
 import Schema
+import Text
 import YAML
 
 extension InventoryCommand {
@@ -76,7 +78,7 @@ extension InventoryCommand {
                     print(
                         row.enumerated().map { i, cell in
                             let clipped = cell.count > 40 ? String(cell.prefix(39)) + "…" : cell
-                            return clipped.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                            return clipped.padded(to: widths[i])
                         }.joined(separator: "  ").trimmingTrailingSpaces())
                 }
                 printError("\(counted(records.count, "record"))")

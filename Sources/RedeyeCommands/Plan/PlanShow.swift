@@ -1,6 +1,7 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Git
+import Glibc
 import Plan
 import Signing
 

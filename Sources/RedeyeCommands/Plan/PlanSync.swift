@@ -1,6 +1,7 @@
 import ArgumentParser
 import FileSystem
-import Foundation
+import FoundationEssentials
+import Glibc
 import Inventory
 import Plan
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Database
-import Foundation
+import FoundationEssentials
+import Glibc
 import Schema
 
 extension SchemaCommand {

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Deploy
 import FileSystem
-import Foundation
+import FoundationEssentials
+import Glibc
 import Inventory
 import Plan
 import SSH
