@@ -340,7 +340,10 @@ public struct NetbootImage: Sendable {
             #dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi
             #dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe
             # Router advertisements: without them iPXE waits about 13 s for IPv6 before it boots over IPv4.
+            # dnsmasq sends them only for an IPv6 range: name the boot network's interface (it needs an IPv6
+            # address, a ULA such as fd00::1/64 will do) and uncomment the range.
             enable-ra
+            #dhcp-range=::,constructor:eth0,ra-only
 
             """
     }

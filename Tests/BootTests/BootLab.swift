@@ -46,6 +46,8 @@ final class BootLab: @unchecked Sendable {
             try ip("-n", server, "link", "set", "lo", "up")
             try ip("-n", server, "link", "add", "br0", "type", "bridge")
             try ip("-n", server, "addr", "add", "\(Self.serverAddress)/24", "dev", "br0")
+            // An IPv6 address for dnsmasq's router advertisements (iPXE waits ~13 s for IPv6 without them).
+            try ip("-n", server, "-6", "addr", "add", "fd00:213::1/64", "dev", "br0", "nodad")
             try ip("-n", server, "link", "set", "br0", "up")
             try startSSHD()
         } catch {
@@ -93,7 +95,7 @@ final class BootLab: @unchecked Sendable {
             "interface=br0", "bind-interfaces", "except-interface=lo", "no-resolv", "no-hosts", "user=root",
             "dhcp-range=10.213.0.100,10.213.0.199,255.255.255.0,1h", "dhcp-leasefile=\(dir)/dnsmasq.leases",
             "domain=fleet.test", "dhcp-option=option:domain-search,fleet.test", "log-dhcp",
-            "log-facility=\(dir)/dnsmasq.log",
+            "log-facility=\(dir)/dnsmasq.log", "dhcp-range=::,constructor:br0,ra-only",
         ]
         for r in reservations { lines.append("dhcp-host=\(r.mac),\(r.address)") }
         if let option { lines.append("dhcp-option-force=224,\"\(option)\"") }
