@@ -183,7 +183,16 @@ public struct RecordStore {
     }
 
     func record(_ table: Table, _ row: SQLRow) -> Record {
-        Record(table: table.name, values: table.columns.map { ($0.name, row[$0.name]) })
+        // The store selects the table's columns in order (selectList): by position, no lookup by name.
+        if row.columns.count == table.columns.count {
+            return Record(
+                table: table.name,
+                values: table.columns.indices.map { i in
+                    let name = table.columns[i].name
+                    return (name, row.columns[i] == name ? row.values[i] : row[name])
+                })
+        }
+        return Record(table: table.name, values: table.columns.map { ($0.name, row[$0.name]) })
     }
 
     // MARK: get, list, delete

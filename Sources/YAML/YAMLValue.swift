@@ -142,29 +142,39 @@ public enum YAMLValue: Sendable, Hashable, Decodable {
 
 /// A JSON string literal for `s`.
 public func jsonQuote(_ s: String) -> String {
-    // Most values need no escape: one scan of the bytes, then one copy.
-    if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-        return "\"" + s + "\""
-    }
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                out +=
-                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            } else {
-                out.unicodeScalars.append(scalar)
+    var out: [UInt8] = []
+    out.reserveCapacity(s.utf8.count + 2)
+    appendJSONQuoted(s, to: &out)
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// Appends `s` as a JSON string to `out`: quotes, and escapes for the quote, the backslash and control
+/// characters; everything else (UTF-8 included) as it is.
+public func appendJSONQuoted(_ s: String, to out: inout [UInt8]) {
+    out.append(UInt8(ascii: "\""))
+    var s = s
+    s.withUTF8 { bytes in
+        // Most values need no escape: one scan of the bytes, then one copy.
+        guard bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+            out.append(contentsOf: bytes)
+            return
+        }
+        let hex = Array("0123456789abcdef".utf8)
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case UInt8(ascii: "\n"): out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case UInt8(ascii: "\r"): out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case UInt8(ascii: "\t"): out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20:
+                out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")]
+                out += [hex[Int(byte >> 4)], hex[Int(byte & 15)]]
+            default: out.append(byte)
             }
         }
     }
-    return out + "\""
+    out.append(UInt8(ascii: "\""))
 }
 
 /// A scalar whose explicit tag its text does not fit.

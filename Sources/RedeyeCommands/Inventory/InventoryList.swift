@@ -1,5 +1,6 @@
 import ArgumentParser
 import Database
+import FileSystem
 import FoundationEssentials
 import Glibc
 import Inventory
@@ -57,14 +58,8 @@ extension InventoryCommand {
                     )
                 }
                 if json {
-                    let chosen = Set(shown)
-                    print(
-                        "["
-                            + records.map { record in
-                                var only = record
-                                only.values = record.values.filter { chosen.contains($0.column) }
-                                return "\n  " + only.json(in: context.schema, indent: "  ")
-                            }.joined(separator: ",") + (records.isEmpty ? "]" : "\n]"))
+                    let output = jsonArray(records, in: context.schema, only: columns == nil ? nil : Set(shown)) + [10]
+                    try output.withUnsafeBytes { try writeAll(STDOUT_FILENO, $0, display: "standard output") }
                     return
                 }
                 var grid = [shown]
