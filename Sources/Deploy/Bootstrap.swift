@@ -13,10 +13,23 @@ import Threads
 /// version; unless it is this one's already, send the file by SFTP to a new name beside the destination,
 /// check its SHA-256 there, make it executable and rename it over the destination (a host never runs half a
 /// file), then ask the new one's version.
+///
+/// With a Debian package instead (`Payload.debianPackage`), the package goes by SFTP into a new private
+/// directory on the host (mktemp -d), is checked the same way, and is installed with apt-get, which brings its
+/// Depends from the host's archive (dpkg -i where there is no apt-get); the directory is removed either way.
 public struct RedeyeBootstrap: Sendable {
-    /// The executable to install, as bytes (read once for every host).
+    /// What the bytes are.
+    public enum Payload: Sendable, Equatable {
+        /// The redeye executable itself, renamed into place at `destination`.
+        case executable
+        /// A Debian package of redeye (its file name, `redeye_0.1.0-1_amd64.deb`), installed by the host's apt.
+        case debianPackage(fileName: String)
+    }
+
+    /// The executable or package to install, as bytes (read once for every host).
     public var executable: [UInt8]
-    /// Where it goes on the hosts: an absolute path.
+    public var payload = Payload.executable
+    /// Where redeye is on the hosts once installed: an absolute path (the package's /usr/bin/redeye).
     public var destination: String
     /// Install even where a compatible version answers already.
     public var force = false
@@ -80,26 +93,14 @@ public struct RedeyeBootstrap: Sendable {
                 result.message = "\(destination) is redeye \(before) already; nothing sent"
                 return result
             }
+            if case .debianPackage(let fileName) = payload {
+                try installPackage(ssh, fileName: fileName, digest: digest)
+                return try checked(ssh, result)
+            }
             let temporary = destination + ".redeye-new-" + UUID().uuidString.lowercased().prefix(12)
-            let sftp = try ssh.sftp()
             do {
-                let file = try sftp.open(forWriting: temporary, mode: 0o700)
-                var offset = 0
-                while offset < executable.count {
-                    let end = min(executable.count, offset + (1 << 20))
-                    try file.write(Array(executable[offset..<end]))
-                    offset = end
-                }
-                file.close()
+                try send(ssh, to: temporary, mode: 0o700, digest: digest)
                 let quoted = shellQuote(temporary)
-                let check = try ssh.run("sha256sum " + quoted, timeout: .seconds(60), outputLimit: 4096)
-                let theirs = String(decoding: check.stdout.prefix(64), as: UTF8.self)
-                guard check.status == 0, theirs == digest else {
-                    throw BootstrapFailure(
-                        message:
-                            "the file sent does not have the SHA-256 it was sent with (\(theirs.isEmpty ? "sha256sum failed" : theirs))"
-                    )
-                }
                 let moved = try ssh.run(
                     "chmod 0755 \(quoted) && mv -f \(quoted) \(shellQuote(destination))", timeout: .seconds(30),
                     outputLimit: 4096)
@@ -113,20 +114,78 @@ public struct RedeyeBootstrap: Sendable {
                 _ = try? ssh.run("rm -f " + shellQuote(temporary), timeout: .seconds(10), outputLimit: 1024)
                 throw error
             }
-            result.after = try version(ssh)
-            guard let after = result.after, RedeyeVersion.isCompatible(after) else {
-                throw BootstrapFailure(
-                    message:
-                        "installed, but `\(destination) --version` answers \(result.after.map { "'\($0)'" } ?? "nothing"): its libraries may be missing on the host (install the redeye package instead)"
-                )
-            }
-            result.outcome = .installed
-            result.message =
-                "installed redeye \(after) at \(destination)" + (result.before.map { " (was \($0))" } ?? "")
+            return try checked(ssh, result)
         } catch {
             result.message = "\(error)"
         }
         return result
+    }
+
+    /// The result once the destination answers a compatible version.
+    func checked(_ ssh: SSHConnection, _ result: HostResult) throws -> HostResult {
+        var result = result
+        result.after = try version(ssh)
+        guard let after = result.after, RedeyeVersion.isCompatible(after) else {
+            let hint =
+                payload == .executable
+                ? ": its libraries may be missing on the host (install the redeye package instead)" : ""
+            throw BootstrapFailure(
+                message:
+                    "installed, but `\(destination) --version` answers \(result.after.map { "'\($0)'" } ?? "nothing")\(hint)"
+            )
+        }
+        result.outcome = .installed
+        result.message =
+            "installed redeye \(after) at \(destination)" + (payload == .executable ? "" : " from the package")
+            + (result.before.map { " (was \($0))" } ?? "")
+        return result
+    }
+
+    /// Sends the bytes by SFTP to `path` (a name nobody else knows), then checks their SHA-256 there.
+    func send(_ ssh: SSHConnection, to path: String, mode: Int32, digest: String) throws {
+        let file = try ssh.sftp().open(forWriting: path, mode: mode)
+        var offset = 0
+        while offset < executable.count {
+            let end = min(executable.count, offset + (1 << 20))
+            try file.write(Array(executable[offset..<end]))
+            offset = end
+        }
+        file.close()
+        let check = try ssh.run("sha256sum " + shellQuote(path), timeout: .seconds(60), outputLimit: 4096)
+        let theirs = String(decoding: check.stdout.prefix(64), as: UTF8.self)
+        guard check.status == 0, theirs == digest else {
+            throw BootstrapFailure(
+                message:
+                    "the file sent does not have the SHA-256 it was sent with (\(theirs.isEmpty ? "sha256sum failed" : theirs))"
+            )
+        }
+    }
+
+    /// The package into a new directory only root can read (mktemp -d), checked, installed by apt-get (its
+    /// Depends from the host's archive; dpkg -i where there is no apt-get); the directory removed either way.
+    func installPackage(_ ssh: SSHConnection, fileName: String, digest: String) throws {
+        let made = try ssh.run("mktemp -d /var/tmp/redeye-package.XXXXXXXXXX", timeout: .seconds(30), outputLimit: 4096)
+        let directory = String(decoding: made.stdout, as: UTF8.self).trimmed()
+        guard made.status == 0, directory.hasPrefix("/var/tmp/redeye-package."),
+            directory.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "'") })
+        else {
+            throw BootstrapFailure(
+                message: "cannot make a directory for the package under /var/tmp: "
+                    + printable(String(decoding: made.stderr.prefix(300), as: UTF8.self)))
+        }
+        defer { _ = try? ssh.run("rm -rf " + shellQuote(directory), timeout: .seconds(30), outputLimit: 1024) }
+        let package = directory + "/" + fileName
+        try send(ssh, to: package, mode: 0o600, digest: digest)
+        let quoted = shellQuote(package)
+        let installed = try ssh.run(
+            "if command -v apt-get >/dev/null 2>&1; then DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                + "--no-install-recommends \(quoted); else dpkg -i \(quoted); fi",
+            timeout: .seconds(900), outputLimit: 1 << 20)
+        guard installed.status == 0 else {
+            let said = String(decoding: installed.stderr.suffix(600), as: UTF8.self)
+            throw BootstrapFailure(
+                message: "the package did not install (exit \(installed.status)): \(printable(said).trimmed())")
+        }
     }
 
     /// What the destination's `--version` answers, nil when there is nothing there that runs.

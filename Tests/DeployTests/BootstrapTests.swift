@@ -37,5 +37,16 @@ import Testing
         let relative = try bootstrap(["--to", "bin/redeye"])
         #expect(relative.status == 64)
         #expect(relative.stderr.contains("--to must be an absolute path"))
+
+        // --package takes a Debian package only (its installation is checked by scripts/package-check, in a
+        // fresh Debian root behind its own sshd): nothing is sent otherwise.
+        let both = try bootstrap(["--package", fleet.dir + "/redeye_1_amd64.deb", "--binary", redeyeBinary])
+        #expect(both.status == 64 && both.stderr.contains("--package and --binary do not go together"))
+        let named = try bootstrap(["--package", fleet.dir + "/red eye;.deb"])
+        #expect(named.status == 64 && named.stderr.contains("--package must name a .deb file"), "\(named.stderr)")
+        try "not an archive".write(toFile: fleet.dir + "/redeye_1_amd64.deb", atomically: true, encoding: .utf8)
+        let notPackage = try bootstrap(["--package", fleet.dir + "/redeye_1_amd64.deb"])
+        #expect(
+            notPackage.status == 64 && notPackage.stderr.contains("is not a Debian package"), "\(notPackage.stderr)")
     }
 }

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Glibc
 import InstallRoot
 import Inventory
+import Text
 
 extension DeployCommand {
     struct Bootstrap: ParsableCommand {
@@ -19,9 +20,15 @@ extension DeployCommand {
                 the redeye package (`make package`) brings them. DEST is deploy.remote_redeye when that is an \
                 absolute path, else /usr/local/bin/redeye.
 
+                With --package, the Debian package (`make package`) goes instead, by SFTP into a new private \
+                directory on the host (mktemp -d under /var/tmp), checked the same way, and is installed with \
+                apt-get, which brings its Depends from the host's archive (dpkg -i where there is no apt-get); \
+                the directory is removed either way, and /usr/bin/redeye must then answer a compatible version.
+
                 EXAMPLES:
                   redeye deploy bootstrap web --yes
                   redeye deploy bootstrap web --hosts 'web0*' --to /opt/redeye/bin/redeye --yes --json
+                  redeye deploy bootstrap web --package .build/package/redeye_0.1.0-1_amd64.deb --yes
                 """ + ExitStatus.section(ExitStatus.deployPartial, ExitStatus.deployFailed))
 
         @OptionGroup var common: RoleRun
@@ -29,6 +36,8 @@ extension DeployCommand {
         var hosts: String?
         @Option(help: ArgumentHelp("The executable to install (default: this redeye).", valueName: "file"))
         var binary: String?
+        @Option(help: ArgumentHelp("Install this Debian package of redeye with the hosts' apt.", valueName: "deb"))
+        var package: String?
         @Option(help: ArgumentHelp("Where it goes on the hosts (absolute).", valueName: "path")) var to: String?
         @Flag(help: "Install even where a compatible version answers already.") var force = false
         @Option(help: "Hosts worked on at once.") var window = 10
@@ -36,7 +45,17 @@ extension DeployCommand {
         func validate() throws {
             if let to, !to.hasPrefix("/") { throw ValidationError("--to must be an absolute path (got '\(to)')") }
             guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+            if package != nil, binary != nil { throw ValidationError("--package and --binary do not go together") }
+            if let package {
+                let name = lastPathComponent(package)
+                guard name.hasSuffix(".deb"), name.utf8.allSatisfy({ Self.packageNameBytes.contains($0) }) else {
+                    throw ValidationError(
+                        "--package must name a .deb file (letters, digits and ._+~- only; got '\(name)')")
+                }
+            }
         }
+
+        static let packageNameBytes = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+~-".utf8)
 
         func run() throws {
             try reportingErrors {
@@ -50,16 +69,24 @@ extension DeployCommand {
                 let targets = try Rollout(plans: plans, options: options, settings: settings, output: printError)
                     .targets()
                 let destination =
-                    to ?? (settings.remoteRedeye.hasPrefix("/") ? settings.remoteRedeye : "/usr/local/bin/redeye")
-                let source = binary ?? "/proc/self/exe"
+                    to
+                    ?? (package != nil
+                        ? "/usr/bin/redeye"
+                        : settings.remoteRedeye.hasPrefix("/") ? settings.remoteRedeye : "/usr/local/bin/redeye")
+                let source = package ?? binary ?? "/proc/self/exe"
                 guard let data = FileManager.default.contents(atPath: source), !data.isEmpty else {
-                    throw ValidationError("cannot read the executable \(source)")
+                    throw ValidationError("cannot read \(package == nil ? "the executable" : "the package") \(source)")
+                }
+                // A Debian package is an ar archive whose first member is debian-binary.
+                if package != nil, !data.starts(with: Array("!<arch>\ndebian-binary".utf8)) {
+                    throw ValidationError("\(source) is not a Debian package")
                 }
                 try DeployCommand.confirm(
                     "install redeye at \(destination) on \(counted(targets.count, "host")) of \(common.role)?",
                     yes: common.yes)
                 var bootstrap = RedeyeBootstrap(executable: Array(data), destination: destination, settings: settings)
                 bootstrap.force = force
+                if let package { bootstrap.payload = .debianPackage(fileName: lastPathComponent(package)) }
                 bootstrap.window = window
                 let results = bootstrap.run(targets, log: printError)
                 if common.json {
