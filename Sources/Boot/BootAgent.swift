@@ -286,7 +286,7 @@ public struct BootAgent {
         installer.knownHosts = [layout.knownHosts]
         installer.accounts = InstallAccounts(user: plan.install.user, group: plan.install.group)
         installer.sshKey = FileManager.default.fileExists(atPath: layout.sshKey) ? layout.sshKey : nil
-        installer.https = layout.https
+        installer.https = try layout.https(for: plan.bundle.repository, step: .install)
         let outcome: BundleInstaller.Outcome
         do {
             outcome = try installer.install(

@@ -65,11 +65,22 @@ func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o644) throws
 }
 
 extension BootLayout {
-    /// How the agent reaches https:// remotes: the trust root's CA file when it has one (else the system store),
-    /// and its git token when it has one.
-    var https: HTTPSTransport {
-        let trust = TLSTrust(caFile: FileManager.default.fileExists(atPath: caFile) ? caFile : nil)
-        guard FileManager.default.fileExists(atPath: gitToken) else { return HTTPSTransport(trust: trust) }
-        return (try? HTTPSTransport(trust: trust, tokenFile: gitToken)) ?? HTTPSTransport(trust: trust)
+    /// The trust root's CA file when it has one, else the system store.
+    var tlsTrust: TLSTrust {
+        TLSTrust(caFile: FileManager.default.fileExists(atPath: caFile) ? caFile : nil)
+    }
+
+    /// How the agent reaches `url` when it is https://: `tlsTrust`, and the trust root's git token when it has
+    /// one. A token file that is there but cannot be read, or is empty, is an error for `step`: the image's
+    /// author meant a token, and a fetch without it would fail later with a less clear "401".
+    func https(for url: String, step: BootStep) throws(BootError) -> HTTPSTransport {
+        guard url.hasPrefix("https://"), FileManager.default.fileExists(atPath: gitToken) else {
+            return HTTPSTransport(trust: tlsTrust)
+        }
+        do {
+            return try HTTPSTransport(trust: tlsTrust, tokenFile: gitToken)
+        } catch {
+            throw BootError(step: step, "the trust root's git token: \(error.message)")
+        }
     }
 }

@@ -86,7 +86,7 @@ public struct MonitorRegistration: Sendable {
             do {
                 let body = try Self.consulRegistration(context)
                 let response = try HTTPClient(timeout: timeout, userAgent: "redeye-boot").send(
-                    "PUT", url, trust: layout.https.trust, body: Array(body), contentType: "application/json",
+                    "PUT", url, trust: layout.tlsTrust, body: Array(body), contentType: "application/json",
                     headers: headers)
                 if response.status == 200 {
                     done.append("registered with the Consul agent at \(agent)")

@@ -97,8 +97,14 @@ public struct PlansFetcher: Sendable {
         let key = FileManager.default.fileExists(atPath: layout.sshKey) ? layout.sshKey : nil
         let transport = SSHTransport(policy: HostKeyPolicy(files: [layout.knownHosts]), privateKey: key)
         let url = hint.url.hasPrefix("/") ? "file://" + hint.url : hint.url
+        let https: HTTPSTransport
         do {
-            try repository.repository.fetchAll(from: url, ssh: transport, https: layout.https, limit: fetchLimit)
+            https = try layout.https(for: url, step: .fetch)
+        } catch {
+            return .failure(.untrusted(error))
+        }
+        do {
+            try repository.repository.fetchAll(from: url, ssh: transport, https: https, limit: fetchLimit)
         } catch {
             switch error.cause {
             case .notFound:

@@ -50,12 +50,12 @@ import Testing
             server.requests.contains { $0.hasPrefix("POST /app.git/git-upload-pack 200") },
             "plan commit did not pin over https: \(server.requests)")
 
-        func host(_ name: String, trustingCA: Bool) throws -> CommandResult {
+        func host(_ name: String, trustingCA: Bool, token: String = "boot-token-1\n") throws -> CommandResult {
             var files = [
                 "\(name)/sys/class/net/eth0/address": mac + "\n", "\(name)/sys/class/net/eth0/type": "1\n",
                 "\(name)/sys/class/net/eth0/addr_assign_type": "0\n", "\(name)/cmdline": "quiet\n",
                 "\(name)/root/etc/redeye/allowed_signers": signers,
-                "\(name)/root/etc/redeye/git.token": "boot-token-1\n",
+                "\(name)/root/etc/redeye/git.token": token,
             ]
             if trustingCA {
                 files["\(name)/root/etc/redeye/ca.pem"] = try String(contentsOfFile: ca.certificate, encoding: .utf8)
@@ -80,5 +80,14 @@ import Testing
         #expect(
             stranger.stderr.contains("is not trusted: unable to get local issuer certificate"), "\(stranger.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/stranger/root/srv/app/current"))
+
+        // A git.token in the trust root that is empty is said, not silently dropped for a fetch without it.
+        let requestsBefore = server.requests.count
+        let tokenless = try host("tokenless", trustingCA: true, token: "\n")
+        #expect(tokenless.status == 1, "\(tokenless.stderr)")
+        #expect(tokenless.stderr.contains("the trust root's git token: the token file"), "\(tokenless.stderr)")
+        #expect(tokenless.stderr.contains("is empty"), "\(tokenless.stderr)")
+        #expect(server.requests.count == requestsBefore, "a request went out: \(server.requests.suffix(3))")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/tokenless/root/srv/app/current"))
     }
 }
