@@ -73,12 +73,3 @@ func percentDecoded(_ text: Substring) -> String {
     }
     return String(decoding: bytes, as: UTF8.self)
 }
-
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        var out = Substring(self)
-        while let first = out.first, set.contains(first) { out = out.dropFirst() }
-        while let last = out.last, set.contains(last) { out = out.dropLast() }
-        return String(out)
-    }
-}

@@ -53,7 +53,7 @@ public struct GitPerson: Sendable, Hashable {
     /// Parses `Name <email>`.
     public init?(_ text: String, time: Int64) {
         guard let open = text.lastIndex(of: "<"), let close = text.lastIndex(of: ">"), open < close else { return nil }
-        name = String(text[..<open]).trimmedSpaces()
+        name = String(text[..<open]).trimmed(in: " \t")
         email = String(text[text.index(after: open)..<close])
         self.time = time
         if name.isEmpty || email.isEmpty { return nil }
@@ -83,16 +83,6 @@ public struct GitFile: Sendable, Hashable {
     }
 
     var mode: UInt32 { symlink ? 0o120000 : executable ? 0o100755 : 0o100644 }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: Set<Character>) -> String {
-        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
-    }
-}
-
-extension Set where Element == Character {
-    fileprivate static let whitespaces: Set<Character> = [" ", "\t"]
 }
 
 extension Repository {
