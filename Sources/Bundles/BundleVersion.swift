@@ -3,7 +3,7 @@ import FoundationEssentials
 import Git
 import Glibc
 import SSH
-import Threads
+import Synchronization
 
 /// One version of a bundle, fetched into a local cache repository: its commit, its manifest (as committed and
 /// parsed) and where each file's bytes are. Safe to share between threads: reads of the repository are
@@ -19,7 +19,7 @@ public final class BundleVersion: @unchecked Sendable {
     public let manifest: Manifest
     /// Every file was checked against the manifest when fetched (`verifyContent`).
     let verified: Bool
-    private let lock = ThreadLock()
+    private let lock = Mutex(())
     /// sha256 → the blob holding that content; read from the commit's tree when content is first asked for
     /// (an install reads the tree itself, and does not need it).
     private var blobs: [String: ObjectID]?
@@ -30,7 +30,7 @@ public final class BundleVersion: @unchecked Sendable {
     /// content on moving to this version; nil when that commit is not in the cache (then only paths are known).
     public func contentDiff(fromRelease release: String) throws -> [ContentDiff]? {
         guard release.count == 12, release.allSatisfy(\.isHexDigit) else { return nil }
-        return try lock.withLock {
+        return try lock.withLock { _ in
             guard let old = try? repository.resolveCommit(release), old.hex.hasPrefix(release.lowercased()),
                 let bytes = try repository.file(Manifest.fileName, at: old)
             else { return nil }
@@ -173,28 +173,29 @@ public final class BundleVersion: @unchecked Sendable {
     /// The bytes of the file with this content hash, checked against it unless the whole version was checked at
     /// fetch (a tampered repository is refused before anything is sent).
     public func content(sha256: String) throws -> [UInt8] {
-        lock.lock()
-        defer { lock.unlock() }
-        if let bytes = cached[sha256] { return bytes }
-        if blobs == nil {
-            blobs = Self.blobsByHash(of: manifest, byPath: try GitContent(repository, commit: commit, ref: ref).blobs)
-        }
-        guard let blob = blobs?[sha256] else {
-            throw BundleError("\(ref): no file of the commit has the sha256 \(sha256) its manifest names")
-        }
-        return try repository.withContentBlob(blob) { bytes in
-            guard verified || SHA256Hasher.hex(Array(bytes)) == sha256 else {
-                let path = manifest.entries.first { $0.sha256 == sha256 }?.path ?? sha256
-                throw BundleError(
-                    "refused: \(path) in \(ref) does not match the manifest's sha256 (tampered bundle?); nothing was sent"
-                )
+        try lock.withLock { _ in
+            if let bytes = cached[sha256] { return bytes }
+            if blobs == nil {
+                blobs = Self.blobsByHash(
+                    of: manifest, byPath: try GitContent(repository, commit: commit, ref: ref).blobs)
             }
-            let copy = Array(bytes)
-            if cachedBytes + copy.count <= 512 << 20 {
-                cached[sha256] = copy
-                cachedBytes += copy.count
+            guard let blob = blobs?[sha256] else {
+                throw BundleError("\(ref): no file of the commit has the sha256 \(sha256) its manifest names")
             }
-            return copy
+            return try repository.withContentBlob(blob) { bytes in
+                guard verified || SHA256Hasher.hex(Array(bytes)) == sha256 else {
+                    let path = manifest.entries.first { $0.sha256 == sha256 }?.path ?? sha256
+                    throw BundleError(
+                        "refused: \(path) in \(ref) does not match the manifest's sha256 (tampered bundle?); nothing was sent"
+                    )
+                }
+                let copy = Array(bytes)
+                if cachedBytes + copy.count <= 512 << 20 {
+                    cached[sha256] = copy
+                    cachedBytes += copy.count
+                }
+                return copy
+            }
         }
     }
 }

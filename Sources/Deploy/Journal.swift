@@ -5,8 +5,8 @@ import Glibc
 import Inventory
 import Plan
 import Schema
+import Synchronization
 import Text
-import Threads
 
 /// The deploy's record in the inventory: the `deployment` and `deployment_host` rows, written as the deploy goes
 /// (so an interrupted run can be resumed from them), and the role's `deploy_lock`. Shared by the host workers:
@@ -17,7 +17,7 @@ public final class Journal: @unchecked Sendable {
     let inventory: InventoryConnection
     var db: any SQLConnection { inventory.db }
     var store: RecordStore { inventory.store }
-    private let mutex = ThreadLock()
+    private let mutex = Mutex(())
     let clock: @Sendable () -> Date
 
     public init(inventory: InventoryConnection, clock: @escaping @Sendable () -> Date = { Date() }) {
@@ -68,10 +68,8 @@ public final class Journal: @unchecked Sendable {
 
     func now() -> SQLValue { .text(iso8601UTC(clock())) }
 
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
-        mutex.lock()
-        defer { mutex.unlock() }
-        return try body()
+    func locked<T, Failure: Error>(_ body: () throws(Failure) -> T) throws(Failure) -> T {
+        try mutex.withLock { _ throws(Failure) in try body() }
     }
 
     // MARK: deployments

@@ -27,27 +27,3 @@ public func detachThread(stackSize: Int = 1 << 20, _ body: @escaping @Sendable (
         fatalError("cannot start a thread: error \(created)")
     }
 }
-
-/// A mutual-exclusion lock for state a class guards by hand (NSLock is Foundation's): not recursive.
-public final class ThreadLock: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-
-    public init() {
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    public func lock() { pthread_mutex_lock(mutex) }
-    public func unlock() { pthread_mutex_unlock(mutex) }
-
-    public func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
-        lock()
-        defer { unlock() }
-        return try body()
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import Threads
 
@@ -77,18 +78,16 @@ struct TextTests {
         }
     }
 
-    @Test func lockAndThreads() {
-        let lock = ThreadLock()
+    @Test func detachedThreadsRunTheirBodies() {
+        let count = Mutex(0)
         let done = DispatchSemaphore(value: 0)
-        final class Counter: @unchecked Sendable { var value = 0 }
-        let counter = Counter()
         for _ in 0..<8 {
             detachThread {
-                for _ in 0..<1000 { lock.withLock { counter.value += 1 } }
+                for _ in 0..<1000 { count.withLock { $0 += 1 } }
                 done.signal()
             }
         }
         for _ in 0..<8 { done.wait() }
-        #expect(lock.withLock { counter.value } == 8000)
+        #expect(count.withLock { $0 } == 8000)
     }
 }
