@@ -147,14 +147,11 @@ extension Record {
     /// The record as a JSON object.
     public func json(in schema: DatabaseSchema, indent: String = "") -> String {
         var out: [UInt8] = []
-        appendJSON(to: &out, types: typesOfValues(schema.table(table)), indent: Array(indent.utf8), only: nil)
+        let indent = Array(indent.utf8)
+        appendJSON(
+            to: &out, types: typesOfValues(schema.table(table)), keys: jsonKeys(indent: indent), indent: indent,
+            only: nil)
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Appends the record as a JSON object, one field per line under `indent`, only the columns in `only` (all
-    /// when nil); `types` are the values' column types (`typesOfValues`).
-    func appendJSON(to out: inout [UInt8], types: [ColumnType?], indent: [UInt8], only: Set<String>?) {
-        appendJSON(to: &out, types: types, keys: jsonKeys(indent: indent), indent: indent, only: only)
     }
 
     /// Each value's `INDENT  "column": `, for `appendJSON(to:types:keys:indent:only:)`: the same for every record
@@ -167,6 +164,8 @@ extension Record {
         }
     }
 
+    /// Appends the record as a JSON object, one field per line under `indent`, only the columns in `only` (all
+    /// when nil); `types` are the values' column types (`typesOfValues`), `keys` their lines' starts (`jsonKeys`).
     func appendJSON(
         to out: inout [UInt8], types: [ColumnType?], keys: [[UInt8]], indent: [UInt8], only: Set<String>?
     ) {
