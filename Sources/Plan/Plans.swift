@@ -166,12 +166,18 @@ public struct PlanSource: Sendable {
         // Depth first, in name order; a hidden file or folder (.git) is not read, nor is anything beneath it.
         var pending = top.filter { !$0.hasPrefix(".") }.sorted().reversed().map { $0 }
         while let relative = pending.popLast() {
-            var isDirectory = false
             let full = root + "/" + relative
-            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory) else { continue }
-            if isDirectory {
+            // Only real directories are walked into, never a symlink to one (as FileManager's enumerator did):
+            // a link back up the tree would never end.
+            var status = stat()
+            guard lstat(full, &status) == 0 else { continue }
+            if status.st_mode & S_IFMT == S_IFDIR {
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: full)) ?? []
                 pending += names.filter { !$0.hasPrefix(".") }.sorted().reversed().map { relative + "/" + $0 }
+                continue
+            }
+            var isDirectory = false
+            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory else {
                 continue
             }
             guard let data = FileManager.default.contents(atPath: full) else {

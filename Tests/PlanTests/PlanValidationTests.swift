@@ -41,6 +41,22 @@ func planErrors(_ files: [String: String]) -> [String] {
 }
 
 @Suite struct PlanValidationTests {
+    /// A plans directory is read file by file, never through a symlink to a directory: a link back up the tree
+    /// (someone's `ln -s .. roles/up`) would otherwise never end; hidden folders (.git) are not read.
+    @Test func aSymlinkedDirectoryInThePlansIsNotWalkedInto() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let plans = dir + "/plans"
+        try FileManager.default.copyItem(atPath: repositoryRoot + "/Plans", toPath: plans)
+        try FileManager.default.createDirectory(atPath: plans + "/.git", withIntermediateDirectories: true)
+        try "x".write(toFile: plans + "/.git/HEAD", atomically: true, encoding: .utf8)
+        let plain = try PlanSource.directory(plans)
+        #expect(symlink("..", plans + "/roles/up") == 0)
+        let linked = try PlanSource.directory(plans)
+        #expect(linked.files.keys.sorted() == plain.files.keys.sorted())
+        #expect(plain.files.keys.contains("site.yaml") && !plain.files.keys.contains { $0.hasPrefix(".git") })
+    }
+
     @Test func examplePlansAreValid() throws {
         let plans = try PlanLoader().load(directory: repositoryRoot + "/Plans")
         #expect(plans.hosts.count >= 4)
