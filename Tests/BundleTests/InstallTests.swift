@@ -69,6 +69,8 @@ func failure(_ body: () throws -> Void) -> String? {
         #expect(lstat(world.base + "/current/etc/prod.conf", &st) == 0)
         #expect(st.st_uid == 65534 && st.st_mode & 0o7777 == 0o640, "owner and mode come from the manifest")
         #expect(lstat(world.base + "/current/bin/web", &st) == 0 && st.st_mode & 0o7777 == 0o755)
+        // The install's own state (fetch cache, hook logs, records) is root's alone, as the installer asks.
+        #expect(lstat(world.base + "/.redeye", &st) == 0 && st.st_mode & 0o7777 == 0o700, "\(st.st_mode & 0o7777)")
 
         let second = try world.installer.install(repository: world.repo, ref: "v2")
         #expect(second.filesWritten == 6, "the changed files only")
