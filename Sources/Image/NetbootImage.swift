@@ -332,6 +332,9 @@ public struct NetbootImage: Sendable {
             dhcp-userclass=set:ipxe,iPXE
             dhcp-match=set:ipxe,175
             dhcp-boot=tag:ipxe,\(http)boot.ipxe
+            # This offer is iPXE's whole answer (option 175.176, no-pxedhcp): it boots at once instead of waiting
+            # 2 s for ProxyDHCP offers.
+            dhcp-option=tag:ipxe,encap:175,176,1b
             # Other PXE firmware (most servers' own) gets iPXE first, over TFTP, then asks again as iPXE:
             # apt-get install ipxe (undionly.kpxe for BIOS, ipxe.efi for UEFI) and uncomment these.
             #enable-tftp

@@ -24,6 +24,8 @@ final class VMLab: @unchecked Sendable {
         /// When it was last powered on or reset, how much of the console was there then, and when the kernel's
         /// first line of that boot was seen (polled: within half a second).
         var started = ContinuousClock.now
+        /// The same instant on CLOCK_BOOTTIME, the clock the lab's HTTP server stamps its requests with.
+        var startedBootClock = bootClock()
         var startOffset = 0
         var kernelSeen: ContinuousClock.Instant?
 
@@ -69,14 +71,32 @@ final class VMLab: @unchecked Sendable {
                 "--plans-url", lab.url(lab.plansRepository),
             ] + agent)
         guard built.status == 0 else { throw TestSetupError(description: "image build: \(built.stderr)") }
+        httpLog = lab.dir + "/http.log"
+        // Python's file server, stamping each request's start and end (CLOCK_BOOTTIME) into http.log: the
+        // firmware's DHCP, the script and the image download are told apart by when it asked for what.
+        let server = """
+            import functools, http.server, sys, time
+            log = open(sys.argv[3], 'a', buffering=1)
+            class Timed(http.server.SimpleHTTPRequestHandler):
+                def do_GET(self):
+                    start = time.clock_gettime(time.CLOCK_BOOTTIME)
+                    super().do_GET()
+                    self.wfile.flush()
+                    log.write('%s %.3f %.3f\\n' % (self.path, start, time.clock_gettime(time.CLOCK_BOOTTIME)))
+                def log_message(self, *args): pass
+            handler = functools.partial(Timed, directory=sys.argv[4])
+            http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), handler).serve_forever()
+            """
         daemons.append(
             try Daemon(
                 "/usr/sbin/ip",
                 [
-                    "netns", "exec", lab.server, "python3", "-m", "http.server", String(Self.httpPort), "--bind",
-                    BootLab.serverAddress, "--directory", image,
+                    "netns", "exec", lab.server, "python3", "-c", server, BootLab.serverAddress,
+                    String(Self.httpPort), httpLog, image,
                 ]))
     }
+
+    let httpLog: String
 
     /// The test PostgreSQL (on this machine's loopback) made reachable to the VMs at 10.213.0.1:5432: a relay
     /// whose listening socket is made inside the server namespace (setns) and whose connections go out from
@@ -151,6 +171,7 @@ final class VMLab: @unchecked Sendable {
         let r = try runTool("python3", ["-c", code, machine.monitor])
         guard r.status == 0 else { throw TestSetupError(description: "reset \(machine.name): \(r.stderr)") }
         machine.started = .now
+        machine.startedBootClock = bootClock()
         machine.startOffset = machine.output.utf8.count
         machine.kernelSeen = nil
     }
@@ -205,12 +226,26 @@ final class VMLab: @unchecked Sendable {
         {
             toInit = Double(boot[boot.index(after: open)..<run.lowerBound].trimmingCharacters(in: .whitespaces)) ?? 0
         }
+        // The firmware's requests since the reset: `PATH START END` per line, on the boot clock.
+        var requests: [String: (start: Double, end: Double)] = [:]
+        for line in ((try? String(contentsOfFile: httpLog, encoding: .utf8)) ?? "").split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let start = Double(fields[1]), let end = Double(fields[2]),
+                start >= machine.startedBootClock, requests[String(fields[0])] == nil
+            else { continue }
+            requests[String(fields[0])] = (start, end)
+        }
+        let started = machine.startedBootClock
+        let script = requests["/boot.ipxe"].map { $0.start - started } ?? 0
+        let downloaded = requests["/initrd.gz"].map { $0.end - started } ?? 0
+        let download = requests["/vmlinuz"].map { downloaded - ($0.start - started) } ?? 0
         let size = { (name: String) in
             (try? FileManager.default.attributesOfItem(atPath: self.image + "/" + name)[.size] as? Int) ?? 0
         }
         let record = String(
-            format: "%@ %.2f %.2f %.2f %.2f %d %d\n", machine.name, total, firmware, toInit,
-            max(0, total - firmware - toInit), size("initrd.gz"), size("vmlinuz"))
+            format: "%@ %.2f %.2f %.2f %.2f %d %d %.2f %.2f %.2f\n", machine.name, total, firmware, toInit,
+            max(0, total - firmware - toInit), size("initrd.gz"), size("vmlinuz"), script, download,
+            downloaded)
         if let handle = FileHandle(forWritingAtPath: file)
             ?? {
                 FileManager.default.createFile(atPath: file, contents: nil)
@@ -343,6 +378,13 @@ final class VMLab: @unchecked Sendable {
                     && $0["host"] is NSNull
             }, "\(strangerBoots.stdout)")
     }
+}
+
+/// CLOCK_BOOTTIME in seconds: Python's `time.clock_gettime(time.CLOCK_BOOTTIME)` on the same machine.
+func bootClock() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_BOOTTIME, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
 extension Swift.Duration {
