@@ -6,7 +6,8 @@ import PackageDescription
 /// Layers (a lower layer never imports a higher one):
 ///   C modules    CYAML CGit2 CSSH2 CSQLite CLibPQ   module maps over the system libraries
 ///   C modules    … CCrypto (libcrypto, for SHA-256), CLinux (glibc's GNU-only calls: syncfs, openat2), CZlib
-///                (zlib, for the netboot image's gzip), CTLS (libssl, for https)
+///                (zlib, for the netboot image's gzip), CZstd (zstd.h; libzstd opened at run time), CTLS
+///                (libssl, for https)
 ///   wrappers     FileSystem                         directories by descriptor: no symlink followed beneath a root
 ///   wrappers     Text, Threads                      trimming, fixed-point numbers, timestamps, JSON values, paths;
 ///                                                   detached threads: what Foundation gave, without ICU
@@ -38,6 +39,8 @@ let package = Package(
         .systemLibrary(name: "CTLS", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CLinux"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Header only: libzstd is opened at run time by `image build` (the agent an image carries never links it).
+        .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
 
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "Git", dependencies: ["CGit2", "TLS", "Text"]),
@@ -76,7 +79,7 @@ let package = Package(
                 "Net", "Git", "TLS", "SSH", "Signing", "Plan", "Bundles", "Service", "Inventory", "Schema", "Database", "YAML",
                 "FileSystem", "InstallRoot", "Text",
             ]),
-        .target(name: "Image", dependencies: ["CZlib", "FileSystem", "Spawn", "Schema", "Text"]),
+        .target(name: "Image", dependencies: ["CZlib", "CZstd", "FileSystem", "Spawn", "Schema", "Text"]),
         .target(
             name: "RedeyeCommands",
             dependencies: [

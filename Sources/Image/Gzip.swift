@@ -4,7 +4,7 @@ import Glibc
 
 /// A gzip stream (zlib's deflate with gzip framing) written to a file descriptor as input arrives: one owning
 /// type for one `z_stream`.
-final class GzipWriter {
+final class GzipWriter: CompressedStreamWriter {
     private var stream = z_stream()
     private let fd: Int32
     private let display: String

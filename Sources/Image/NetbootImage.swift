@@ -28,6 +28,8 @@ public struct NetbootImage: Sendable {
         public var httpURL: String?
         /// The plans URL the DHCP server sends in option 224, for the dnsmasq snippet.
         public var plansURL: String?
+        /// How the initramfs is compressed.
+        public var compression: InitramfsCompression = .zstd
 
         public init(kernel: String, agent: String, trust: String) {
             self.kernel = kernel
@@ -85,18 +87,20 @@ public struct NetbootImage: Sendable {
         }
     }
 
-    /// Builds the image into `out` (created if missing): `vmlinuz`, `initrd.gz`, `boot.ipxe`, `dnsmasq.conf`,
+    /// Builds the image into `out` (created if missing): `vmlinuz`, the initramfs (`initrd.zst` or `initrd.gz`),
+    /// `boot.ipxe`, `dnsmasq.conf`,
     /// each written under a temporary name and renamed into place.
     public func build(into out: String) throws -> Built {
         // The trust root first: it is checked in a moment, the kernel package takes seconds to unpack.
         let trust = try readTrust()
+        try inputs.compression.checkAvailable()
         let kernel = try locateKernel()
         var archive = CpioArchive()
         try addSystem(to: &archive, trust: trust, kernelModules: kernel.modules)
         let output = try Directory.open(out, create: 0o755)
         var outputs: [Built.File] = []
         outputs.append(try copy(kernel.vmlinuz, as: "vmlinuz", into: output))
-        outputs.append(try writeCompressed(archive, as: "initrd.gz", into: output))
+        outputs.append(try writeCompressed(archive, into: output))
         let ipxe = bootScript()
         try output.writeAtomically("boot.ipxe", Array(ipxe.utf8), mode: 0o644)
         outputs.append(Built.File(path: "boot.ipxe", size: ipxe.utf8.count))
@@ -284,18 +288,19 @@ public struct NetbootImage: Sendable {
     }
 
     /// The archive through gzip into a temporary file of `output`, renamed to `name` once complete.
-    func writeCompressed(_ archive: CpioArchive, as name: String, into output: Directory) throws -> Built.File {
+    func writeCompressed(_ archive: CpioArchive, into output: Directory) throws -> Built.File {
+        let name = inputs.compression.fileName
         let temporary = ".\(name).\(getpid()).tmp"
         try? output.removeFile(temporary)
         let fd = try output.createFile(temporary, mode: 0o644)
         do {
-            let gzip = try GzipWriter(fd: fd, display: output.path + "/" + name)
-            try archive.write { try gzip.write($0) }
-            try gzip.finish()
+            let writer = try inputs.compression.writer(fd: fd, display: output.path + "/" + name)
+            try archive.write { try writer.write($0) }
+            try writer.finish()
             guard fsync(fd) == 0 else { throw SystemError("write \(output.path)/\(name)") }
             close(fd)
             try output.rename(temporary, to: name)
-            return Built.File(path: name, size: gzip.bytesOut)
+            return Built.File(path: name, size: writer.bytesOut)
         } catch {
             close(fd)
             try? output.removeFile(temporary)
@@ -307,14 +312,15 @@ public struct NetbootImage: Sendable {
 
     /// iPXE's script: the kernel and initramfs from beside it (relative URLs resolve against the script's).
     func bootScript() -> String {
-        """
-        #!ipxe
-        # Written by `redeye image build`: served beside vmlinuz and initrd.gz, fetched by iPXE (docs/boot.md).
-        kernel vmlinuz initrd=initrd.gz \(inputs.commandLine)
-        initrd initrd.gz
-        boot
+        let initrd = inputs.compression.fileName
+        return """
+            #!ipxe
+            # Written by `redeye image build`: served beside vmlinuz and \(initrd), fetched by iPXE (docs/boot.md).
+            kernel vmlinuz initrd=\(initrd) \(inputs.commandLine)
+            initrd \(initrd)
+            boot
 
-        """
+            """
     }
 
     /// A dnsmasq configuration for the boot network: DHCP with option 224 and the netboot chain (iPXE firmware

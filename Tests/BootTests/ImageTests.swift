@@ -46,11 +46,11 @@ func makeTrustRoot(at trust: String, allowedSigners: String, knownHosts: String,
         let report = try JSONSerialization.jsonObject(with: Data(built.stdout.utf8)) as? [String: Any] ?? [:]
         let listed = Set(((report["contents"] as? [[String: Any]]) ?? []).compactMap { $0["path"] as? String })
         let outputs = ((report["outputs"] as? [[String: Any]]) ?? []).compactMap { $0["path"] as? String }
-        #expect(outputs == ["vmlinuz", "initrd.gz", "boot.ipxe", "dnsmasq.conf"])
+        #expect(outputs == ["vmlinuz", "initrd.zst", "boot.ipxe", "dnsmasq.conf"])
 
         let root = dir + "/root"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let unpacked = try runTool("/bin/sh", ["-c", "cd '\(root)' && zcat ../out/initrd.gz | cpio -idm --quiet"])
+        let unpacked = try runTool("/bin/sh", ["-c", "cd '\(root)' && zstd -dc ../out/initrd.zst | cpio -idm --quiet"])
         #expect(unpacked.status == 0, "\(unpacked.stderr)")
         let found = try runTool("/bin/sh", ["-c", "cd '\(root)' && find . -mindepth 1 | sed 's|^\\.||'"])
         let onDisk = Set(found.stdout.split(separator: "\n").map(String.init))
@@ -89,7 +89,21 @@ func makeTrustRoot(at trust: String, allowedSigners: String, knownHosts: String,
         #expect(blind.status == 64, "\(blind.stdout)")
         #expect(blind.stderr.contains("cannot read this process's arguments (is /proc mounted?)"))
         let script = try String(contentsOfFile: dir + "/out/boot.ipxe", encoding: .utf8)
-        #expect(script.hasPrefix("#!ipxe\n") && script.contains("kernel vmlinuz initrd=initrd.gz "))
+        #expect(script.hasPrefix("#!ipxe\n") && script.contains("kernel vmlinuz initrd=initrd.zst "))
+        #expect(script.contains("\ninitrd initrd.zst\n"), "\(script)")
+
+        // gzip, faster to build: the same archive, byte for byte, under the other name.
+        let gzip = try runRedeye([
+            "image", "build", "--kernel", try testKernelPackage(), "--trust", trust, "--out", dir + "/gz",
+            "--module", "virtio_net", "--module", "e1000", "--compression", "gzip",
+        ])
+        #expect(gzip.status == 0, "\(gzip.stderr)")
+        let compared = try runTool(
+            "/bin/bash", ["-c", "cd '\(dir)' && cmp <(zstd -dc out/initrd.zst) <(zcat gz/initrd.gz)"])
+        #expect(compared.status == 0, "\(compared.stdout) \(compared.stderr)")
+        let gzipScript = try String(contentsOfFile: dir + "/gz/boot.ipxe", encoding: .utf8)
+        #expect(gzipScript.contains("initrd=initrd.gz ") && gzipScript.contains("\ninitrd initrd.gz\n"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/gz/initrd.zst"))
     }
 
     /// Bad inputs: one error each, naming the input, and nothing written.
@@ -119,6 +133,32 @@ func makeTrustRoot(at trust: String, allowedSigners: String, knownHosts: String,
         try FileManager.default.removeItem(atPath: trust + "/known_hosts")
         let missing = try build(["--module", "e1000"])
         #expect(missing.stderr.contains("known_hosts is missing (it is required)"), "\(missing.stderr)")
+        try "known\n".write(toFile: trust + "/known_hosts", atomically: true, encoding: .utf8)
+        let format = try build(["--compression", "lzma"])
+        #expect(format.status == 64 && format.stderr.contains("lzma"), "\(format.stderr)")
+
+        // No libzstd on the building machine (here: an empty file over it, in a mount namespace of its own):
+        // one error that says what to do, before anything is written. The kernel comes unpacked (dpkg-deb
+        // needs libzstd itself).
+        let unpacked = dir + "/kernel"
+        let extracted = try runTool("/usr/bin/dpkg-deb", ["-x", kernel, unpacked])
+        #expect(extracted.status == 0, "\(extracted.stderr)")
+        let library = try runTool(
+            "/bin/sh", ["-c", "readlink -f \"$(ldconfig -p | sed -n 's/.*libzstd.so.1 .*=> //p' | head -n1)\""])
+        let redeye = redeyeBinary
+        let noZstd = try runTool(
+            "/usr/bin/unshare",
+            [
+                "-m", "--propagation", "private", "/bin/sh", "-c",
+                "mount --bind /dev/null \"$0\" && exec \"$@\"",
+                library.stdout.trimmingCharacters(in: .whitespacesAndNewlines), redeye, "image", "build", "--kernel",
+                unpacked, "--trust", trust, "--out", dir + "/out", "--module", "e1000",
+            ])
+        #expect(noZstd.status == 1, "\(noZstd.stdout) \(noZstd.stderr)")
+        #expect(
+            noZstd.stderr.contains("zstd: ")
+                && noZstd.stderr.contains("apt-get install libzstd1, or build with --compression gzip"),
+            "\(noZstd.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/out"), "nothing written")
     }
 

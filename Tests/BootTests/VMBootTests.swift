@@ -237,14 +237,14 @@ final class VMLab: @unchecked Sendable {
         }
         let started = machine.startedBootClock
         let script = requests["/boot.ipxe"].map { $0.start - started } ?? 0
-        let downloaded = requests["/initrd.gz"].map { $0.end - started } ?? 0
+        let downloaded = requests["/initrd.zst"].map { $0.end - started } ?? 0
         let download = requests["/vmlinuz"].map { downloaded - ($0.start - started) } ?? 0
         let size = { (name: String) in
             (try? FileManager.default.attributesOfItem(atPath: self.image + "/" + name)[.size] as? Int) ?? 0
         }
         let record = String(
             format: "%@ %.2f %.2f %.2f %.2f %d %d %.2f %.2f %.2f\n", machine.name, total, firmware, toInit,
-            max(0, total - firmware - toInit), size("initrd.gz"), size("vmlinuz"), script, download,
+            max(0, total - firmware - toInit), size("initrd.zst"), size("vmlinuz"), script, download,
             downloaded)
         if let handle = FileHandle(forWritingAtPath: file)
             ?? {

@@ -19,8 +19,9 @@ struct ImageCommand: ParsableCommand {
             commandName: "build",
             abstract: "Build a netboot image for blank hosts into --out.",
             discussion: """
-                Writes OUT/vmlinuz, OUT/initrd.gz (a gzip newc cpio), OUT/boot.ipxe and OUT/dnsmasq.conf, each \
-                under a temporary name renamed into place. The initramfs holds exactly: busybox (as init and the \
+                Writes OUT/vmlinuz, the initramfs (a newc cpio: OUT/initrd.zst, zstd level 19 with long-distance \
+                matching, or OUT/initrd.gz with --compression gzip, faster to build and larger), OUT/boot.ipxe and \
+                OUT/dnsmasq.conf, each under a temporary name renamed into place. The initramfs holds exactly: busybox (as init and the \
                 few applets its scripts use), this redeye (or --agent) with the shared libraries and loader ldd \
                 lists, the NIC drivers of --module with what they depend on (read from the modules' own \
                 .modinfo), the built-in inventory schema, the trust root from --trust in /etc/redeye, root and \
@@ -64,6 +65,8 @@ struct ImageCommand: ParsableCommand {
         var httpURL: String?
         @Option(help: ArgumentHelp("The plans URL for option 224 (for dnsmasq.conf).", valueName: "url"))
         var plansURL: String?
+        @Option(help: ArgumentHelp("How the initramfs is compressed: zstd or gzip.", valueName: "zstd|gzip"))
+        var compression: InitramfsCompression = .zstd
         @Flag(help: "Print every file of the initramfs with its size.") var list = false
         @Flag(help: "Print what was built as JSON.") var json = false
 
@@ -76,6 +79,7 @@ struct ImageCommand: ParsableCommand {
                 inputs.commandLine = append
                 inputs.httpURL = httpURL
                 inputs.plansURL = plansURL
+                inputs.compression = compression
                 let work = FileManager.default.temporaryDirectory.path + "/redeye-image-\(getpid())"
                 defer { try? FileManager.default.removeItem(atPath: work) }
                 if !json { printError("building the netboot image from \(kernel) into \(out)") }
@@ -107,3 +111,5 @@ extension String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
     }
 }
+
+extension InitramfsCompression: ExpressibleByArgument {}
