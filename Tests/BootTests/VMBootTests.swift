@@ -256,6 +256,8 @@ final class VMLab: @unchecked Sendable {
             handle.write(Data(record.utf8))
             handle.closeFile()
         }
+        // The boot's console beside it, for reading where the time went.
+        try? boot.write(toFile: file + ".console", atomically: true, encoding: .utf8)
     }
 
     func shutdown() {
