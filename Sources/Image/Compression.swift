@@ -47,7 +47,7 @@ final class ZstdWriter: CompressedStreamWriter {
     /// 256 MB machine boots it). Long-distance matching over it finds the libraries' code the agent repeats.
     /// Measured on the image of `make bench` (47 MB unpacked): 2^23 15.17 MB, 2^24 15.11 MB, 2^26 14.76 MB.
     static let windowLog: Int32 = 26
-    private var library = czstd_library()
+    private var library: czstd_library
     private let context: OpaquePointer
     private let fd: Int32
     private let display: String
@@ -70,29 +70,33 @@ final class ZstdWriter: CompressedStreamWriter {
     }
 
     init(fd: Int32, display: String, level: Int32 = 19) throws(ImageError) {
-        self.fd = fd
-        self.display = display
+        // Made and configured in locals first: a throw after every stored property is set would run deinit,
+        // which frees the context and closes the library a second time.
+        var library = czstd_library()
         try Self.open(&library)
         guard let context = library.createCCtx() else {
             czstd_close(&library)
             throw ImageError("zstd: cannot make a compression context (out of memory?)")
         }
-        self.context = context
         for (parameter, value) in [
             (ZSTD_c_compressionLevel, level), (ZSTD_c_windowLog, Self.windowLog),
             (ZSTD_c_enableLongDistanceMatching, 1), (ZSTD_c_checksumFlag, 1),
         ] {
             let status = library.setParameter(context, parameter, value)
             guard library.isError(status) == 0 else {
-                let message = errorName(status)
+                let message = Self.errorName(status, library)
                 _ = library.freeCCtx(context)
                 czstd_close(&library)
                 throw ImageError("zstd: cannot set parameter \(parameter.rawValue) to \(value): \(message)")
             }
         }
+        self.library = library
+        self.context = context
+        self.fd = fd
+        self.display = display
     }
 
-    private func errorName(_ status: Int) -> String {
+    private static func errorName(_ status: Int, _ library: czstd_library) -> String {
         library.getErrorName(status).map { String(cString: $0) } ?? "error \(status)"
     }
 
@@ -108,8 +112,8 @@ final class ZstdWriter: CompressedStreamWriter {
 
     func finish() throws {
         guard !finished else { return }
-        finished = true
         try pump(UnsafeRawBufferPointer(start: nil, count: 0), end: true)
+        finished = true
     }
 
     private func pump(_ bytes: UnsafeRawBufferPointer, end: Bool) throws {
@@ -124,7 +128,7 @@ final class ZstdWriter: CompressedStreamWriter {
                 return status
             }
             guard library.isError(remaining) == 0 else {
-                throw ImageError("zstd: compression failed: \(errorName(remaining))")
+                throw ImageError("zstd: compression failed: \(Self.errorName(remaining, library))")
             }
             if produced > 0 {
                 try output.withUnsafeBytes {

@@ -32,10 +32,10 @@ final class GzipWriter: CompressedStreamWriter {
 
     func finish() throws {
         guard !finished else { return }
-        finished = true
         stream.next_in = nil
         stream.avail_in = 0
         try pump(flush: Z_FINISH)
+        finished = true
     }
 
     private func pump(flush: Int32) throws {

@@ -104,6 +104,11 @@ public struct NetbootImage: Sendable {
         let ipxe = bootScript()
         try output.writeAtomically("boot.ipxe", Array(ipxe.utf8), mode: 0o644)
         outputs.append(Built.File(path: "boot.ipxe", size: ipxe.utf8.count))
+        // An earlier build's initramfs in the other format would stay served beside this one, with its older
+        // trust root and key: gone once boot.ipxe names the new one.
+        for other in InitramfsCompression.allCases where other != inputs.compression {
+            try output.removeFile(other.fileName)
+        }
         let dnsmasq = dnsmasqSnippet()
         try output.writeAtomically("dnsmasq.conf", Array(dnsmasq.utf8), mode: 0o644)
         outputs.append(Built.File(path: "dnsmasq.conf", size: dnsmasq.utf8.count))
@@ -287,22 +292,24 @@ public struct NetbootImage: Sendable {
         return Built.File(path: name, size: bytes.count)
     }
 
-    /// The archive through gzip into a temporary file of `output`, renamed to `name` once complete.
+    /// The archive, compressed, into a temporary file of `output`, renamed into place once complete.
     func writeCompressed(_ archive: CpioArchive, into output: Directory) throws -> Built.File {
         let name = inputs.compression.fileName
         let temporary = ".\(name).\(getpid()).tmp"
         try? output.removeFile(temporary)
         let fd = try output.createFile(temporary, mode: 0o644)
+        var isOpen = true
         do {
             let writer = try inputs.compression.writer(fd: fd, display: output.path + "/" + name)
             try archive.write { try writer.write($0) }
             try writer.finish()
             guard fsync(fd) == 0 else { throw SystemError("write \(output.path)/\(name)") }
             close(fd)
+            isOpen = false
             try output.rename(temporary, to: name)
             return Built.File(path: name, size: writer.bytesOut)
         } catch {
-            close(fd)
+            if isOpen { close(fd) }
             try? output.removeFile(temporary)
             throw error
         }

@@ -236,6 +236,10 @@ final class VMLab: @unchecked Sendable {
             requests[String(fields[0])] = (start, end)
         }
         let started = machine.startedBootClock
+        for path in ["/boot.ipxe", "/vmlinuz", "/initrd.zst"] where requests[path] == nil {
+            Issue.record("the lab's HTTP server logged no \(path) since the reset: the bench's split would be wrong")
+            return
+        }
         let script = requests["/boot.ipxe"].map { $0.start - started } ?? 0
         let downloaded = requests["/initrd.zst"].map { $0.end - started } ?? 0
         let download = requests["/vmlinuz"].map { downloaded - ($0.start - started) } ?? 0

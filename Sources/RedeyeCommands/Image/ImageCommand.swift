@@ -80,7 +80,7 @@ struct ImageCommand: ParsableCommand {
                 inputs.httpURL = httpURL
                 inputs.plansURL = plansURL
                 inputs.compression = compression
-                let work = FileManager.default.temporaryDirectory.path + "/redeye-image-\(getpid())"
+                let work = try Self.makeWorkDirectory()
                 defer { try? FileManager.default.removeItem(atPath: work) }
                 if !json { printError("building the netboot image from \(kernel) into \(out)") }
                 let built = try NetbootImage(inputs: inputs, workDirectory: work).build(into: out)
@@ -96,6 +96,17 @@ struct ImageCommand: ParsableCommand {
                     "kernel \(built.kernelVersion); initramfs: \(counted(built.contents.count, "entry", plural: "entries")), \(built.unpackedBytes) bytes unpacked"
                 )
             }
+        }
+
+        /// Where a kernel package is unpacked: a directory of this run's own (mkdtemp: made exclusively, 0700),
+        /// never a predictable name another user could have made, or pointed elsewhere, first.
+        static func makeWorkDirectory() throws -> String {
+            let base = FileManager.default.temporaryDirectory.path
+            var template = Array((base + "/redeye-image-XXXXXX").utf8CString)
+            guard let made = mkdtemp(&template) else {
+                throw ImageError("cannot make a work directory in \(base): \(String(cString: strerror(errno)))")
+            }
+            return String(cString: made)
         }
 
         /// This process's own binary (the agent an image carries unless --agent says otherwise).
