@@ -90,7 +90,7 @@ let package = Package(
         ),
         .executableTarget(name: "redeye", dependencies: ["RedeyeCommands"]),
 
-        .target(name: "TestSupport", dependencies: ["Database"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Database", "TLS"], path: "Tests/TestSupport"),
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "TextTests", dependencies: ["Text", "Threads"]),
         .testTarget(name: "CLibraryTests", dependencies: ["Git", "SSH", "YAML", "Database"]),

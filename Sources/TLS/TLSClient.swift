@@ -214,7 +214,8 @@ public final class TLSClient {
         Glibc.close(socket)
     }
 
-    static func isIPAddress(_ text: String) -> Bool {
+    /// Whether `text` is an IPv4 or IPv6 literal (checked against an IP SAN, never sent as SNI).
+    public static func isIPAddress(_ text: String) -> Bool {
         var v4 = in_addr()
         var v6 = in6_addr()
         return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1

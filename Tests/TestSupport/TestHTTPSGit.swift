@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TLS
 
 /// A test certificate authority made with the openssl command line, and certificates it (or nobody) signs.
 public struct TestCA: Sendable {
@@ -39,7 +40,7 @@ public struct TestCA: Sendable {
         -> (certificate: String, key: String)
     {
         let base = dir + "/" + name
-        let san = names.map { TLSTestNames.isAddress($0) ? "IP:\($0)" : "DNS:\($0)" }.joined(separator: ",")
+        let san = names.map { TLSClient.isIPAddress($0) ? "IP:\($0)" : "DNS:\($0)" }.joined(separator: ",")
         try Self.openssl([
             "req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-keyout",
             base + ".key", "-out", base + ".csr", "-subj", "/CN=\(names.first ?? name)", "-addext",
@@ -59,7 +60,7 @@ public struct TestCA: Sendable {
         -> (certificate: String, key: String)
     {
         let base = dir + "/" + name
-        let san = names.map { TLSTestNames.isAddress($0) ? "IP:\($0)" : "DNS:\($0)" }.joined(separator: ",")
+        let san = names.map { TLSClient.isIPAddress($0) ? "IP:\($0)" : "DNS:\($0)" }.joined(separator: ",")
         try openssl([
             "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-keyout",
             base + ".key", "-out", base + ".pem", "-subj", "/CN=\(names.first ?? name)", "-days", "2", "-addext",
@@ -81,14 +82,6 @@ public struct TestCA: Sendable {
         guard result.status == 0 else {
             throw TestSetupError(description: "openssl \(arguments.prefix(2).joined(separator: " ")): \(result.stderr)")
         }
-    }
-}
-
-enum TLSTestNames {
-    static func isAddress(_ text: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 }
 
