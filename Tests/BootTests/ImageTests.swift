@@ -148,13 +148,13 @@ func makeTrustRoot(at trust: String, allowedSigners: String, knownHosts: String,
         let library = try runTool(
             "/bin/sh",
             ["-c", "readlink -f \"$(ldconfig -p | sed -n 's/.*libzstd.so.1 (libc6,x86-64.*=> //p' | head -n1)\""])
-        let redeye = redeyeBinary
         let noZstd = try runTool(
             "/usr/bin/unshare",
             [
                 "-m", "--propagation", "private", "/bin/sh", "-c",
                 "mount --bind /dev/null \"$0\" && exec \"$@\"",
-                library.stdout.trimmingCharacters(in: .whitespacesAndNewlines), redeye, "image", "build", "--kernel",
+                library.stdout.trimmingCharacters(in: .whitespacesAndNewlines), redeyeBinary, "image", "build",
+                "--kernel",
                 unpacked, "--trust", trust, "--out", dir + "/out", "--module", "e1000",
             ])
         #expect(noZstd.status == 1, "\(noZstd.stdout) \(noZstd.stderr)")

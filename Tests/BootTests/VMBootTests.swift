@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Image
 import TestSupport
 import Testing
 
@@ -235,21 +236,26 @@ final class VMLab: @unchecked Sendable {
             else { continue }
             requests[String(fields[0])] = (start, end)
         }
-        let started = machine.startedBootClock
-        for path in ["/boot.ipxe", "/vmlinuz", "/initrd.zst"] where requests[path] == nil {
-            Issue.record("the lab's HTTP server logged no \(path) since the reset: the bench's split would be wrong")
+        let initrd = InitramfsCompression.zstd.fileName
+        guard let scriptAsked = requests["/boot.ipxe"]?.start, let kernelAsked = requests["/vmlinuz"]?.start,
+            let initrdSent = requests["/" + initrd]?.end
+        else {
+            let missing = ["/boot.ipxe", "/vmlinuz", "/" + initrd].filter { requests[$0] == nil }
+            Issue.record("the lab's HTTP server logged no \(missing) since the reset: the bench's split would be wrong")
             return
         }
-        let script = requests["/boot.ipxe"].map { $0.start - started } ?? 0
-        let downloaded = requests["/initrd.zst"].map { $0.end - started } ?? 0
-        let download = requests["/vmlinuz"].map { downloaded - ($0.start - started) } ?? 0
+        // Since the reset: until iPXE asked for its script (SeaBIOS, iPXE, DHCP); the script and the image over
+        // HTTP; of that, vmlinuz asked to the initramfs sent; then until the kernel's first line.
+        let dhcp = scriptAsked - machine.startedBootClock
+        let fetch = initrdSent - scriptAsked
+        let download = initrdSent - kernelAsked
+        let handoff = firmware - (initrdSent - machine.startedBootClock)
         let size = { (name: String) in
             (try? FileManager.default.attributesOfItem(atPath: self.image + "/" + name)[.size] as? Int) ?? 0
         }
         let record = String(
-            format: "%@ %.2f %.2f %.2f %.2f %d %d %.2f %.2f %.2f\n", machine.name, total, firmware, toInit,
-            max(0, total - firmware - toInit), size("initrd.zst"), size("vmlinuz"), script, download,
-            downloaded)
+            format: "%@ %.2f %.2f %.2f %.2f %d %d %.2f %.2f %.2f %.2f\n", machine.name, total, firmware, toInit,
+            max(0, total - firmware - toInit), size(initrd), size("vmlinuz"), dhcp, fetch, download, handoff)
         if let handle = FileHandle(forWritingAtPath: file)
             ?? {
                 FileManager.default.createFile(atPath: file, contents: nil)

@@ -21,8 +21,8 @@ struct ImageCommand: ParsableCommand {
             discussion: """
                 Writes OUT/vmlinuz, the initramfs (a newc cpio: OUT/initrd.zst, zstd level 19 with long-distance \
                 matching, or OUT/initrd.gz with --compression gzip, faster to build and larger), OUT/boot.ipxe and \
-                OUT/dnsmasq.conf, each under a temporary name renamed into place. The initramfs holds exactly: busybox (as init and the \
-                few applets its scripts use), this redeye (or --agent) with the shared libraries and loader ldd \
+                OUT/dnsmasq.conf, each under a temporary name renamed into place. The initramfs holds exactly: \
+                busybox (as init and the few applets its scripts use), this redeye (or --agent) with the shared libraries and loader ldd \
                 lists, the NIC drivers of --module with what they depend on (read from the modules' own \
                 .modinfo), the built-in inventory schema, the trust root from --trust in /etc/redeye, root and \
                 nobody in /etc/passwd, and the image's scripts: rc (proc, sys, dev, run; drivers; udhcpc on \
